@@ -1,0 +1,103 @@
+package dsu
+
+import "time"
+
+// Account is a partner's DSU pool and the automated plan that keeps it
+// filled. It is one storage item, so every balance change sees the plan's
+// settings and the refill in flight, and the stream that triggers refills
+// carries both.
+type Account struct {
+	PartnerID string
+	Units     Units
+	// LedgerSeq is the Seq of the last ledger entry applied.
+	LedgerSeq int64
+	// Version counts every change of the account, for optimistic updates.
+	Version    int64
+	UpdatedAt  time.Time
+	AutoRefill AutoRefill
+	Refill     RefillState
+}
+
+// AutoRefillStatus is the state of the automated billing plan.
+type AutoRefillStatus string
+
+const (
+	AutoRefillOff    AutoRefillStatus = "off"
+	AutoRefillActive AutoRefillStatus = "active"
+	AutoRefillPaused AutoRefillStatus = "paused"
+)
+
+// PauseReason says why the plan stopped buying until a person acts.
+type PauseReason string
+
+const (
+	PausedPaymentFailed          PauseReason = "payment_failed"
+	PausedAuthenticationRequired PauseReason = "authentication_required"
+	PausedMonthlyLimitReached    PauseReason = "monthly_limit_reached"
+	PausedCardMissing            PauseReason = "card_missing"
+	PausedDispute                PauseReason = "dispute"
+)
+
+// AutoRefill holds the plan's settings and status.
+type AutoRefill struct {
+	Enabled      bool
+	PackageID    string
+	Threshold    Units
+	MonthlyLimit int
+	Status       AutoRefillStatus
+	PausedReason PauseReason
+}
+
+// RefillPhase is where the current automatic purchase is.
+type RefillPhase string
+
+const (
+	RefillIdle     RefillPhase = ""
+	RefillInFlight RefillPhase = "in_flight"
+	// RefillFailed waits for NextAttemptAt before the sweep retries.
+	RefillFailed RefillPhase = "failed"
+)
+
+// RefillState tracks the automatic purchase in flight and the counters the
+// plan's limits need.
+type RefillState struct {
+	Phase         RefillPhase
+	PurchaseID    string
+	StartedAt     time.Time
+	Failures      int // consecutive failed attempts
+	NextAttemptAt time.Time
+	Month         string // YYYY-MM of MonthCount
+	MonthCount    int    // automatic purchases started in Month
+}
+
+// NeedsRefill reports whether the balance is used up for an active plan with
+// nothing in flight: the moment to start an automatic purchase.
+func (a Account) NeedsRefill() bool {
+	return a.AutoRefill.Status == AutoRefillActive &&
+		a.Refill.Phase == RefillIdle &&
+		a.Units <= a.AutoRefill.Threshold
+}
+
+// SweepAt is when the scheduled sweep must look at this account, and whether
+// it must at all: a refill due now, a failed refill's next attempt, or a
+// refill in flight for longer than stuckAfter. Storage indexes exactly the
+// accounts for which ok is true, so the sweep never reads the others.
+func (a Account) SweepAt(stuckAfter time.Duration) (at time.Time, ok bool) {
+	if a.AutoRefill.Status != AutoRefillActive {
+		// A paused plan still has to finish reconciling a refill in flight.
+		if a.Refill.Phase == RefillInFlight {
+			return a.Refill.StartedAt.Add(stuckAfter), true
+		}
+		return time.Time{}, false
+	}
+	switch a.Refill.Phase {
+	case RefillInFlight:
+		return a.Refill.StartedAt.Add(stuckAfter), true
+	case RefillFailed:
+		return a.Refill.NextAttemptAt, true
+	}
+	if a.Units <= a.AutoRefill.Threshold {
+		return a.UpdatedAt, true
+	}
+	return time.Time{}, false
+}

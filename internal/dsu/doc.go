@@ -1,0 +1,7 @@
+// Package dsu is the domain of DSU Billing: Daily Subscription Units, money,
+// the package catalog, partners, the ledger, purchases and the rules that tie
+// them together (../shared/SPEC.md §1, §4).
+//
+// It imports nothing from AWS, Stripe or Lambda. Adapters translate to and from
+// these types; use cases combine them.
+package dsu
