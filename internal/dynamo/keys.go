@@ -1,0 +1,90 @@
+package dynamo
+
+import (
+	"fmt"
+	"hash/fnv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Item types and their keys. docs/ARCHITECTURE.md has the same table with
+// the access patterns.
+//
+//	type       pk                 sk
+//	profile    P#<partner>        PROFILE
+//	balance    P#<partner>        BALANCE              (+ gsi1 when the sweep must look)
+//	ledger     P#<partner>        LEDGER#<seq, 20 digits>
+//	ref        P#<partner>        REF#<reference>      (a reference applied once)
+//	purchase   P#<partner>        PURCHASE#<id>
+//	idem       P#<partner>        IDEM#<key>           (TTL)
+//	usage      P#<partner>        USAGE#<date>#<tenant>
+//	pi         PI#<payment intent> PI                  (payment intent → purchase)
+//	package    CATALOG            PKG#<position>#<id>
+//	event      EVT#<stripe event> EVT                  (TTL)
+const (
+	typeProfile  = "profile"
+	typeBalance  = "balance"
+	typeLedger   = "ledger"
+	typeRef      = "ref"
+	typePurchase = "purchase"
+	typeIdem     = "idem"
+	typeUsage    = "usage"
+	typePI       = "pi"
+	typePackage  = "package"
+	typeEvent    = "event"
+
+	skProfile        = "PROFILE"
+	skBalance        = "BALANCE"
+	skLedgerPrefix   = "LEDGER#"
+	skRefPrefix      = "REF#"
+	skPurchasePrefix = "PURCHASE#"
+	skIdemPrefix     = "IDEM#"
+	skUsagePrefix    = "USAGE#"
+	pkCatalog        = "CATALOG"
+	skPackagePrefix  = "PKG#"
+)
+
+func partnerPK(partnerID string) string { return "P#" + partnerID }
+
+func ledgerSK(seq int64) string { return fmt.Sprintf("%s%020d", skLedgerPrefix, seq) }
+
+func key(pk, sk string) item {
+	return item{AttrPK: avS(pk), AttrSK: avS(sk)}
+}
+
+func profileKey(partnerID string) item { return key(partnerPK(partnerID), skProfile) }
+func balanceKey(partnerID string) item { return key(partnerPK(partnerID), skBalance) }
+func refKey(partnerID, reference string) item {
+	return key(partnerPK(partnerID), skRefPrefix+reference)
+}
+func purchaseKey(partnerID, purchaseID string) item {
+	return key(partnerPK(partnerID), skPurchasePrefix+purchaseID)
+}
+func idemKey(partnerID, k string) item { return key(partnerPK(partnerID), skIdemPrefix+k) }
+func usageKey(partnerID, tenantID, date string) item {
+	return key(partnerPK(partnerID), skUsagePrefix+date+"#"+tenantID)
+}
+func paymentIntentKey(pi string) item { return key("PI#"+pi, "PI") }
+func eventKey(eventID string) item    { return key("EVT#"+eventID, "EVT") }
+
+// sweepPK spreads the sparse index over a few partitions so one hot key never
+// limits the sweep; the sweep queries each of them.
+func sweepPK(partnerID string, shards int) string {
+	h := fnv.New32a()
+	h.Write([]byte(partnerID))
+	return fmt.Sprintf("SWEEP#%d", h.Sum32()%uint32(shards))
+}
+
+// withKey copies key attributes into it and returns it.
+func withKey(it, k item) item {
+	for name, v := range k {
+		it[name] = v
+	}
+	return it
+}
+
+// keyString renders a key for error messages.
+func keyString(k map[string]types.AttributeValue) string {
+	r := reader{it: k}
+	return r.str(AttrPK) + "/" + r.str(AttrSK)
+}

@@ -1,0 +1,243 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// ---- profile item ----
+
+func profileItem(p dsu.Partner) item {
+	it := withKey(item{}, profileKey(p.ID))
+	it[AttrType] = avS(typeProfile)
+	it["partnerId"] = avS(p.ID)
+	it["currency"] = avS(string(p.Currency))
+	setS(it, "stripeCustomerId", p.StripeCustomerID)
+	setS(it, "vatId", p.VATID)
+	setTime(it, "createdAt", p.CreatedAt)
+	setTimePtr(it, "firstPurchaseAt", p.FirstPurchaseAt)
+	setN(it, "version", p.Version)
+	if c := p.Contact; c != nil {
+		m := item{"name": avS(c.Name), "email": avS(c.Email)}
+		setS(m, "phone", c.Phone)
+		it["contact"] = &types.AttributeValueMemberM{Value: m}
+	}
+	if a := p.Address; a != nil {
+		m := item{"line1": avS(a.Line1), "postalCode": avS(a.PostalCode), "country": avS(a.Country)}
+		setS(m, "line2", a.Line2)
+		setS(m, "city", a.City)
+		setS(m, "state", a.State)
+		it["address"] = &types.AttributeValueMemberM{Value: m}
+	}
+	if c := p.Card; c != nil {
+		it["card"] = &types.AttributeValueMemberM{Value: item{
+			"paymentMethodId": avS(c.PaymentMethodID),
+			"brand":           avS(c.Brand),
+			"last4":           avS(c.Last4),
+			"expMonth":        avN(int64(c.ExpMonth)),
+			"expYear":         avN(int64(c.ExpYear)),
+		}}
+	}
+	return it
+}
+
+func decodeProfile(it item) (dsu.Partner, error) {
+	r := reader{it: it}
+	p := dsu.Partner{
+		ID:               r.str("partnerId"),
+		Currency:         dsu.Currency(r.str("currency")),
+		StripeCustomerID: r.str("stripeCustomerId"),
+		VATID:            r.str("vatId"),
+		CreatedAt:        r.time("createdAt"),
+		FirstPurchaseAt:  r.timePtr("firstPurchaseAt"),
+		Version:          r.num("version"),
+	}
+	if m := r.mapAt("contact"); m != nil {
+		p.Contact = &dsu.Contact{Name: m.str("name"), Email: m.str("email"), Phone: m.str("phone")}
+		r.merge(m, "contact")
+	}
+	if m := r.mapAt("address"); m != nil {
+		p.Address = &dsu.Address{
+			Line1: m.str("line1"), Line2: m.str("line2"), City: m.str("city"),
+			State: m.str("state"), PostalCode: m.str("postalCode"), Country: m.str("country"),
+		}
+		r.merge(m, "address")
+	}
+	if m := r.mapAt("card"); m != nil {
+		p.Card = &dsu.Card{
+			PaymentMethodID: m.str("paymentMethodId"), Brand: m.str("brand"), Last4: m.str("last4"),
+			ExpMonth: int(m.num("expMonth")), ExpYear: int(m.num("expYear")),
+		}
+		r.merge(m, "card")
+	}
+	if r.err != nil {
+		return dsu.Partner{}, fmt.Errorf("profile %s: %w", p.ID, r.err)
+	}
+	return p, nil
+}
+
+// ---- balance item ----
+
+func (s *Store) balanceItem(a dsu.Account) item {
+	it := withKey(item{}, balanceKey(a.PartnerID))
+	it[AttrType] = avS(typeBalance)
+	it["partnerId"] = avS(a.PartnerID)
+	setN(it, "units", a.Units)
+	setN(it, "version", a.Version)
+	setN(it, "ledgerSeq", a.LedgerSeq)
+	setTime(it, "updatedAt", a.UpdatedAt)
+
+	ar := a.AutoRefill
+	it["arEnabled"] = avBool(ar.Enabled)
+	it["arStatus"] = avS(string(ar.Status))
+	setS(it, "arPausedReason", string(ar.PausedReason))
+	setS(it, "arPackageId", ar.PackageID)
+	setN(it, "arThreshold", ar.Threshold)
+	setN(it, "arMonthlyLimit", int64(ar.MonthlyLimit))
+
+	rf := a.Refill
+	setS(it, "refillPhase", string(rf.Phase))
+	setS(it, "refillPurchaseId", rf.PurchaseID)
+	setTime(it, "refillStartedAt", rf.StartedAt)
+	if rf.Failures > 0 {
+		setN(it, "refillFailures", int64(rf.Failures))
+	}
+	setTime(it, "refillNextAttemptAt", rf.NextAttemptAt)
+	setS(it, "refillMonth", rf.Month)
+	if rf.MonthCount > 0 {
+		setN(it, "refillMonthCount", int64(rf.MonthCount))
+	}
+
+	// The sparse sweep index: present exactly while the account needs the
+	// sweep, keyed by when.
+	if at, ok := a.SweepAt(s.opts.RefillStuckAfter); ok {
+		it[AttrGSI1PK] = avS(sweepPK(a.PartnerID, s.opts.SweepShards))
+		it[AttrGSI1SK] = avS(fmtTime(at) + "#" + a.PartnerID)
+	}
+	return it
+}
+
+func decodeBalance(it item) (dsu.Account, error) {
+	r := reader{it: it}
+	a := dsu.Account{
+		PartnerID: r.str("partnerId"),
+		Units:     r.num("units"),
+		Version:   r.num("version"),
+		LedgerSeq: r.num("ledgerSeq"),
+		UpdatedAt: r.time("updatedAt"),
+		AutoRefill: dsu.AutoRefill{
+			Enabled:      r.boolean("arEnabled"),
+			Status:       dsu.AutoRefillStatus(r.str("arStatus")),
+			PausedReason: dsu.PauseReason(r.str("arPausedReason")),
+			PackageID:    r.str("arPackageId"),
+			Threshold:    r.num("arThreshold"),
+			MonthlyLimit: int(r.num("arMonthlyLimit")),
+		},
+		Refill: dsu.RefillState{
+			Phase:         dsu.RefillPhase(r.str("refillPhase")),
+			PurchaseID:    r.str("refillPurchaseId"),
+			StartedAt:     r.time("refillStartedAt"),
+			Failures:      int(r.num("refillFailures")),
+			NextAttemptAt: r.time("refillNextAttemptAt"),
+			Month:         r.str("refillMonth"),
+			MonthCount:    int(r.num("refillMonthCount")),
+		},
+	}
+	if r.err != nil {
+		return dsu.Account{}, fmt.Errorf("balance %s: %w", a.PartnerID, r.err)
+	}
+	return a, nil
+}
+
+// putAccount writes a new state of the account if nobody changed it since
+// version `from` was read.
+func (s *Store) putAccount(a dsu.Account, from int64) types.TransactWriteItem {
+	return s.put(s.balanceItem(a), "version = :v", item{":v": avN(from)})
+}
+
+// ---- reads ----
+
+// GetPartner reads a partner's billing record; KindNotFound when the partner
+// is unknown.
+func (s *Store) GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error) {
+	it, err := s.get(ctx, profileKey(partnerID))
+	if err != nil {
+		return dsu.Partner{}, err
+	}
+	if it == nil {
+		return dsu.Partner{}, dsu.Errorf(dsu.KindNotFound, "unknown partner")
+	}
+	return decodeProfile(it)
+}
+
+// GetAccount reads a partner's balance and automated plan.
+func (s *Store) GetAccount(ctx context.Context, partnerID string) (dsu.Account, error) {
+	it, err := s.get(ctx, balanceKey(partnerID))
+	if err != nil {
+		return dsu.Account{}, err
+	}
+	if it == nil {
+		return dsu.Account{}, dsu.Errorf(dsu.KindNotFound, "unknown partner")
+	}
+	return decodeBalance(it)
+}
+
+// ---- creation ----
+
+// CreatePartner creates a partner's billing record and account, applying the
+// welcome grant in the same transaction, so the grant exists exactly when
+// the partner does. It returns KindConflict when the partner already exists
+// (a concurrent first request won).
+func (s *Store) CreatePartner(ctx context.Context, p dsu.Partner, grant dsu.Units) (dsu.Account, error) {
+	now := s.now()
+	acc := dsu.Account{
+		PartnerID:  p.ID,
+		Version:    1,
+		UpdatedAt:  now,
+		AutoRefill: dsu.AutoRefill{Status: dsu.AutoRefillOff},
+	}
+	items := []types.TransactWriteItem{s.putNew(profileItem(p))}
+	if grant != 0 {
+		acc.Units, acc.LedgerSeq = grant, 1
+		e := dsu.Entry{
+			ID: s.opts.IDs.NewID("le_"), PartnerID: p.ID, Seq: 1, Type: dsu.EntryGrant,
+			Units: grant, BalanceAfter: grant, Reference: dsu.WelcomeGrantRef, CreatedAt: now,
+		}
+		items = append(items, s.putNew(guardItem(e)), s.putNew(entryItem(e)))
+	}
+	items = append(items, s.putNew(s.balanceItem(acc)))
+	err := s.transact(ctx, items)
+	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
+		return dsu.Account{}, dsu.Errorf(dsu.KindConflict, "partner %s already exists", p.ID)
+	}
+	if err != nil {
+		return dsu.Account{}, storageErr(err, "create partner")
+	}
+	return acc, nil
+}
+
+// UpdatePartner writes p over the billing record it was read from (at
+// p.Version). It returns KindConflict when someone else changed it first.
+func (s *Store) UpdatePartner(ctx context.Context, p dsu.Partner) (dsu.Partner, error) {
+	from := p.Version
+	p.Version++
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.opts.Table),
+		Item:                      profileItem(p),
+		ConditionExpression:       aws.String("version = :v"),
+		ExpressionAttributeValues: item{":v": avN(from)},
+	})
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return dsu.Partner{}, dsu.Errorf(dsu.KindConflict, "the billing record changed meanwhile; try again")
+	}
+	if err != nil {
+		return dsu.Partner{}, storageErr(err, "update partner")
+	}
+	return p, nil
+}

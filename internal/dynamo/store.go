@@ -1,0 +1,177 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// Options configure a Store.
+type Options struct {
+	Table string
+	Clock dsu.Clock
+	IDs   dsu.IDGenerator
+	// CursorKey makes pagination cursors tamper-evident. Cursors never
+	// select another partner's data (the partition comes from the caller's
+	// identity), so the key protects integrity, not confidentiality.
+	CursorKey []byte
+	// SweepShards is how many partitions the sparse sweep index uses.
+	SweepShards int
+	// RefillStuckAfter is when a refill in flight becomes the sweep's to
+	// reconcile.
+	RefillStuckAfter time.Duration
+	// MaxAttempts bounds optimistic-concurrency retries of one balance change.
+	MaxAttempts int
+}
+
+// Store persists the domain in the single table.
+type Store struct {
+	api  API
+	opts Options
+}
+
+const (
+	defaultSweepShards = 4
+	defaultStuckAfter  = 15 * time.Minute
+	defaultMaxAttempts = 60
+)
+
+// defaultCursorKey is used when no key is configured; see Options.CursorKey.
+var defaultCursorKey = []byte("dsu-billing cursor integrity v1")
+
+// New builds a Store over api.
+func New(api API, opts Options) *Store {
+	if opts.Clock == nil {
+		opts.Clock = dsu.SystemClock{}
+	}
+	if opts.IDs == nil {
+		opts.IDs = dsu.RandomIDs{Clock: opts.Clock}
+	}
+	if len(opts.CursorKey) == 0 {
+		opts.CursorKey = defaultCursorKey
+	}
+	if opts.SweepShards <= 0 {
+		opts.SweepShards = defaultSweepShards
+	}
+	if opts.RefillStuckAfter <= 0 {
+		opts.RefillStuckAfter = defaultStuckAfter
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = defaultMaxAttempts
+	}
+	return &Store{api: api, opts: opts}
+}
+
+// Table is the table's name.
+func (s *Store) Table() string { return s.opts.Table }
+
+// SweepShards is the number of sweep index partitions.
+func (s *Store) SweepShards() int { return s.opts.SweepShards }
+
+func (s *Store) now() time.Time { return s.opts.Clock.Now().UTC() }
+
+// get reads one item with a strongly consistent read; nil when absent.
+func (s *Store) get(ctx context.Context, k item) (item, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.opts.Table),
+		Key:            k,
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, storageErr(err, "read "+keyString(k))
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	return out.Item, nil
+}
+
+// transact runs one TransactWriteItems.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	return err
+}
+
+func (s *Store) put(it item, condition string, values map[string]types.AttributeValue) types.TransactWriteItem {
+	p := &types.Put{TableName: aws.String(s.opts.Table), Item: it}
+	if condition != "" {
+		p.ConditionExpression = aws.String(condition)
+		p.ExpressionAttributeValues = values
+	}
+	return types.TransactWriteItem{Put: p}
+}
+
+// putNew puts an item that must not exist yet.
+func (s *Store) putNew(it item) types.TransactWriteItem {
+	return s.put(it, "attribute_not_exists("+AttrPK+")", nil)
+}
+
+// txReasons returns the cancellation code of each transaction item when err
+// is a cancelled transaction. DynamoDB reports every failed condition;
+// the local emulator reports only the first, so callers order items by the
+// precedence of their conditions.
+func txReasons(err error) ([]string, bool) {
+	tce, ok := errors.AsType[*types.TransactionCanceledException](err)
+	if !ok {
+		return nil, false
+	}
+	codes := make([]string, len(tce.CancellationReasons))
+	for i, r := range tce.CancellationReasons {
+		codes[i] = aws.ToString(r.Code)
+	}
+	return codes, true
+}
+
+// txFailedAt reports whether item i of a cancelled transaction failed its
+// condition.
+func txFailedAt(codes []string, i int) bool {
+	return i < len(codes) && codes[i] == "ConditionalCheckFailed"
+}
+
+// txConflict reports a transaction that lost a race without any condition
+// failing: retrying it is safe.
+func txConflict(err error, codes []string) bool {
+	if _, ok := errors.AsType[*types.TransactionInProgressException](err); ok {
+		return true
+	}
+	for _, c := range codes {
+		if c == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}
+
+// storageErr classifies an SDK error. Everything the database says is either
+// a condition the caller handles before getting here, or transient.
+func storageErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return dsu.Wrap(err, dsu.KindUpstreamUnavailable, "the database did not answer in time")
+	}
+	return dsu.Wrap(fmt.Errorf("%s: %w", what, err), dsu.KindUpstreamUnavailable, "the database is unavailable")
+}
+
+// backoff sleeps before retry attempt n (1-based) of an optimistic update:
+// "full jitter" exponential backoff, so racing writers spread out and each
+// eventually wins.
+func backoff(ctx context.Context, n int) error {
+	ceiling := min(2*time.Millisecond<<min(n, 10), 50*time.Millisecond)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling)) + 1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
