@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// Endpoint serves one route: decode, call the use case, encode. Errors are
+// rendered by the function from their kind.
+type Endpoint func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error)
+
+// PartnerResolver finds or creates the partner behind a token.
+type PartnerResolver interface {
+	Ensure(ctx context.Context, partnerID string) (dsu.Partner, error)
+}
+
+// Config is what every HTTP function shares.
+type Config struct {
+	Claims   ClaimNames
+	Partners PartnerResolver
+	Log      *slog.Logger
+}
+
+// Function is the Lambda handler of one HTTP function: it dispatches by
+// route key and applies what §3 says of every route.
+type Function struct {
+	name      string
+	cfg       Config
+	endpoints map[string]Endpoint
+	routes    map[string]routes.Route
+}
+
+// NewFunction builds the handler of function name from its routes in the
+// route table (routes.ForFunction). The endpoints must be exactly those
+// routes: a route without an endpoint, or an endpoint without a route, is a
+// wiring bug caught at start.
+func NewFunction(name string, table []routes.Route, cfg Config, endpoints map[string]Endpoint) (*Function, error) {
+	f := &Function{name: name, cfg: cfg, endpoints: endpoints, routes: map[string]routes.Route{}}
+	for _, r := range table {
+		if endpoints[r.Key()] == nil {
+			return nil, fmt.Errorf("function %s: route %s has no endpoint", name, r.Key())
+		}
+		f.routes[r.Key()] = r
+	}
+	for k := range endpoints {
+		if _, ok := f.routes[k]; !ok {
+			return nil, fmt.Errorf("function %s: endpoint %s is not in the route table", name, k)
+		}
+	}
+	if cfg.Log == nil {
+		return nil, fmt.Errorf("function %s: no logger", name)
+	}
+	return f, nil
+}
+
+// RouteKeys lists the route keys the function serves, sorted.
+func (f *Function) RouteKeys() []string {
+	keys := make([]string, 0, len(f.routes))
+	for k := range f.routes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Handle is the Lambda handler. It always answers with a response: an error
+// returned to Lambda would become API Gateway's bare 500.
+func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
+	log := f.cfg.Log.With("route", ev.RouteKey)
+	defer func() {
+		if p := recover(); p != nil {
+			log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp = ErrorResponse(dsu.Errorf(dsu.KindInternal, "panic"), ev.RequestContext.RequestID)
+		}
+	}()
+	resp, err := f.serve(ctx, &ev)
+	if err != nil {
+		resp = ErrorResponse(err, ev.RequestContext.RequestID)
+		if resp.StatusCode >= 500 {
+			log.ErrorContext(ctx, "request failed", "status", resp.StatusCode, "error", err.Error())
+		} else {
+			log.InfoContext(ctx, "request refused", "status", resp.StatusCode, "code", string(publicKind(err)))
+		}
+		return resp, nil
+	}
+	log.InfoContext(ctx, "request served", "status", resp.StatusCode)
+	return resp, nil
+}
+
+func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	route, ok := f.routes[ev.RouteKey]
+	if !ok {
+		return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindNotFound, "no such route")
+	}
+	r, err := NewRequest(ev)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if route.Auth == routes.AuthJWT {
+		id, err := f.cfg.Claims.Identify(r.Claims)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		if route.Write() && !id.Admin {
+			return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindForbidden, "changing billing needs the %s group", f.cfg.Claims.AdminGroup)
+		}
+		r.Identity = id
+		if r.Partner, err = f.cfg.Partners.Ensure(ctx, id.PartnerID); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+	}
+	return f.endpoints[route.Key()](ctx, r)
+}

@@ -1,0 +1,71 @@
+// Package httpapi adapts API Gateway HTTP API events (payload format 2.0) to
+// the use cases: decoding and the input rules of ../shared/SPEC.md §3,
+// identity from JWT claims, problem+json errors, and one handler per
+// function that dispatches by the route table.
+package httpapi
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// Request is an API Gateway request after decoding.
+type Request struct {
+	RouteKey   string
+	Method     string
+	Path       string
+	PathParams map[string]string
+	Query      map[string]string
+	headers    map[string]string // lower-case names
+	// Body is the raw body, base64-decoded when API Gateway encoded it.
+	Body   []byte
+	Claims map[string]string
+	// RequestID is API Gateway's id of the request.
+	RequestID string
+
+	// Set by Function before the endpoint runs.
+	Identity Identity
+	Partner  dsu.Partner
+}
+
+// NewRequest decodes an API Gateway HTTP API event.
+func NewRequest(ev *events.APIGatewayV2HTTPRequest) (*Request, error) {
+	r := &Request{
+		RouteKey:   ev.RouteKey,
+		Method:     ev.RequestContext.HTTP.Method,
+		Path:       ev.RawPath,
+		PathParams: ev.PathParameters,
+		Query:      ev.QueryStringParameters,
+		headers:    make(map[string]string, len(ev.Headers)),
+		RequestID:  ev.RequestContext.RequestID,
+	}
+	if r.Path == "" {
+		r.Path = ev.RequestContext.HTTP.Path
+	}
+	for k, v := range ev.Headers {
+		r.headers[strings.ToLower(k)] = v
+	}
+	if ev.RequestContext.Authorizer != nil && ev.RequestContext.Authorizer.JWT != nil {
+		r.Claims = ev.RequestContext.Authorizer.JWT.Claims
+	}
+	if ev.IsBase64Encoded {
+		if len(ev.Body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
+			return r, dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		}
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return r, dsu.InvalidField("body", "is not valid base64 although marked so")
+		}
+		r.Body = b
+	} else {
+		r.Body = []byte(ev.Body)
+	}
+	return r, nil
+}
+
+// Header returns a request header, case-insensitively. API Gateway joins
+// repeated headers with commas.
+func (r *Request) Header(name string) string { return r.headers[strings.ToLower(name)] }

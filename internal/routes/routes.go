@@ -1,0 +1,118 @@
+// Package routes is the one table of HTTP routes (../shared/SPEC.md §3):
+// which function serves each route and how API Gateway authorizes it. The
+// CDK stack generates the HTTP API from it, the local stack emulates API
+// Gateway from it, and each function's handler dispatches by it.
+package routes
+
+import (
+	"slices"
+	"strings"
+)
+
+// Auth is how API Gateway authorizes a route.
+type Auth string
+
+const (
+	AuthJWT  Auth = "jwt"  // the JWT authorizer; handlers read the claims
+	AuthIAM  Auth = "iam"  // SigV4-signed callers with an IAM policy (open in the local stack)
+	AuthNone Auth = "none" // public; the handler authenticates (Stripe signatures)
+)
+
+// Function names, one per directory under functions/.
+const (
+	Billing       = "billing"
+	Purchases     = "purchases"
+	StripeWebhook = "stripewebhook"
+	AutoRefill    = "autorefill"
+	Usage         = "usage"
+)
+
+// Functions lists every Lambda function, HTTP or not.
+var Functions = []string{Billing, Purchases, StripeWebhook, AutoRefill, Usage}
+
+// Route is one method and path template, as API Gateway writes route keys.
+type Route struct {
+	Method   string
+	Path     string // with {name} parameters
+	Function string
+	Auth     Auth
+}
+
+// Key is the API Gateway route key, "GET /v1/purchases/{id}".
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// Write reports whether the route changes state (and so needs the admin
+// group on JWT routes).
+func (r Route) Write() bool {
+	return r.Method == "POST" || r.Method == "PUT" || r.Method == "DELETE" || r.Method == "PATCH"
+}
+
+// All is the route table.
+var All = []Route{
+	{"GET", "/v1/packages", Purchases, AuthJWT},
+}
+
+// ForFunction returns the routes a function serves.
+func ForFunction(fn string) []Route {
+	var out []Route
+	for _, r := range All {
+		if r.Function == fn {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ByKey finds a route by its route key.
+func ByKey(key string) (Route, bool) {
+	i := slices.IndexFunc(All, func(r Route) bool { return r.Key() == key })
+	if i < 0 {
+		return Route{}, false
+	}
+	return All[i], true
+}
+
+// Match finds the route of table for a concrete method and path and
+// extracts its path parameters. Literal segments win over parameters.
+func Match(table []Route, method, path string) (Route, map[string]string, bool) {
+	var best Route
+	var bestParams map[string]string
+	bestLiterals := -1
+	for _, r := range table {
+		if r.Method != method {
+			continue
+		}
+		params, ok := MatchPath(r.Path, path)
+		if literals := strings.Count(r.Path, "/") - strings.Count(r.Path, "{"); ok && literals > bestLiterals {
+			best, bestParams, bestLiterals = r, params, literals
+		}
+	}
+	return best, bestParams, bestLiterals >= 0
+}
+
+// MatchPath matches a concrete path against a template such as
+// /v1/purchases/{id}.
+func MatchPath(template, path string) (map[string]string, bool) {
+	tsegs := strings.Split(strings.Trim(template, "/"), "/")
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(tsegs) != len(segs) || strings.HasSuffix(path, "//") {
+		return nil, false
+	}
+	var params map[string]string
+	for i, t := range tsegs {
+		if name, ok := strings.CutPrefix(t, "{"); ok {
+			if segs[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[strings.TrimSuffix(name, "}")] = segs[i]
+			continue
+		}
+		if t != segs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
