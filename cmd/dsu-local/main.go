@@ -1,0 +1,162 @@
+// Command dsu-local runs the local stack (../shared/SPEC.md §7): the same
+// handlers as in AWS behind an emulated API Gateway, an embedded DynamoDB
+// emulator with streams, stripe-mock and the sweep's schedule.
+//
+//	dsu-local                              run the stack
+//	dsu-local token -partner P [-admin]    print a JWT for the local API
+//	dsu-local simulate <scenario> ...      post a signed Stripe event
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cirasync/dsubilling/internal/config"
+	"github.com/cirasync/dsubilling/internal/localstack"
+	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/wiring"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "dsu-local:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func run(args []string, getenv config.Getenv, stdout, stderr io.Writer) error {
+	env := localEnv(getenv)
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return tokenCommand(args[1:], env, stdout)
+		case "simulate":
+			return simulateCommand(args[1:], env, stdout)
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		default:
+			return usageError{fmt.Errorf("unknown command %q\n%s", args[0], usage)}
+		}
+	}
+	return serveCommand(env, stdout, stderr)
+}
+
+const usage = `usage:
+  dsu-local                                  run the local stack
+  dsu-local token -partner P [-admin] [-ttl 12h]
+                                             print a JWT for the local API
+  dsu-local simulate <scenario> [flags]      post a signed Stripe event (simulate -h lists them)
+`
+
+// environment is the stack's configuration from its variables (README).
+type environment struct {
+	getenv        config.Getenv
+	addr          string
+	jwtSecret     []byte
+	webhookSecret string
+	sweepEvery    string
+}
+
+func localEnv(getenv config.Getenv) environment {
+	return environment{
+		getenv:        getenv,
+		addr:          or(getenv("DSU_LOCAL_ADDR"), "127.0.0.1:8080"),
+		jwtSecret:     []byte(or(getenv("DSU_LOCAL_JWT_SECRET"), "local-dev-secret")),
+		webhookSecret: or(getenv("STRIPE_WEBHOOK_SECRET"), "whsec_local_dev"),
+		sweepEvery:    or(getenv("DSU_LOCAL_SWEEP_INTERVAL"), "1m"),
+	}
+}
+
+// functionsConfig is the functions' configuration, with the local table
+// name unless TABLE_NAME says otherwise.
+func (e environment) functionsConfig() (config.Config, error) {
+	return config.FromEnv(func(k string) string {
+		if v := e.getenv(k); v != "" || k != "TABLE_NAME" {
+			return v
+		}
+		return "dsu-local"
+	})
+}
+
+func serveCommand(env environment, stdout, stderr io.Writer) error {
+	cfg, err := env.functionsConfig()
+	if err != nil {
+		return err
+	}
+	sweep, err := time.ParseDuration(env.sweepEvery)
+	if err != nil || sweep <= 0 {
+		return usageError{fmt.Errorf("DSU_LOCAL_SWEEP_INTERVAL: want a positive duration such as 1m, have %q", env.sweepEvery)}
+	}
+	log := logging.New(stderr, cfg.LogLevel)
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	stack, err := localstack.Start(ctx, localstack.Options{
+		Addr:             env.addr,
+		JWTSecret:        env.jwtSecret,
+		SweepInterval:    sweep,
+		DynamoDBEndpoint: env.getenv("DYNAMODB_ENDPOINT"),
+		StripeSecretKey:  env.getenv("STRIPE_SECRET_KEY"),
+		WebhookSecret:    env.webhookSecret,
+		Functions:        cfg,
+		Log:              log,
+		Ready:            stdout,
+	}, wiring.Local)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	stack.Close()
+	log.Info("stopped")
+	return nil
+}
+
+func tokenCommand(args []string, env environment, stdout io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	partner := fs.String("partner", "", "partner id (required)")
+	admin := fs.Bool("admin", false, "add the billing-admin group (needed for writes)")
+	ttl := fs.Duration("ttl", 12*time.Hour, "validity")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *partner == "" {
+		return usageError{errors.New("token: -partner is required")}
+	}
+	cfg, err := env.functionsConfig()
+	if err != nil {
+		return err
+	}
+	tok, err := localstack.SignToken(env.jwtSecret, localstack.TokenClaims{
+		PartnerID: *partner, Admin: *admin, TTL: *ttl,
+		PartnerClaim: cfg.PartnerClaim, GroupsClaim: cfg.GroupsClaim, AdminGroup: cfg.AdminGroup,
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
