@@ -74,3 +74,9 @@ func CreateTableInput(table string) *dynamodb.CreateTableInput {
 		},
 	}
 }
+
+// RefillStreamFilter is the Lambda event filter of the autorefill stream
+// trigger: balance items whose automated plan is active, the only records
+// that can start a refill. The CDK stack installs it on the event source
+// mapping and the local stack filters its emulated stream with it.
+const RefillStreamFilter = `{"dynamodb":{"NewImage":{"type":{"S":["balance"]},"arStatus":{"S":["active"]}}}}`
