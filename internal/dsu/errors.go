@@ -119,3 +119,7 @@ func (v *Validation) Err() error {
 	}
 	return Invalid(v.fields...)
 }
+
+// ErrNoChange is returned by a mutation that finds nothing to change; the
+// store then writes nothing.
+var ErrNoChange = errors.New("nothing to change")

@@ -81,6 +81,10 @@ type IdempotencyRecord struct {
 	Result []byte
 }
 
+// ErrIdempotencyKeyTaken is returned by a claim when a record for the key
+// exists already; DecideIdempotency says what to do then.
+var ErrIdempotencyKeyTaken = &Error{Kind: KindConflict, Message: "the Idempotency-Key is taken"}
+
 // IdempotencyDecision says what to do with a request whose key is taken.
 type IdempotencyDecision int
 
