@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,7 +115,13 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 	next.Version++
 	next.UpdatedAt = now
 	if c.mutate != nil {
-		if err := c.mutate(&next); err != nil {
+		err := c.mutate(&next)
+		switch {
+		case errors.Is(err, dsu.ErrNoChange) && c.entry == nil && c.extra == nil:
+			return changeResult{Account: acc}, false, nil
+		case errors.Is(err, dsu.ErrNoChange):
+			// The plan stays as it is; the entry and extras still apply.
+		case err != nil:
 			return changeResult{}, false, err
 		}
 	}

@@ -241,3 +241,56 @@ func (s *Store) UpdatePartner(ctx context.Context, p dsu.Partner) (dsu.Partner, 
 	}
 	return p, nil
 }
+
+// ---- customers ----
+
+func customerKey(customerID string) item { return key("CUS#"+customerID, "CUS") }
+
+// SavePartner writes p over the billing record it was read from (at
+// p.Version), and records its Stripe customer → partner link when
+// linkCustomer is set: payment method events name only the customer.
+// KindConflict when the record changed meanwhile.
+func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool) (dsu.Partner, error) {
+	if !linkCustomer {
+		return s.UpdatePartner(ctx, p)
+	}
+	from := p.Version
+	p.Version++
+	link := withKey(item{}, customerKey(p.StripeCustomerID))
+	link[AttrType] = avS("customer")
+	link["partnerId"] = avS(p.ID)
+	err := s.transact(ctx, []types.TransactWriteItem{
+		s.put(profileItem(p), "version = :v", item{":v": avN(from)}),
+		s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)}),
+	})
+	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
+		if txFailedAt(codes, 1) {
+			return dsu.Partner{}, dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)
+		}
+		return dsu.Partner{}, dsu.Errorf(dsu.KindConflict, "the billing record changed meanwhile; try again")
+	}
+	if err != nil {
+		return dsu.Partner{}, storageErr(err, "save partner")
+	}
+	return p, nil
+}
+
+// PartnerByCustomer finds the partner of a Stripe customer.
+func (s *Store) PartnerByCustomer(ctx context.Context, customerID string) (dsu.Partner, error) {
+	it, err := s.get(ctx, customerKey(customerID))
+	if err != nil {
+		return dsu.Partner{}, err
+	}
+	if it == nil {
+		return dsu.Partner{}, dsu.Errorf(dsu.KindNotFound, "no partner for customer %s", customerID)
+	}
+	r := reader{it: it}
+	return s.GetPartner(ctx, r.str("partnerId"))
+}
+
+// ChangeAccount applies mutate to the partner's account under optimistic
+// concurrency (retried on conflicts) and returns the new state.
+func (s *Store) ChangeAccount(ctx context.Context, partnerID string, mutate func(*dsu.Account) error) (dsu.Account, error) {
+	res, err := s.change(ctx, balanceChange{partnerID: partnerID, mutate: mutate})
+	return res.Account, err
+}

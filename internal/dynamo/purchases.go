@@ -1,0 +1,353 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// ---- purchase item ----
+
+func purchaseItem(p dsu.Purchase) item {
+	it := withKey(item{}, purchaseKey(p.PartnerID, p.ID))
+	it[AttrType] = avS(typePurchase)
+	it["id"] = avS(p.ID)
+	it["partnerId"] = avS(p.PartnerID)
+	it["kind"] = avS(string(p.Kind))
+	it["status"] = avS(string(p.Status))
+	setN(it, "units", p.Units)
+	setN(it, "amount", p.Amount.Amount)
+	it["currency"] = avS(string(p.Amount.Currency))
+	setS(it, "paymentIntentId", p.PaymentIntentID)
+	setTime(it, "createdAt", p.CreatedAt)
+	setTimePtr(it, "completedAt", p.CompletedAt)
+	// Always present, so a refund can condition on the amount it read.
+	setN(it, "refundedAmount", p.RefundedAmount)
+	setN(it, "refundedUnits", p.RefundedUnits)
+	if f := p.Failure; f != nil {
+		m := item{"code": avS(f.Code)}
+		setS(m, "message", f.Message)
+		it["failure"] = &types.AttributeValueMemberM{Value: m}
+	}
+	lines := make([]types.AttributeValue, 0, len(p.Items))
+	for _, l := range p.Items {
+		lines = append(lines, &types.AttributeValueMemberM{Value: item{
+			"packageId": avS(l.PackageID), "name": avS(l.Name), "quantity": avN(l.Quantity),
+			"units": avN(l.Units), "amount": avN(l.Amount.Amount),
+		}})
+	}
+	it["items"] = &types.AttributeValueMemberL{Value: lines}
+	return it
+}
+
+func decodePurchase(it item) (dsu.Purchase, error) {
+	r := reader{it: it}
+	cur := dsu.Currency(r.str("currency"))
+	p := dsu.Purchase{
+		ID:              r.str("id"),
+		PartnerID:       r.str("partnerId"),
+		Kind:            dsu.PurchaseKind(r.str("kind")),
+		Status:          dsu.PurchaseStatus(r.str("status")),
+		Units:           r.num("units"),
+		Amount:          dsu.Money{Amount: r.num("amount"), Currency: cur},
+		PaymentIntentID: r.str("paymentIntentId"),
+		CreatedAt:       r.time("createdAt"),
+		CompletedAt:     r.timePtr("completedAt"),
+		RefundedAmount:  r.num("refundedAmount"),
+		RefundedUnits:   r.num("refundedUnits"),
+	}
+	if m := r.mapAt("failure"); m != nil {
+		p.Failure = &dsu.Failure{Code: m.str("code"), Message: m.str("message")}
+		r.merge(m, "failure")
+	}
+	for _, l := range r.listAt("items") {
+		p.Items = append(p.Items, dsu.LineItem{
+			PackageID: l.str("packageId"), Name: l.str("name"), Quantity: l.num("quantity"),
+			Units: l.num("units"), Amount: dsu.Money{Amount: l.num("amount"), Currency: cur},
+		})
+		r.merge(l, "items")
+	}
+	if r.err != nil {
+		return dsu.Purchase{}, fmt.Errorf("purchase %s: %w", p.ID, r.err)
+	}
+	return p, nil
+}
+
+func paymentIntentItem(pi, partnerID, purchaseID string) item {
+	it := withKey(item{}, paymentIntentKey(pi))
+	it[AttrType] = avS(typePI)
+	it["paymentIntentId"] = avS(pi)
+	it["partnerId"] = avS(partnerID)
+	it["purchaseId"] = avS(purchaseID)
+	return it
+}
+
+// eventItem records a processed Stripe event; it expires after Stripe's
+// retry window (3 days) with a wide margin.
+func eventItem(eventID string, now time.Time) item {
+	it := withKey(item{}, eventKey(eventID))
+	it[AttrType] = avS(typeEvent)
+	it["eventId"] = avS(eventID)
+	setTime(it, "processedAt", now)
+	setN(it, AttrExpiresAt, now.Add(EventRetention).Unix())
+	return it
+}
+
+// EventRetention is how long processed Stripe event ids are remembered.
+const EventRetention = 30 * 24 * time.Hour
+
+// ---- creation and reads ----
+
+// CreatePurchase writes a new pending purchase in one transaction with the
+// Idempotency-Key claim that creates it, and marks the partner's first
+// purchase, which fixes the billing currency. It fails with
+// dsu.ErrIdempotencyKeyTaken when the key is taken and with KindConflict
+// when the partner's currency is no longer the purchase's.
+func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim) error {
+	var items []types.TransactWriteItem
+	if claim != nil {
+		items = append(items, s.claimIdem(*claim))
+	}
+	items = append(items, s.putNew(purchaseItem(p)), types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(s.opts.Table),
+		Key:       profileKey(p.PartnerID),
+		// Bumping the version makes a concurrent read-modify-write of the
+		// billing record retry instead of overwriting firstPurchaseAt.
+		UpdateExpression:          aws.String("SET firstPurchaseAt = if_not_exists(firstPurchaseAt, :now), version = version + :one"),
+		ConditionExpression:       aws.String("currency = :cur"),
+		ExpressionAttributeValues: item{":now": avTime(p.CreatedAt), ":one": avN(1), ":cur": avS(string(p.Amount.Currency))},
+	}})
+	err := s.transact(ctx, items)
+	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
+		switch {
+		case claim != nil && txFailedAt(codes, 0):
+			return dsu.ErrIdempotencyKeyTaken
+		case txFailedAt(codes, len(items)-1):
+			return dsu.Errorf(dsu.KindConflict, "the billing currency changed; review the prices and try again")
+		}
+		return dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)
+	}
+	if err != nil {
+		return storageErr(err, "create purchase")
+	}
+	return nil
+}
+
+// GetPurchase reads one of a partner's purchases; KindNotFound for another
+// partner's or an unknown id.
+func (s *Store) GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error) {
+	if purchaseID == "" || strings.ContainsAny(purchaseID, "#") {
+		return dsu.Purchase{}, dsu.Errorf(dsu.KindNotFound, "no such purchase")
+	}
+	it, err := s.get(ctx, purchaseKey(partnerID, purchaseID))
+	if err != nil {
+		return dsu.Purchase{}, err
+	}
+	if it == nil {
+		return dsu.Purchase{}, dsu.Errorf(dsu.KindNotFound, "no such purchase")
+	}
+	return decodePurchase(it)
+}
+
+// ListPurchases lists a partner's purchases newest first.
+func (s *Store) ListPurchases(ctx context.Context, partnerID string, page Page) ([]dsu.Purchase, string, error) {
+	items, next, err := s.list(ctx, partnerID, skPurchasePrefix, "purchases", page)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]dsu.Purchase, 0, len(items))
+	for _, it := range items {
+		p, err := decodePurchase(it)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, p)
+	}
+	return out, next, nil
+}
+
+// PurchaseByPaymentIntent finds the purchase a PaymentIntent pays: charges,
+// refunds and disputes carry only the PaymentIntent id (§5).
+func (s *Store) PurchaseByPaymentIntent(ctx context.Context, paymentIntentID string) (dsu.Purchase, error) {
+	it, err := s.get(ctx, paymentIntentKey(paymentIntentID))
+	if err != nil {
+		return dsu.Purchase{}, err
+	}
+	if it == nil {
+		return dsu.Purchase{}, dsu.Errorf(dsu.KindNotFound, "no purchase for payment intent %s", paymentIntentID)
+	}
+	r := reader{it: it}
+	return s.GetPurchase(ctx, r.str("partnerId"), r.str("purchaseId"))
+}
+
+// EventProcessed reports whether a Stripe event id was processed before.
+func (s *Store) EventProcessed(ctx context.Context, eventID string) (bool, error) {
+	it, err := s.get(ctx, eventKey(eventID))
+	if err != nil || it == nil {
+		return false, err
+	}
+	r := reader{it: it}
+	return r.num(AttrExpiresAt) > s.now().Unix(), nil
+}
+
+// MarkEventProcessed records a Stripe event id on its own, for events whose
+// handling wrote nothing else.
+func (s *Store) MarkEventProcessed(ctx context.Context, eventID string) error {
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.opts.Table), Item: eventItem(eventID, s.now())})
+	return storageErr(err, "mark event")
+}
+
+// ---- updates ----
+
+// Errors of UpdatePurchase; callers re-read and decide.
+var (
+	// ErrPurchaseMoved: the purchase is no longer in a status the update
+	// may start from, or carries another PaymentIntent.
+	ErrPurchaseMoved = errors.New("the purchase changed meanwhile")
+	// ErrEventProcessed: the webhook event was processed before.
+	ErrEventProcessed = errors.New("event already processed")
+	// ErrPaymentIntentTaken: the PaymentIntent is linked to another purchase.
+	ErrPaymentIntentTaken = errors.New("payment intent linked to another purchase")
+)
+
+// PurchaseUpdate is one forward move of a purchase and everything that must
+// happen with it, atomically.
+type PurchaseUpdate struct {
+	Purchase dsu.Purchase // the new state
+	// From lists the statuses the stored purchase may be in; storage checks
+	// it, so a late or duplicate event can never move a purchase back.
+	From []dsu.PurchaseStatus
+	// LinkPaymentIntent records Purchase.PaymentIntentID → purchase. The
+	// stored purchase must then have no PaymentIntent or the same one.
+	LinkPaymentIntent bool
+	// Ledger applies an entry in the same transaction (a credit or debit).
+	Ledger *dsu.LedgerChange
+	// Account changes the partner's account in the same transaction.
+	Account func(*dsu.Account) error
+	// EventID records the Stripe event that caused the update.
+	EventID string
+	// Complete stores the result of the Idempotency-Key claim that created
+	// the purchase.
+	Complete *IdempotencyCompletion
+	// RefundedAmountWas conditions the update on the refunded amount the
+	// caller read, so refunds of one purchase apply one after another.
+	RefundedAmountWas *int64
+}
+
+// IdempotencyCompletion is a claim and its encoded result.
+type IdempotencyCompletion struct {
+	Claim  dsu.IdempotencyClaim
+	Result []byte
+}
+
+// UpdateResult tells what an update did.
+type UpdateResult struct {
+	Account dsu.Account
+	// Applied is false when the update's ledger reference had been applied
+	// before: then nothing at all was written.
+	Applied bool
+	Entry   dsu.Entry
+}
+
+// UpdatePurchase writes u in one transaction: the purchase under its
+// status condition, the PaymentIntent link, the ledger entry with its guard
+// and the new balance, the account change, the event record and the
+// idempotency completion.
+func (s *Store) UpdatePurchase(ctx context.Context, u PurchaseUpdate) (UpdateResult, error) {
+	p := u.Purchase
+	if len(u.From) == 0 {
+		return UpdateResult{}, fmt.Errorf("update of purchase %s without source statuses", p.ID)
+	}
+	cond := []string{"#status IN (" + placeholders(":from", len(u.From)) + ")"}
+	values := item{}
+	for i, st := range u.From {
+		values[fmt.Sprintf(":from%d", i)] = avS(string(st))
+	}
+	if u.LinkPaymentIntent {
+		cond = append(cond, "(attribute_not_exists(paymentIntentId) OR paymentIntentId = :pi)")
+		values[":pi"] = avS(p.PaymentIntentID)
+	}
+	if u.RefundedAmountWas != nil {
+		cond = append(cond, "refundedAmount = :was")
+		values[":was"] = avN(*u.RefundedAmountWas)
+	}
+	purchasePut := types.TransactWriteItem{Put: &types.Put{
+		TableName:                 aws.String(s.opts.Table),
+		Item:                      purchaseItem(p),
+		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
+		ExpressionAttributeNames:  map[string]string{"#status": "status"},
+		ExpressionAttributeValues: values,
+	}}
+	// Extras in a fixed order; their index says which condition failed.
+	extras := func(dsu.Account, *dsu.Entry) []types.TransactWriteItem {
+		xs := []types.TransactWriteItem{purchasePut}
+		if u.LinkPaymentIntent {
+			xs = append(xs, s.put(paymentIntentItem(p.PaymentIntentID, p.PartnerID, p.ID),
+				"attribute_not_exists(pk) OR purchaseId = :id", item{":id": avS(p.ID)}))
+		}
+		if u.EventID != "" {
+			xs = append(xs, s.put(eventItem(u.EventID, s.now()), "attribute_not_exists(pk) OR expiresAt < :now", item{":now": avN(s.now().Unix())}))
+		}
+		if u.Complete != nil {
+			xs = append(xs, s.completeIdem(u.Complete.Claim, u.Complete.Result))
+		}
+		return xs
+	}
+	explain := func(index int) error {
+		switch {
+		case index == 0:
+			return ErrPurchaseMoved
+		case u.LinkPaymentIntent && index == 1:
+			return ErrPaymentIntentTaken
+		case u.EventID != "" && index == 1+b2i(u.LinkPaymentIntent):
+			return ErrEventProcessed
+		}
+		return dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over")
+	}
+
+	if u.Ledger == nil && u.Account == nil {
+		items := extras(dsu.Account{}, nil)
+		err := s.transact(ctx, items)
+		if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
+			for i := range items {
+				if txFailedAt(codes, i) {
+					return UpdateResult{}, explain(i)
+				}
+			}
+		}
+		if err != nil {
+			return UpdateResult{}, storageErr(err, "update purchase")
+		}
+		return UpdateResult{Applied: true}, nil
+	}
+	res, err := s.change(ctx, balanceChange{partnerID: p.PartnerID, entry: u.Ledger, mutate: u.Account, extra: extras})
+	if ef, ok := errors.AsType[*extraFailed](err); ok {
+		return UpdateResult{}, explain(ef.Index)
+	}
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	return UpdateResult{Account: res.Account, Applied: res.Applied, Entry: res.Entry}, nil
+}
+
+func placeholders(prefix string, n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return strings.Join(ps, ", ")
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
