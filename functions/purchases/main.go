@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,8 +20,7 @@ func main() {
 		log.Error("bad configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	ctx := context.Background()
-	ddb, err := wiring.DynamoDBClient(ctx, cfg)
+	ddb, err := wiring.DynamoDBClient(cfg, os.Getenv)
 	if err != nil {
 		log.Error("dynamodb client", "error", err.Error())
 		os.Exit(1)

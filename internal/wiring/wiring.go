@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cirasync/dsubilling/internal/app"
@@ -31,15 +31,39 @@ type Deps struct {
 
 // DynamoDBClient is the DynamoDB client for cfg: the emulator named by
 // DYNAMODB_ENDPOINT, or AWS with the Lambda's role. It does no network I/O.
-func DynamoDBClient(ctx context.Context, cfg config.Config) (*dynamodb.Client, error) {
+func DynamoDBClient(cfg config.Config, getenv config.Getenv) (*dynamodb.Client, error) {
 	if cfg.DynamoDBEndpoint != "" {
 		return dynamo.NewEndpointClient(cfg.DynamoDBEndpoint), nil
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := LambdaAWSConfig(getenv)
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return nil, err
 	}
 	return dynamodb.NewFromConfig(awsCfg), nil
+}
+
+// LambdaAWSConfig is the SDK configuration inside Lambda: region and the
+// execution role's credentials come from the environment Lambda sets. The
+// SDK's general config loader (profiles, SSO, IMDS, STS) is not linked: it
+// would add megabytes to every bootstrap for sources Lambda never uses.
+func LambdaAWSConfig(getenv config.Getenv) (aws.Config, error) {
+	region := getenv("AWS_REGION")
+	creds := aws.Credentials{
+		AccessKeyID:     getenv("AWS_ACCESS_KEY_ID"),
+		SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
+		SessionToken:    getenv("AWS_SESSION_TOKEN"),
+		Source:          "lambda-environment",
+	}
+	if region == "" || creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
+		return aws.Config{}, fmt.Errorf("AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set (Lambda sets them)")
+	}
+	return aws.Config{
+		Region: region,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return creds, nil
+		}),
+		RetryMaxAttempts: 3,
+	}, nil
 }
 
 // Store is the DynamoDB store over d's client.
