@@ -1,0 +1,54 @@
+# DSU Billing. `make dev` runs the local stack, `make test` everything a CI
+# run checks. See README.md.
+
+GO        ?= go
+FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
+DIST      := dist
+# Lambda build flags (§8): no RPC shim, reproducible paths, no symbols.
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+
+.PHONY: dev test lint unit build bench synth fuzz clean tools
+
+## dev: run the local stack (go run ./cmd/dsu-local)
+dev:
+	$(GO) run ./cmd/dsu-local
+
+## test: lint, then every test with the race detector (the CDK assertion
+## tests need Node.js for jsii and run without -race: they are slow under it)
+test: lint tools
+	$(GO) test -race -timeout 20m $$($(GO) list ./... | grep -v '/infra')
+	$(GO) test -timeout 20m ./infra/...
+
+## lint: go vet and a gofmt check
+lint:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+## tools: build the pinned stripe-mock once, so the first test that needs it does not wait
+tools:
+	$(GO) build -o /dev/null github.com/stripe/stripe-mock 2>/dev/null || $(GO) tool -n stripe-mock >/dev/null
+
+## build: one linux/arm64 bootstrap per function into dist/<fn>/bootstrap
+build:
+	@for fn in $(FUNCTIONS); do \
+		echo "build $$fn"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(DIST)/$$fn/bootstrap ./functions/$$fn || exit 1; \
+	done
+
+## bench: the §9 benchmarks (sizes, start-up, handler overhead, round trips)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run each fuzz target briefly (FUZZTIME=30s for longer)
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(DIST) cdk.out
