@@ -5,9 +5,15 @@ GO        ?= go
 FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
 DIST      := dist
 # Lambda build flags (§8): no RPC shim, reproducible paths, no symbols.
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
+# -buildvcs=false keeps binaries (and so deployments) unchanged by commits
+# that do not change the code.
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w"
+# The CDK CLI, pinned in .cdk-cli/package.json; a dot-directory keeps its
+# node_modules out of the Go module tree.
+CDK := .cdk-cli/node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: dev test lint unit build bench synth fuzz clean tools
+.PHONY: dev test lint build bench synth cdk fuzz clean tools
 
 ## dev: run the local stack (go run ./cmd/dsu-local)
 dev:
@@ -40,6 +46,18 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+$(CDK): .cdk-cli/package.json .cdk-cli/package-lock.json
+	npm ci --prefix .cdk-cli --no-audit --no-fund
+	@touch $(CDK)
+
+## synth: synthesize the CDK stack offline; it builds the functions itself (no Docker)
+synth: $(CDK)
+	$(CDK) synth -q
+
+## cdk: any CDK command with the pinned CLI, e.g. make cdk ARGS="deploy -c stage=prod"
+cdk: $(CDK)
+	$(CDK) $(ARGS)
+
 ## fuzz: run each fuzz target briefly (FUZZTIME=30s for longer)
 FUZZTIME ?= 10s
 fuzz:
@@ -51,4 +69,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(DIST) cdk.out
+	rm -rf $(DIST) cdk.out .cdk-cli/node_modules

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// Environment variable names and values the Go configuration reads
+// (internal/config and the function wiring).
+const (
+	EnvTableName           = "TABLE_NAME"
+	EnvLogLevel            = "LOG_LEVEL"
+	EnvPartnerClaim        = "PARTNER_CLAIM"
+	EnvGroupsClaim         = "GROUPS_CLAIM"
+	EnvAdminGroup          = "ADMIN_GROUP"
+	EnvDefaultCurrency     = "DEFAULT_CURRENCY"
+	EnvWelcomeGrantUnits   = "WELCOME_GRANT_UNITS"
+	EnvEventBusName        = "EVENT_BUS_NAME"
+	EnvStripeSecretKeyARN  = "STRIPE_SECRET_KEY_ARN"
+	EnvStripeWebhookSecret = "STRIPE_WEBHOOK_SECRET_ARN"
+	EnvSweepStripeRate     = "SWEEP_STRIPE_RATE"
+	EnvRefillMaxPackages   = "REFILL_MAX_PACKAGES"
+
+	LogLevel          = "info"
+	PartnerAttribute  = "partner_id" // Cognito custom attribute; the claim is custom:partner_id
+	PartnerClaim      = "custom:" + PartnerAttribute
+	GroupsClaim       = "cognito:groups"
+	AdminGroup        = "billing-admin"
+	DefaultCurrency   = "usd"
+	WelcomeGrantUnits = "2000"
+)
+
+// fnSpec is how one function is deployed. Every function of
+// routes.Functions is deployed; one without an entry here gets defaultSpec,
+// so a new function is one line in routes.Functions (plus one here when it
+// needs more than the defaults).
+type fnSpec struct {
+	Description string
+	TimeoutSec  int
+	MemoryMB    int
+	// StripeKey: the function calls Stripe and may read the secret key.
+	StripeKey bool
+	// WebhookSecret: the function verifies Stripe signatures.
+	WebhookSecret bool
+	// LimitConcurrency: reserve Config.AutoRefillConcurrency for it.
+	LimitConcurrency bool
+	Env              map[string]string
+}
+
+// Memory: the functions are small Go binaries that wait on DynamoDB and
+// Stripe; 256 MB is far above their heap and buys a proportionally larger CPU
+// share (faster cold starts and TLS handshakes) for little cost.
+var defaultSpec = fnSpec{TimeoutSec: 15, MemoryMB: 256}
+
+var functionSpecs = map[string]fnSpec{
+	// API functions: a request makes a few DynamoDB round trips and at most
+	// one or two Stripe calls; 15 s leaves room for Stripe's slow tail and
+	// the SDK's retries while staying under the HTTP API's 30 s
+	// integration timeout, so a hung call ends as our 5xx, not a gateway 503.
+	routes.Billing:   {Description: "Billing contact, card and auto-refill settings", TimeoutSec: 15, MemoryMB: 256, StripeKey: true},
+	routes.Purchases: {Description: "Catalog, manual purchases, purchase history, balance and ledger", TimeoutSec: 15, MemoryMB: 256, StripeKey: true},
+	// Stripe waits about 10-20 s for a webhook answer and retries on a
+	// timeout; processing one event is a few round trips, so 15 s.
+	routes.StripeWebhook: {Description: "Verified Stripe webhook events", TimeoutSec: 15, MemoryMB: 256, StripeKey: true, WebhookSecret: true},
+	// A stream batch (up to 25 records) or a sweep page makes one off-session
+	// charge per partner, paced at SWEEP_STRIPE_RATE calls per second: 60 s.
+	// Reserved concurrency caps parallel refills so they cannot outrun
+	// Stripe's rate limit (100 live requests/s shared with the API).
+	routes.AutoRefill: {Description: "Automatic refills from the balance stream and the sweep", TimeoutSec: 60, MemoryMB: 256, StripeKey: true, LimitConcurrency: true,
+		Env: map[string]string{EnvSweepStripeRate: "20", EnvRefillMaxPackages: "10"}},
+	// A usage report has up to 500 records, each its own ledger
+	// transaction: 30 s (still the API's integration limit).
+	routes.Usage: {Description: "Daily DSU consumption reported by the sync platform", TimeoutSec: 30, MemoryMB: 256},
+}
+
+func specFor(fn string) fnSpec {
+	if s, ok := functionSpecs[fn]; ok {
+		return s
+	}
+	s := defaultSpec
+	s.Description = "DSU Billing " + fn
+	return s
+}
+
+// dynamoActions are the only DynamoDB actions a function may call: the
+// store's API (internal/dynamo.API). TransactWriteItems is not an IAM
+// action; a transaction is authorized per item by PutItem, UpdateItem,
+// DeleteItem and ConditionCheckItem. Query also runs on the GSI.
+var dynamoActions = []string{
+	"dynamodb:GetItem",
+	"dynamodb:PutItem",
+	"dynamodb:UpdateItem",
+	"dynamodb:DeleteItem",
+	"dynamodb:ConditionCheckItem",
+	"dynamodb:Query",
+}

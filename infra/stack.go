@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/cirasync/dsubilling/internal/dynamo"
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// Stream trigger and sweep settings of autorefill (§8).
+const (
+	refillBatchSize      = 25 // one refill per record; bounded by the 60 s timeout at SWEEP_STRIPE_RATE
+	refillRetryAttempts  = 5  // bounded: a poisoned record cannot block its shard for long
+	refillMaxRecordAge   = 1  // hours; older balance changes are left to the sweep
+	sweepIntervalMinutes = 5
+	failureRetentionDays = 14 // the SQS maximum: time for an operator to look
+)
+
+// BillingStack is the whole deployment: one stack per stage.
+type BillingStack struct {
+	awscdk.Stack
+	Config        Config
+	Table         awsdynamodb.Table
+	Functions     map[string]awslambda.Function
+	LogGroups     map[string]awslogs.LogGroup
+	API           awsapigatewayv2.HttpApi
+	EventBus      awsevents.EventBus
+	StripeKey     awssecretsmanager.Secret
+	WebhookSecret awssecretsmanager.Secret
+	FailureQueue  awssqs.Queue
+	AlarmTopic    awssns.Topic
+	UserPool      awscognito.UserPool // nil when jwtIssuer is configured
+	PortalClient  awscognito.UserPoolClient
+}
+
+// NewBillingStack builds the stack for cfg.
+func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*BillingStack, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !contains(routes.Functions, routes.AutoRefill) {
+		return nil, fmt.Errorf("routes.Functions lacks %s, which the stream and the sweep trigger", routes.AutoRefill)
+	}
+	for _, r := range cfg.RouteTable() {
+		if !contains(routes.Functions, r.Function) {
+			return nil, fmt.Errorf("route %s: unknown function %q", r.Key(), r.Function)
+		}
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+		Description: jsii.String("DSU Billing (" + cfg.Stage + "): prepaid DSU packages, Stripe payments and automatic refills"),
+	})
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("dsu-billing"), nil)
+	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
+	s := &BillingStack{Stack: stack, Config: cfg, Functions: map[string]awslambda.Function{}, LogGroups: map[string]awslogs.LogGroup{}}
+
+	// Data is kept in production; a dev stack cleans up after itself.
+	removal := awscdk.RemovalPolicy_DESTROY
+	retention := awslogs.RetentionDays_ONE_MONTH
+	if cfg.Prod() {
+		removal = awscdk.RemovalPolicy_RETAIN
+		retention = awslogs.RetentionDays_THREE_MONTHS
+	}
+
+	s.Table = newTable(stack, cfg, removal)
+	if err := seedCatalog(stack, s.Table); err != nil {
+		return nil, err
+	}
+
+	s.EventBus = awsevents.NewEventBus(stack, jsii.String("DomainEvents"), &awsevents.EventBusProps{
+		Description: jsii.String("DSU Billing domain events: refill succeeded/failed, needs authentication, paused, balance low"),
+	})
+
+	// The secrets are created with a random placeholder value, never a value
+	// typed into the template; operators put the real values afterwards
+	// (docs/DEPLOYMENT.md).
+	s.StripeKey = awssecretsmanager.NewSecret(stack, jsii.String("StripeSecretKey"), &awssecretsmanager.SecretProps{
+		Description:   jsii.String("DSU Billing " + cfg.Stage + ": Stripe secret API key (sk_…/rk_…), the whole SecretString"),
+		RemovalPolicy: removal,
+	})
+	s.WebhookSecret = awssecretsmanager.NewSecret(stack, jsii.String("StripeWebhookSecret"), &awssecretsmanager.SecretProps{
+		Description:   jsii.String("DSU Billing " + cfg.Stage + ": Stripe webhook signing secret(s) whsec_…, comma-separated while rotating"),
+		RemovalPolicy: removal,
+	})
+
+	s.FailureQueue = awssqs.NewQueue(stack, jsii.String("AutoRefillFailures"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
+		RemovalPolicy:   removal,
+	})
+
+	indexArn := jsii.String(*s.Table.TableArn() + "/index/" + dynamo.Schema.GSIName)
+	for _, fn := range routes.Functions {
+		s.addFunction(fn, cfg, indexArn, removal, retention)
+	}
+
+	// autorefill: the balance stream, filtered to balance items whose plan
+	// is active, and the sweep schedule.
+	refill := s.Functions[routes.AutoRefill]
+	refill.AddEventSource(awslambdaeventsources.NewDynamoEventSource(s.Table, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_LATEST,
+		BatchSize:               jsii.Number(refillBatchSize),
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(refillRetryAttempts),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(refillMaxRecordAge)),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(s.FailureQueue),
+		// The raw pattern, byte for byte the one the local stack filters with.
+		Filters: &[]*map[string]interface{}{{"pattern": dynamo.RefillStreamFilter}},
+	}))
+	awsevents.NewRule(stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("The autorefill sweep: partners whose balance needs attention"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(sweepIntervalMinutes))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(refill, &awseventstargets.LambdaFunctionProps{
+			// The next sweep comes soon; a stale one is worthless.
+			RetryAttempts: jsii.Number(2),
+			MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(sweepIntervalMinutes)),
+		})},
+	})
+
+	if err := s.addAPI(cfg, removal, retention); err != nil {
+		return nil, err
+	}
+	s.addAlarms(cfg)
+
+	out := func(id, value, desc string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
+	}
+	out("ApiUrl", *s.API.ApiEndpoint(), "Base URL of the HTTP API (routes start with /v1)")
+	out("WebhookUrl", *s.API.ApiEndpoint()+webhookPath, "Stripe webhook endpoint URL")
+	out("TableName", *s.Table.TableName(), "DynamoDB table")
+	out("StripeSecretKeyArn", *s.StripeKey.SecretArn(), "Secret to put the Stripe secret key into")
+	out("StripeWebhookSecretArn", *s.WebhookSecret.SecretArn(), "Secret to put the Stripe webhook signing secret(s) into")
+	out("EventBusName", *s.EventBus.EventBusName(), "EventBridge bus of the domain events")
+	out("FailureQueueUrl", *s.FailureQueue.QueueUrl(), "Stream batches autorefill gave up on")
+	out("AlarmTopicArn", *s.AlarmTopic.TopicArn(), "SNS topic of the alarms")
+	if s.UserPool != nil {
+		out("UserPoolId", *s.UserPool.UserPoolId(), "Cognito user pool of the portal users")
+		out("PortalClientId", *s.PortalClient.UserPoolClientId(), "Cognito app client of the portal (the JWT audience)")
+	}
+	return s, nil
+}
+
+const webhookPath = "/v1/stripe/webhook"
+
+func newTable(stack awscdk.Stack, cfg Config, removal awscdk.RemovalPolicy) awsdynamodb.Table {
+	sc := dynamo.Schema
+	str := awsdynamodb.AttributeType_STRING
+	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(sc.PartitionKey), Type: str},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String(sc.SortKey), Type: str},
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		TimeToLiveAttribute: jsii.String(sc.TTLAttribute),
+		Stream:              awsdynamodb.StreamViewType(sc.StreamView),
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection: jsii.Bool(cfg.Prod()),
+		RemovalPolicy:      removal,
+	})
+	// Sparse: only items that need the sweep carry gsi1pk/gsi1sk. The sweep
+	// reads keys only (as dynamo.CreateTableInput).
+	table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(sc.GSIName),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(sc.GSIPartitionKey), Type: str},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(sc.GSISortKey), Type: str},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	})
+	return table
+}
+
+func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, removal awscdk.RemovalPolicy, retention awslogs.RetentionDays) {
+	spec := specFor(fn)
+	id := constructID(fn)
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: removal,
+	})
+	env := map[string]*string{
+		EnvTableName:         s.Table.TableName(),
+		EnvLogLevel:          jsii.String(LogLevel),
+		EnvPartnerClaim:      jsii.String(PartnerClaim),
+		EnvGroupsClaim:       jsii.String(GroupsClaim),
+		EnvAdminGroup:        jsii.String(AdminGroup),
+		EnvDefaultCurrency:   jsii.String(DefaultCurrency),
+		EnvWelcomeGrantUnits: jsii.String(WelcomeGrantUnits),
+		EnvEventBusName:      s.EventBus.EventBusName(),
+	}
+	if spec.StripeKey {
+		env[EnvStripeSecretKeyARN] = s.StripeKey.SecretArn()
+	}
+	if spec.WebhookSecret {
+		env[EnvStripeWebhookSecret] = s.WebhookSecret.SecretArn()
+	}
+	for k, v := range spec.Env {
+		env[k] = jsii.String(v)
+	}
+	// A role of its own without AWSLambdaBasicExecutionRole (which may
+	// write to every log group): logs go to this function's group only.
+	role := awsiam.NewRole(s.Stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("DSU Billing " + fn + " function"),
+	})
+	logs.GrantWrite(role)
+	props := &awslambda.FunctionProps{
+		Role:          role,
+		Description:   jsii.String(spec.Description),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.CodeDir, fn)), nil),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(float64(spec.TimeoutSec))),
+		MemorySize:    jsii.Number(float64(spec.MemoryMB)),
+		Environment:   &env,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		LogGroup:      logs,
+	}
+	if spec.LimitConcurrency && cfg.AutoRefillConcurrency > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(cfg.AutoRefillConcurrency))
+	}
+	f := awslambda.NewFunction(s.Stack, jsii.String(id), props)
+
+	// Least privilege: the store's actions on this table and its index, the
+	// domain bus, and only the secrets the function needs.
+	f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("BillingTable"),
+		Actions:   jsii.Strings(dynamoActions...),
+		Resources: &[]*string{s.Table.TableArn(), indexArn},
+	}))
+	s.EventBus.GrantPutEventsTo(f, nil)
+	if spec.StripeKey {
+		s.StripeKey.GrantRead(f, nil)
+	}
+	if spec.WebhookSecret {
+		s.WebhookSecret.GrantRead(f, nil)
+	}
+	s.Functions[fn] = f
+	s.LogGroups[fn] = logs
+}
+
+// constructID turns a function name into a construct id: "stripewebhook" →
+// "StripewebhookFunction".
+func constructID(fn string) string {
+	b := []byte(fn)
+	if len(b) > 0 && b[0] >= 'a' && b[0] <= 'z' {
+		b[0] -= 'a' - 'A'
+	}
+	out := make([]byte, 0, len(b)+8)
+	for _, c := range b {
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			out = append(out, c)
+		}
+	}
+	return string(out) + "Function"
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,944 @@
+package main
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/cirasync/dsubilling/internal/dynamo"
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// ---- Table (§6) ----
+
+func TestTableFromSharedSchema(t *testing.T) {
+	sc := dynamo.Schema
+	variants(t, func(t *testing.T, s *synthed) {
+		assert(t, "one table", func() { s.template.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(1)) })
+		p := s.props(s.id(s.stack.Table))
+		want := map[string]interface{}{
+			"KeySchema": []interface{}{
+				map[string]interface{}{"AttributeName": sc.PartitionKey, "KeyType": "HASH"},
+				map[string]interface{}{"AttributeName": sc.SortKey, "KeyType": "RANGE"},
+			},
+			"BillingMode":                      "PAY_PER_REQUEST",
+			"StreamSpecification":              map[string]interface{}{"StreamViewType": sc.StreamView},
+			"TimeToLiveSpecification":          map[string]interface{}{"AttributeName": sc.TTLAttribute, "Enabled": true},
+			"PointInTimeRecoverySpecification": map[string]interface{}{"PointInTimeRecoveryEnabled": true},
+			"GlobalSecondaryIndexes": []interface{}{map[string]interface{}{
+				"IndexName": sc.GSIName,
+				"KeySchema": []interface{}{
+					map[string]interface{}{"AttributeName": sc.GSIPartitionKey, "KeyType": "HASH"},
+					map[string]interface{}{"AttributeName": sc.GSISortKey, "KeyType": "RANGE"},
+				},
+				"Projection": map[string]interface{}{"ProjectionType": "KEYS_ONLY"},
+			}},
+		}
+		for k, v := range want {
+			if !jsonEq(p[k], v) {
+				t.Errorf("%s = %s, want %s", k, canon(p[k]), canon(v))
+			}
+		}
+		var attrs []string
+		for _, a := range asList(p["AttributeDefinitions"]) {
+			m := a.(map[string]interface{})
+			if m["AttributeType"] != "S" {
+				t.Errorf("attribute %v is %v, want S", m["AttributeName"], m["AttributeType"])
+			}
+			attrs = append(attrs, m["AttributeName"].(string))
+		}
+		if want := sortedCopy([]string{sc.PartitionKey, sc.SortKey, sc.GSIPartitionKey, sc.GSISortKey}); !reflect.DeepEqual(sortedCopy(attrs), want) {
+			t.Errorf("attribute definitions %v, want %v", attrs, want)
+		}
+		if _, named := p["TableName"]; named {
+			t.Error("the table has a fixed name; let CloudFormation name it (one stack per stage and account)")
+		}
+	})
+}
+
+func TestTableRetentionByStage(t *testing.T) {
+	dev, prod := devVariant.get(t), prodVariant.get(t)
+	for _, c := range []struct {
+		s          *synthed
+		protection bool
+		policy     string
+	}{{dev, false, "Delete"}, {prod, true, "Retain"}} {
+		id := c.s.id(c.s.stack.Table)
+		if got := c.s.props(id)["DeletionProtectionEnabled"]; got != c.protection {
+			t.Errorf("%s: DeletionProtectionEnabled = %v, want %v", c.s.name, got, c.protection)
+		}
+		for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+			if got := c.s.res[id][k]; got != c.policy {
+				t.Errorf("%s: table %s = %v, want %s", c.s.name, k, got, c.policy)
+			}
+		}
+		// The secrets and the log groups follow the table.
+		for _, sec := range []string{c.s.id(c.s.stack.StripeKey), c.s.id(c.s.stack.WebhookSecret)} {
+			if got := c.s.res[sec]["DeletionPolicy"]; got != c.policy {
+				t.Errorf("%s: secret %s DeletionPolicy = %v, want %s", c.s.name, sec, got, c.policy)
+			}
+		}
+		for fn, lg := range c.s.stack.LogGroups {
+			if got := c.s.res[c.s.id(lg)]["DeletionPolicy"]; got != c.policy {
+				t.Errorf("%s: %s log group DeletionPolicy = %v, want %s", c.s.name, fn, got, c.policy)
+			}
+		}
+	}
+}
+
+// ---- Catalog seeding ----
+
+func TestCatalogSeededFromDataFile(t *testing.T) {
+	items, pointer, err := CatalogItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) == 0 {
+		t.Fatal("empty catalog")
+	}
+	variants(t, func(t *testing.T, s *synthed) {
+		table := s.id(s.stack.Table)
+		seeds := s.ofType("Custom::CatalogPackage")
+		if len(seeds) != len(items) {
+			t.Fatalf("%d catalog resources, want one per package (%d)", len(seeds), len(items))
+		}
+		got := map[string]bool{}
+		for _, id := range seeds {
+			p := s.props(id)
+			for _, phase := range []string{"Create", "Update"} {
+				var call struct {
+					Service, Action string
+					Parameters      struct {
+						TableName string
+						Item      map[string]interface{}
+					}
+				}
+				text := joined(p[phase])
+				if err := json.Unmarshal([]byte(text), &call); err != nil {
+					t.Fatalf("%s %s: %v in %s", id, phase, err, text)
+				}
+				if call.Service != "DynamoDB" || call.Action != "PutItem" || call.Parameters.TableName != "<Ref "+table+">" {
+					t.Errorf("%s %s: %s %s on %s", id, phase, call.Service, call.Action, call.Parameters.TableName)
+				}
+				got[canon(call.Parameters.Item)] = true
+			}
+			if p["InstallLatestAwsSdk"] != false {
+				t.Errorf("%s: InstallLatestAwsSdk = %v; deployments must not download the SDK", id, p["InstallLatestAwsSdk"])
+			}
+		}
+		// Every item of dynamo.CatalogItems, attribute for attribute: a change
+		// of the data file changes the resource's properties and so re-runs it.
+		for _, it := range items {
+			if !got[canon(it)] {
+				t.Errorf("item %s is not seeded", canon(it))
+			}
+		}
+		// The version pointer is written last, after every package.
+		versions := s.ofType("Custom::CatalogVersion")
+		if len(versions) != 1 {
+			t.Fatalf("%d catalog version resources, want 1", len(versions))
+		}
+		var call struct{ Parameters struct{ Item map[string]interface{} } }
+		if err := json.Unmarshal([]byte(joined(s.props(versions[0])["Create"])), &call); err != nil || canon(call.Parameters.Item) != canon(pointer) {
+			t.Errorf("the version pointer seeds %v (%v), want %s", call.Parameters.Item, err, canon(pointer))
+		}
+		deps := canon(s.res[versions[0]]["DependsOn"])
+		for _, id := range seeds {
+			if !strings.Contains(deps, `"`+id+`"`) {
+				t.Errorf("the version pointer does not wait for %s (depends on %s)", id, deps)
+			}
+		}
+		// The seeding may only put items into this table.
+		for _, st := range s.statements() {
+			for _, a := range st.actions {
+				if strings.HasPrefix(a, "dynamodb:") && strings.HasPrefix(st.policy, "CatalogPackage") &&
+					(a != "dynamodb:PutItem" || !jsonEq(st.resources, []interface{}{getAtt(table, "Arn")})) {
+					t.Errorf("%s: %s on %s", st.policy, a, canon(st.resources))
+				}
+			}
+		}
+	})
+}
+
+func TestItemJSON(t *testing.T) {
+	items, _, err := CatalogItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := items[0]
+	for _, k := range []string{dynamo.AttrPK, dynamo.AttrSK, dynamo.AttrType, "id", "name"} {
+		if _, ok := first[k].(map[string]interface{})["S"].(string); !ok {
+			t.Errorf("%s = %v, want a string attribute", k, first[k])
+		}
+	}
+	if _, ok := first["units"].(map[string]interface{})["N"].(string); !ok {
+		t.Errorf("units = %v, want a number attribute", first["units"])
+	}
+	prices := first["prices"].(map[string]interface{})["M"].(map[string]interface{})
+	if _, ok := prices["usd"].(map[string]interface{})["N"]; !ok {
+		t.Errorf("prices = %v", prices)
+	}
+}
+
+// ---- Functions ----
+
+// expectedFunctions is what each function must look like, written down
+// independently of functionSpecs.
+var expectedFunctions = map[string]struct {
+	timeout, memory float64
+	stripe, webhook bool
+	extraEnv        map[string]string
+}{
+	routes.Billing:       {timeout: 15, memory: 256, stripe: true},
+	routes.Purchases:     {timeout: 15, memory: 256, stripe: true},
+	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true},
+	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: map[string]string{"SWEEP_STRIPE_RATE": "20", "REFILL_MAX_PACKAGES": "10"}},
+	routes.Usage:         {timeout: 30, memory: 256},
+}
+
+func TestEveryFunctionDeployed(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		// The deployed functions are exactly routes.Functions plus the CDK's
+		// own custom-resource provider.
+		var ours []string
+		for _, id := range s.ofType("AWS::Lambda::Function") {
+			if s.props(id)["Runtime"] == "provided.al2023" {
+				ours = append(ours, id)
+			}
+		}
+		if len(ours) != len(routes.Functions) {
+			t.Errorf("%d Go functions, want %d (routes.Functions)", len(ours), len(routes.Functions))
+		}
+		for _, fn := range routes.Functions {
+			if _, ok := expectedFunctions[fn]; !ok {
+				t.Errorf("no expectation for function %s: add it to expectedFunctions", fn)
+			}
+		}
+	})
+}
+
+func TestFunctionProperties(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		assetKeys := map[string]string{} // each fake bootstrap differs
+		retention := 30.0
+		if s.cfg.Prod() {
+			retention = 90
+		}
+		for _, fn := range routes.Functions {
+			want := expectedFunctions[fn]
+			id := s.id(s.stack.Functions[fn])
+			p := s.props(id)
+			t.Run(fn, func(t *testing.T) {
+				if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || !jsonEq(p["Architectures"], []string{"arm64"}) {
+					t.Errorf("runtime %v, handler %v, architectures %v", p["Runtime"], p["Handler"], p["Architectures"])
+				}
+				if p["Timeout"] != want.timeout || p["MemorySize"] != want.memory {
+					t.Errorf("timeout %v memory %v, want %v %v", p["Timeout"], p["MemorySize"], want.timeout, want.memory)
+				}
+				code, _ := p["Code"].(map[string]interface{})
+				if key, _ := code["S3Key"].(string); !strings.HasSuffix(key, ".zip") || code["S3Bucket"] == nil || assetKeys[key] != "" {
+					t.Errorf("code %v is not its own asset (also %s's)", code, assetKeys[key])
+				} else {
+					assetKeys[key] = fn
+				}
+				lc, _ := p["LoggingConfig"].(map[string]interface{})
+				if lc["LogFormat"] != "JSON" {
+					t.Errorf("LogFormat = %v", lc["LogFormat"])
+				}
+				lg := s.id(s.stack.LogGroups[fn])
+				if !jsonEq(lc["LogGroup"], ref(lg)) {
+					t.Errorf("LogGroup = %v, want Ref %s", lc["LogGroup"], lg)
+				}
+				if got := s.props(lg)["RetentionInDays"]; got != retention {
+					t.Errorf("log retention %v days, want %v", got, retention)
+				}
+				_, reserved := p["ReservedConcurrentExecutions"]
+				if fn == routes.AutoRefill {
+					if p["ReservedConcurrentExecutions"] != float64(DefaultAutoRefillReserved) {
+						t.Errorf("ReservedConcurrentExecutions = %v, want %d", p["ReservedConcurrentExecutions"], DefaultAutoRefillReserved)
+					}
+				} else if reserved {
+					t.Errorf("unexpected reserved concurrency %v", p["ReservedConcurrentExecutions"])
+				}
+			})
+		}
+	})
+}
+
+func TestFunctionEnvironment(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		table, bus := s.id(s.stack.Table), s.id(s.stack.EventBus)
+		key, hook := s.id(s.stack.StripeKey), s.id(s.stack.WebhookSecret)
+		for _, fn := range routes.Functions {
+			want := expectedFunctions[fn]
+			env := map[string]interface{}{
+				"TABLE_NAME":          ref(table),
+				"LOG_LEVEL":           "info",
+				"PARTNER_CLAIM":       "custom:partner_id",
+				"GROUPS_CLAIM":        "cognito:groups",
+				"ADMIN_GROUP":         "billing-admin",
+				"DEFAULT_CURRENCY":    "usd",
+				"WELCOME_GRANT_UNITS": "2000",
+				"EVENT_BUS_NAME":      ref(bus),
+			}
+			if want.stripe {
+				env["STRIPE_SECRET_KEY_ARN"] = ref(key)
+			}
+			if want.webhook {
+				env["STRIPE_WEBHOOK_SECRET_ARN"] = ref(hook)
+			}
+			for k, v := range want.extraEnv {
+				env[k] = v
+			}
+			got := s.props(s.id(s.stack.Functions[fn]))["Environment"].(map[string]interface{})["Variables"]
+			if !jsonEq(got, env) {
+				t.Errorf("%s environment\n got %s\nwant %s", fn, canon(got), canon(env))
+			}
+		}
+	})
+}
+
+func TestReservedConcurrencyConfigurable(t *testing.T) {
+	if !specFor(routes.AutoRefill).LimitConcurrency {
+		t.Fatal("autorefill does not limit its concurrency")
+	}
+	c, err := ConfigFromContext(ctxOf(map[string]string{CtxAutoRefillConcurrency: "0"}))
+	if err != nil || c.AutoRefillConcurrency != 0 {
+		t.Errorf("autorefillConcurrency=0: %+v %v", c, err)
+	}
+	if _, err := ConfigFromContext(ctxOf(map[string]string{CtxAutoRefillConcurrency: "-1"})); err == nil {
+		t.Error("negative concurrency accepted")
+	}
+}
+
+// ---- Autorefill triggers ----
+
+func TestAutoRefillStreamTrigger(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		esms := s.ofType("AWS::Lambda::EventSourceMapping")
+		if len(esms) != 1 {
+			t.Fatalf("%d event source mappings, want 1", len(esms))
+		}
+		p := s.props(esms[0])
+		queue := s.id(s.stack.FailureQueue)
+		want := map[string]interface{}{
+			"FunctionName":               ref(s.id(s.stack.Functions[routes.AutoRefill])),
+			"EventSourceArn":             getAtt(s.id(s.stack.Table), "StreamArn"),
+			"StartingPosition":           "LATEST",
+			"BatchSize":                  25,
+			"BisectBatchOnFunctionError": true,
+			"FunctionResponseTypes":      []string{"ReportBatchItemFailures"},
+			"MaximumRetryAttempts":       5,
+			"MaximumRecordAgeInSeconds":  3600,
+			"DestinationConfig":          map[string]interface{}{"OnFailure": map[string]interface{}{"Destination": getAtt(queue, "Arn")}},
+			// Byte for byte the pattern the local stack filters with.
+			"FilterCriteria": map[string]interface{}{"Filters": []interface{}{map[string]interface{}{"Pattern": dynamo.RefillStreamFilter}}},
+		}
+		for k, v := range want {
+			if !jsonEq(p[k], v) {
+				t.Errorf("%s = %s, want %s", k, canon(p[k]), canon(v))
+			}
+		}
+		assert(t, "failure queue", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]interface{}{
+				"SqsManagedSseEnabled":   true,
+				"MessageRetentionPeriod": 14 * 24 * 3600,
+			})
+		})
+		// autorefill may send to that queue and read the table's stream.
+		role := s.functionRoles(t)[routes.AutoRefill]
+		var send, stream bool
+		for _, st := range s.roleStatements(role) {
+			if hasAction(st, "sqs:SendMessage") && refersTo(st.resources, getAtt(queue, "Arn")) {
+				send = true
+			}
+			if hasAction(st, "dynamodb:GetRecords") && refersTo(st.resources, getAtt(s.id(s.stack.Table), "StreamArn")) {
+				stream = true
+			}
+		}
+		if !send || !stream {
+			t.Errorf("autorefill can send to the failure queue: %v, read the stream: %v", send, stream)
+		}
+	})
+}
+
+func TestSweepSchedule(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		fn := s.id(s.stack.Functions[routes.AutoRefill])
+		assert(t, "schedule rule", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
+				"ScheduleExpression": "rate(5 minutes)",
+				"State":              "ENABLED",
+				"Targets":            assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"Arn": getAtt(fn, "Arn")})}),
+			})
+		})
+		assert(t, "events may invoke autorefill", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]interface{}{
+				"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com", "FunctionName": getAtt(fn, "Arn"),
+			})
+		})
+	})
+}
+
+// ---- Event bus ----
+
+func TestDomainEventBus(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		assert(t, "one bus", func() { s.template.ResourceCountIs(jsii.String("AWS::Events::EventBus"), jsii.Number(1)) })
+		bus := getAtt(s.id(s.stack.EventBus), "Arn")
+		roles := s.functionRoles(t)
+		for _, fn := range routes.Functions {
+			ok := false
+			for _, st := range s.roleStatements(roles[fn]) {
+				if hasAction(st, "events:PutEvents") && refersTo(st.resources, bus) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s cannot put events on the domain bus", fn)
+			}
+		}
+		for _, st := range s.statements() {
+			if hasAction(st, "events:PutEvents") && !jsonEq(st.resources, []interface{}{bus}) {
+				t.Errorf("%s: events:PutEvents on %s, want the domain bus only", st.policy, canon(st.resources))
+			}
+		}
+	})
+}
+
+// ---- IAM ----
+
+func TestNoWildcardsInPolicies(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		table := s.id(s.stack.Table)
+		allowed := []interface{}{
+			getAtt(table, "Arn"),
+			map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{getAtt(table, "Arn"), "/index/" + dynamo.Schema.GSIName}}},
+			getAtt(table, "StreamArn"),
+		}
+		for _, st := range s.statements() {
+			if st.raw["Effect"] != "Allow" {
+				continue
+			}
+			for _, a := range st.actions {
+				if strings.Contains(a, "*") {
+					t.Errorf("%s: wildcard action %s", st.policy, a)
+				}
+				if !strings.HasPrefix(a, "dynamodb:") {
+					continue
+				}
+				for _, r := range st.resources {
+					// ListStreams has no resource type: IAM needs "*".
+					if r == "*" && a == "dynamodb:ListStreams" {
+						continue
+					}
+					if !refersTo(allowed, r) {
+						t.Errorf("%s: %s on %s, want the table, its index or its stream", st.policy, a, canon(r))
+					}
+				}
+			}
+			for _, r := range st.resources {
+				if r == "*" && !slices.Equal(st.actions, []string{"dynamodb:ListStreams"}) {
+					t.Errorf("%s: %v on every resource", st.policy, st.actions)
+				}
+			}
+		}
+		// No managed *FullAccess policies anywhere.
+		for _, id := range s.ofType("AWS::IAM::Role") {
+			for _, arn := range asList(s.props(id)["ManagedPolicyArns"]) {
+				if text := joined(arn); strings.Contains(text, "FullAccess") || strings.Contains(text, "AdministratorAccess") {
+					t.Errorf("role %s has managed policy %s", id, text)
+				}
+			}
+		}
+	})
+}
+
+func TestFunctionRolesOwnLogsOnly(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		for fn, role := range s.functionRoles(t) {
+			if m := s.props(role)["ManagedPolicyArns"]; m != nil {
+				t.Errorf("%s: managed policies %v (AWSLambdaBasicExecutionRole may write every log group)", fn, m)
+			}
+			lg := getAtt(s.id(s.stack.LogGroups[fn]), "Arn")
+			var writes bool
+			for _, st := range s.roleStatements(role) {
+				for _, a := range st.actions {
+					if strings.HasPrefix(a, "logs:") {
+						if !jsonEq(st.resources, []interface{}{lg}) {
+							t.Errorf("%s: %s on %s, want its own log group", fn, a, canon(st.resources))
+						}
+						writes = writes || a == "logs:PutLogEvents"
+					}
+				}
+			}
+			if !writes {
+				t.Errorf("%s cannot write its logs", fn)
+			}
+		}
+	})
+}
+
+func TestFunctionsTableAccessIsExplicit(t *testing.T) {
+	want := []string{"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+	variants(t, func(t *testing.T, s *synthed) {
+		table := getAtt(s.id(s.stack.Table), "Arn")
+		for fn, role := range s.functionRoles(t) {
+			var got []string
+			for _, st := range s.roleStatements(role) {
+				if refersTo(st.resources, table) {
+					got = append(got, st.actions...)
+				}
+			}
+			if !reflect.DeepEqual(sortedCopy(got), want) {
+				t.Errorf("%s: table actions %v, want %v", fn, sortedCopy(got), want)
+			}
+		}
+	})
+}
+
+func TestSecretsAndWhoReadsThem(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		assert(t, "two secrets", func() { s.template.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(2)) })
+		key, hook := s.id(s.stack.StripeKey), s.id(s.stack.WebhookSecret)
+		for _, id := range []string{key, hook} {
+			p := s.props(id)
+			if _, ok := p["SecretString"]; ok {
+				t.Errorf("secret %s has a value in the template", id)
+			}
+		}
+		roleFn := map[string]string{}
+		for fn, role := range s.functionRoles(t) {
+			roleFn[role] = fn
+		}
+		readers := map[string][]string{}
+		for _, st := range s.statements() {
+			var secretActions bool
+			for _, a := range st.actions {
+				if strings.HasPrefix(a, "secretsmanager:") {
+					secretActions = true
+				}
+			}
+			if !secretActions {
+				continue
+			}
+			for _, r := range st.resources {
+				for _, role := range st.roles {
+					who, ok := roleFn[role]
+					if !ok {
+						who = "role " + role
+					}
+					readers[canon(r)] = append(readers[canon(r)], who)
+				}
+			}
+		}
+		want := map[string][]string{
+			canon(ref(key)):  {routes.AutoRefill, routes.Billing, routes.Purchases, routes.StripeWebhook},
+			canon(ref(hook)): {routes.StripeWebhook},
+		}
+		got := map[string][]string{}
+		for r, who := range readers {
+			got[r] = sortedCopy(who)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("secret readers\n got %v\nwant %v", got, want)
+		}
+		for _, who := range readers[canon(ref(key))] {
+			if who == routes.Usage {
+				t.Error("usage can read the Stripe secret key")
+			}
+		}
+	})
+}
+
+// ---- HTTP API ----
+
+// TestRoutesGeneratedFromTable checks every variant against the route table
+// it was built from: routes.All for dev, the full §3 table for prod.
+func TestRoutesGeneratedFromTable(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		table := s.cfg.RouteTable()
+		byKey := map[string]string{}
+		for _, id := range s.ofType("AWS::ApiGatewayV2::Route") {
+			byKey[s.props(id)["RouteKey"].(string)] = id
+		}
+		if len(byKey) != len(table) {
+			t.Errorf("%d routes, want %d: %v", len(byKey), len(table), byKey)
+		}
+		integrationFn := map[string]string{}
+		for _, id := range s.ofType("AWS::ApiGatewayV2::Integration") {
+			p := s.props(id)
+			if p["IntegrationType"] != "AWS_PROXY" || p["PayloadFormatVersion"] != "2.0" {
+				t.Errorf("integration %s: %v %v", id, p["IntegrationType"], p["PayloadFormatVersion"])
+			}
+			uri := p["IntegrationUri"].(map[string]interface{})["Fn::GetAtt"].([]interface{})[0].(string)
+			integrationFn[id] = uri
+		}
+		authorizers := s.ofType("AWS::ApiGatewayV2::Authorizer")
+		for _, r := range table {
+			id, ok := byKey[r.Key()]
+			if !ok {
+				t.Errorf("route %s missing", r.Key())
+				continue
+			}
+			p := s.props(id)
+			want := map[routes.Auth]string{routes.AuthJWT: "JWT", routes.AuthIAM: "AWS_IAM", routes.AuthNone: "NONE"}[r.Auth]
+			if p["AuthorizationType"] != want {
+				t.Errorf("%s: AuthorizationType %v, want %s", r.Key(), p["AuthorizationType"], want)
+			}
+			if r.Auth == routes.AuthJWT {
+				if len(authorizers) != 1 || !jsonEq(p["AuthorizerId"], ref(authorizers[0])) {
+					t.Errorf("%s: authorizer %v, want the JWT authorizer %v", r.Key(), p["AuthorizerId"], authorizers)
+				}
+			} else if _, ok := p["AuthorizerId"]; ok {
+				t.Errorf("%s: has an authorizer", r.Key())
+			}
+			target := joined(p["Target"])
+			integ := strings.TrimSuffix(strings.TrimPrefix(target, "integrations/<Ref "), ">")
+			if got, want := integrationFn[integ], s.id(s.stack.Functions[r.Function]); got != want {
+				t.Errorf("%s: integrated with %s, want %s (%s)", r.Key(), got, want, r.Function)
+			}
+		}
+		// Each route's function may be invoked by the API for that route.
+		for _, r := range table {
+			found := false
+			for _, id := range s.ofType("AWS::Lambda::Permission") {
+				p := s.props(id)
+				if p["Principal"] == "apigateway.amazonaws.com" && jsonEq(p["FunctionName"], getAtt(s.id(s.stack.Functions[r.Function]), "Arn")) &&
+					strings.HasSuffix(joined(p["SourceArn"]), "/*/*"+r.Path) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no invoke permission for %s", r.Key(), r.Function)
+			}
+		}
+	})
+}
+
+func TestFullRouteTableExpectation(t *testing.T) {
+	s := prodVariant.get(t)
+	// The full table has every auth kind, every function but autorefill, and
+	// routes.All is a subset of it (the final table is exactly this list).
+	kinds := map[routes.Auth]bool{}
+	fns := map[string]bool{}
+	for _, r := range fullRoutes {
+		kinds[r.Auth] = true
+		fns[r.Function] = true
+	}
+	if len(kinds) != 3 || len(fns) != 4 || fns[routes.AutoRefill] {
+		t.Errorf("fullRoutes covers auth %v, functions %v", kinds, fns)
+	}
+	for _, r := range routes.All {
+		if !slices.Contains(fullRoutes, r) {
+			t.Errorf("routes.All has %s (%s, %s) that SPEC §3 does not", r.Key(), r.Function, r.Auth)
+		}
+	}
+	assert(t, "webhook route without authorizer", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]interface{}{
+			"RouteKey": "POST /v1/stripe/webhook", "AuthorizationType": "NONE",
+		})
+	})
+	assert(t, "usage route with IAM", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]interface{}{
+			"RouteKey": "POST /v1/internal/usage", "AuthorizationType": "AWS_IAM",
+		})
+	})
+	assert(t, "usage reporter role", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::IAM::Role"), map[string]interface{}{
+			"AssumeRolePolicyDocument": assertions.Match_ObjectLike(&map[string]interface{}{
+				"Statement": assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+					"Principal": map[string]interface{}{"AWS": assertions.Match_AnyValue()},
+				})}),
+			}),
+		})
+	})
+	// The reporter may invoke the IAM routes and nothing else.
+	var invoke []statement
+	for _, st := range s.statements() {
+		if hasAction(st, "execute-api:Invoke") {
+			invoke = append(invoke, st)
+		}
+	}
+	if len(invoke) != 1 || len(invoke[0].resources) != 1 || !strings.HasSuffix(joined(invoke[0].resources[0]), "/$default/POST/v1/internal/usage") {
+		t.Errorf("execute-api:Invoke statements: %+v", invoke)
+	}
+	if _, ok := s.outputs["UsageReporterRoleArn"]; !ok {
+		t.Error("no UsageReporterRoleArn output")
+	}
+	dev := devVariant.get(t)
+	hasIAM := slices.ContainsFunc(routes.All, func(r routes.Route) bool { return r.Auth == routes.AuthIAM })
+	if _, ok := dev.outputs["UsageReporterRoleArn"]; ok != hasIAM {
+		t.Errorf("dev: usage reporter role %v, IAM routes %v", ok, hasIAM)
+	}
+}
+
+func TestThrottling(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		stages := s.ofType("AWS::ApiGatewayV2::Stage")
+		if len(stages) != 1 {
+			t.Fatalf("stages %v", stages)
+		}
+		p := s.props(stages[0])
+		if p["StageName"] != "$default" || p["AutoDeploy"] != true {
+			t.Errorf("stage %v autoDeploy %v", p["StageName"], p["AutoDeploy"])
+		}
+		def := p["DefaultRouteSettings"].(map[string]interface{})
+		if def["ThrottlingRateLimit"] == nil || def["ThrottlingBurstLimit"] == nil {
+			t.Errorf("no stage throttling: %v", def)
+		}
+		settings, _ := p["RouteSettings"].(map[string]interface{})
+		var wantKeys []string
+		for _, r := range s.cfg.RouteTable() {
+			wantKeys = append(wantKeys, r.Key())
+		}
+		if !reflect.DeepEqual(keys(settings), sortedCopy(wantKeys)) {
+			t.Errorf("route settings for %v, want every route %v", keys(settings), sortedCopy(wantKeys))
+		}
+		rate := func(key string) float64 {
+			m, _ := settings[key].(map[string]interface{})
+			if m["ThrottlingBurstLimit"] == nil {
+				t.Errorf("%s: no burst limit", key)
+			}
+			f, _ := m["ThrottlingRateLimit"].(float64)
+			return f
+		}
+		for k := range settings {
+			if r := rate(k); r <= 0 || r > def["ThrottlingRateLimit"].(float64) {
+				t.Errorf("%s: rate %v outside (0, stage %v]", k, r, def["ThrottlingRateLimit"])
+			}
+		}
+		if _, ok := settings["POST /v1/purchases"]; ok {
+			if rate("POST /v1/purchases") >= rate("POST /v1/stripe/webhook") {
+				t.Error("POST /v1/purchases is not tighter than the webhook")
+			}
+			if rate("POST /v1/purchases") >= rate("GET /v1/purchases") {
+				t.Error("POST /v1/purchases is not tighter than reads")
+			}
+		}
+		// The stage names routes: it must be created after them.
+		deps := asList(s.res[stages[0]]["DependsOn"])
+		for _, id := range s.ofType("AWS::ApiGatewayV2::Route") {
+			if !slices.ContainsFunc(deps, func(d interface{}) bool { return d == id }) {
+				t.Errorf("stage does not depend on route %s", id)
+			}
+		}
+	})
+}
+
+func TestCORSAndAccessLogs(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		cors := s.props(s.id(s.stack.API))["CorsConfiguration"].(map[string]interface{})
+		want := map[string]interface{}{
+			"AllowOrigins": s.cfg.PortalOrigins,
+			"AllowHeaders": []string{"authorization", "content-type", "idempotency-key"},
+			"AllowMethods": []string{"GET", "POST", "PUT", "DELETE", "OPTIONS"},
+		}
+		for k, v := range want {
+			if !jsonEq(cors[k], v) {
+				t.Errorf("CORS %s = %v, want %v", k, cors[k], v)
+			}
+		}
+		if cors["AllowCredentials"] == true {
+			t.Error("CORS allows credentials; the portal sends a bearer token")
+		}
+		stage := s.props(s.ofType("AWS::ApiGatewayV2::Stage")[0])
+		al := stage["AccessLogSettings"].(map[string]interface{})
+		dest := al["DestinationArn"].(map[string]interface{})["Fn::GetAtt"].([]interface{})[0].(string)
+		if s.res[dest]["Type"] != "AWS::Logs::LogGroup" || s.props(dest)["RetentionInDays"] == nil {
+			t.Errorf("access logs go to %s (%v)", dest, s.res[dest])
+		}
+		var format map[string]string
+		if err := json.Unmarshal([]byte(al["Format"].(string)), &format); err != nil {
+			t.Fatalf("access log format is not JSON: %v", err)
+		}
+		for _, k := range []string{"requestId", "routeKey", "status", "integrationError"} {
+			if !strings.HasPrefix(format[k], "$context.") {
+				t.Errorf("access log lacks %s: %v", k, format)
+			}
+		}
+	})
+}
+
+func TestJWTAuthorizer(t *testing.T) {
+	t.Run("cognito fallback", func(t *testing.T) {
+		s := devVariant.get(t)
+		if s.stack.UserPool == nil {
+			t.Fatal("no user pool without jwtIssuer")
+		}
+		pool, client := s.id(s.stack.UserPool), s.id(s.stack.PortalClient)
+		p := s.props(pool)
+		var partner map[string]interface{}
+		for _, a := range asList(p["Schema"]) {
+			if m := a.(map[string]interface{}); m["Name"] == PartnerAttribute {
+				partner = m
+			}
+		}
+		if partner == nil || partner["AttributeDataType"] != "String" || partner["Mutable"] != false {
+			t.Errorf("custom attribute partner_id: %v", partner)
+		}
+		if ac, _ := p["AdminCreateUserConfig"].(map[string]interface{}); ac["AllowAdminCreateUserOnly"] != true {
+			t.Errorf("self sign-up is open: %v", ac)
+		}
+		assert(t, "admin group", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolGroup"), map[string]interface{}{
+				"GroupName": "billing-admin", "UserPoolId": ref(pool),
+			})
+		})
+		cp := s.props(client)
+		if cp["GenerateSecret"] == true {
+			t.Error("the portal client has a secret")
+		}
+		for _, a := range asList(cp["WriteAttributes"]) {
+			if strings.HasPrefix(a.(string), "custom:") {
+				t.Errorf("the portal client may write %v", a)
+			}
+		}
+		auths := s.ofType("AWS::ApiGatewayV2::Authorizer")
+		if len(auths) != 1 {
+			t.Fatalf("authorizers %v", auths)
+		}
+		ap := s.props(auths[0])
+		if ap["AuthorizerType"] != "JWT" || !jsonEq(ap["IdentitySource"], []string{"$request.header.Authorization"}) {
+			t.Errorf("authorizer %v", canon(ap))
+		}
+		jc := ap["JwtConfiguration"].(map[string]interface{})
+		if !jsonEq(jc["Audience"], []interface{}{ref(client)}) {
+			t.Errorf("audience %v, want the portal client", jc["Audience"])
+		}
+		if iss := joined(jc["Issuer"]); iss != "https://cognito-idp.<Ref AWS::Region>.<Ref AWS::URLSuffix>/<Ref "+pool+">" {
+			t.Errorf("issuer %s, want the user pool's", iss)
+		}
+		for _, o := range []string{"UserPoolId", "PortalClientId"} {
+			if _, ok := s.outputs[o]; !ok {
+				t.Errorf("no %s output", o)
+			}
+		}
+	})
+	t.Run("configured issuer", func(t *testing.T) {
+		s := prodVariant.get(t)
+		assert(t, "no user pool", func() { s.template.ResourceCountIs(jsii.String("AWS::Cognito::UserPool"), jsii.Number(0)) })
+		assert(t, "authorizer", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Authorizer"), map[string]interface{}{
+				"AuthorizerType":   "JWT",
+				"IdentitySource":   []string{"$request.header.Authorization"},
+				"JwtConfiguration": map[string]interface{}{"Issuer": testIssuer, "Audience": []string{testAudience}},
+			})
+		})
+	})
+}
+
+// ---- Alarms ----
+
+func TestAlarms(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		topic := ref(s.id(s.stack.AlarmTopic))
+		type key struct{ ns, metric, dim string }
+		alarms := map[key]map[string]interface{}{}
+		for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
+			p := s.props(id)
+			if !jsonEq(p["AlarmActions"], []interface{}{topic}) {
+				t.Errorf("alarm %s actions %v, want the alarm topic", id, p["AlarmActions"])
+			}
+			dim := ""
+			for _, d := range asList(p["Dimensions"]) {
+				dim = canon(d.(map[string]interface{})["Value"])
+			}
+			alarms[key{p["Namespace"].(string), p["MetricName"].(string), dim}] = p
+		}
+		for _, fn := range routes.Functions {
+			f := canon(ref(s.id(s.stack.Functions[fn])))
+			for _, m := range []string{"Errors", "Throttles"} {
+				if a, ok := alarms[key{"AWS/Lambda", m, f}]; !ok || a["Threshold"] != 1.0 {
+					t.Errorf("%s: no %s alarm (%v)", fn, m, a)
+				}
+			}
+		}
+		q := alarms[key{"AWS/SQS", "ApproximateNumberOfMessagesVisible", canon(getAtt(s.id(s.stack.FailureQueue), "QueueName"))}]
+		if q == nil || q["Threshold"] != 0.0 || q["ComparisonOperator"] != "GreaterThanThreshold" {
+			t.Errorf("failure queue alarm %v", q)
+		}
+		if a := alarms[key{MetricNamespace, MetricRefillFailed, ""}]; a == nil {
+			t.Error("no refill failure alarm")
+		}
+		if a := alarms[key{"AWS/ApiGateway", "5xx", canon(ref(s.id(s.stack.API)))}]; a == nil {
+			t.Error("no API 5xx alarm")
+		}
+		assert(t, "refill_failed metric filter", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
+				"LogGroupName":  ref(s.id(s.stack.LogGroups[routes.AutoRefill])),
+				"FilterPattern": `{ $.event = "refill_failed" }`,
+				"MetricTransformations": []interface{}{map[string]interface{}{
+					"MetricNamespace": MetricNamespace, "MetricName": MetricRefillFailed, "MetricValue": "1",
+				}},
+			})
+		})
+		subs := 0
+		if s.cfg.AlarmEmail != "" {
+			subs = 1
+			assert(t, "e-mail subscription", func() {
+				s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]interface{}{
+					"Protocol": "email", "Endpoint": s.cfg.AlarmEmail, "TopicArn": topic,
+				})
+			})
+		}
+		assert(t, "subscriptions", func() { s.template.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(float64(subs))) })
+	})
+}
+
+// ---- Outputs ----
+
+func TestOutputs(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		api := s.id(s.stack.API)
+		val := func(name string) string {
+			o, ok := s.outputs[name].(map[string]interface{})
+			if !ok {
+				t.Errorf("no output %s", name)
+				return ""
+			}
+			return joined(o["Value"])
+		}
+		if got := val("ApiUrl"); got != "<GetAtt "+api+".ApiEndpoint>" {
+			t.Errorf("ApiUrl = %s", got)
+		}
+		if got := val("WebhookUrl"); got != "<GetAtt "+api+".ApiEndpoint>/v1/stripe/webhook" {
+			t.Errorf("WebhookUrl = %s", got)
+		}
+		if got := val("TableName"); got != "<Ref "+s.id(s.stack.Table)+">" {
+			t.Errorf("TableName = %s", got)
+		}
+		for _, name := range []string{"StripeSecretKeyArn", "StripeWebhookSecretArn", "EventBusName", "FailureQueueUrl", "AlarmTopicArn"} {
+			val(name)
+		}
+	})
+}
+
+// ---- Environment agnosticism ----
+
+func TestNoLookupsNoFixedEnvironment(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		b, _ := json.Marshal(s.template.ToJSON())
+		text := string(b)
+		for _, bad := range []string{"123456789012:", "us-east-1", "eu-west-1"} {
+			if bad == "123456789012:" && s.cfg.UsageReporterPrincipal != "" {
+				continue
+			}
+			if strings.Contains(text, bad) {
+				t.Errorf("template hard-codes %q", bad)
+			}
+		}
+		if !awsTokenUnresolved(s) {
+			t.Error("the stack has a concrete account or region")
+		}
+	})
+}
+
+func awsTokenUnresolved(s *synthed) bool {
+	return strings.HasPrefix(*s.stack.Account(), "${Token[") && strings.HasPrefix(*s.stack.Region(), "${Token[")
+}
