@@ -143,7 +143,9 @@ func TestCatalogSeededFromDataFile(t *testing.T) {
 		if len(versions) != 1 {
 			t.Fatalf("%d catalog version resources, want 1", len(versions))
 		}
-		var call struct{ Parameters struct{ Item map[string]interface{} } }
+		var call struct {
+			Parameters struct{ Item map[string]interface{} }
+		}
 		if err := json.Unmarshal([]byte(joined(s.props(versions[0])["Create"])), &call); err != nil || canon(call.Parameters.Item) != canon(pointer) {
 			t.Errorf("the version pointer seeds %v (%v), want %s", call.Parameters.Item, err, canon(pointer))
 		}
