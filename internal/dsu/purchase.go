@@ -1,6 +1,7 @@
 package dsu
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -112,4 +113,78 @@ func (p Purchase) CreditEntryType() EntryType {
 		return EntryRefill
 	}
 	return EntryPurchase
+}
+
+// PurchaseLine is one line a partner asks for: a package and how many.
+type PurchaseLine struct {
+	PackageID string
+	Quantity  int64
+}
+
+// Limits of a manual purchase (§3).
+const (
+	MaxPurchaseLines    = 10
+	MaxPurchaseQuantity = 100
+)
+
+// PriceLines validates the lines of a manual purchase and prices them from
+// the catalog in the partner's currency: the client never sends amounts.
+func PriceLines(cat Catalog, cur Currency, lines []PurchaseLine) ([]LineItem, Units, Money, error) {
+	var v Validation
+	if len(lines) == 0 || len(lines) > MaxPurchaseLines {
+		v.Add("items", fmt.Sprintf("must have 1 to %d lines", MaxPurchaseLines))
+		return nil, 0, Money{}, v.Err()
+	}
+	seen := map[string]bool{}
+	items := make([]LineItem, 0, len(lines))
+	total := Money{Currency: cur}
+	var units Units
+	for i, l := range lines {
+		field := fmt.Sprintf("items[%d]", i)
+		pkg, ok := cat.Find(l.PackageID)
+		switch {
+		case l.PackageID == "":
+			v.Add(field+".packageId", "is required")
+		case seen[l.PackageID]:
+			v.Add(field+".packageId", "appears on more than one line; use quantity")
+		case !ok:
+			v.Add(field+".packageId", "is not a package of the catalog")
+		}
+		seen[l.PackageID] = true
+		if l.Quantity < 1 || l.Quantity > MaxPurchaseQuantity {
+			v.Add(field+".quantity", fmt.Sprintf("must be a whole number from 1 to %d", MaxPurchaseQuantity))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		price, ok := pkg.Price(cur)
+		if !ok {
+			return nil, 0, Money{}, Errorf(KindInternal, "package %s has no %s price", pkg.ID, cur)
+		}
+		item := LineItem{PackageID: pkg.ID, Name: pkg.Name, Quantity: l.Quantity, Units: pkg.Units * l.Quantity,
+			Amount: Money{Amount: price.Amount * l.Quantity, Currency: cur}}
+		items = append(items, item)
+		units += item.Units
+		total.Amount += item.Amount.Amount
+	}
+	if err := v.Err(); err != nil {
+		return nil, 0, Money{}, err
+	}
+	return items, units, total, nil
+}
+
+// RefundUnits is the DSUs a purchase owes back once refundedAmount of its
+// amount is refunded: the refunded share of its units, rounded up, and all
+// of them for a full refund (§4).
+func RefundUnits(p Purchase, refundedAmount int64) Units {
+	if p.Amount.Amount <= 0 || refundedAmount >= p.Amount.Amount {
+		return p.Units
+	}
+	if refundedAmount <= 0 {
+		return 0
+	}
+	// ceil(units × refunded / amount) without floats; units ≤ 10^7 and
+	// amounts ≤ 10^9 keep the product far from overflow.
+	return (p.Units*refundedAmount + p.Amount.Amount - 1) / p.Amount.Amount
 }

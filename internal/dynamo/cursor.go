@@ -13,10 +13,7 @@ import (
 )
 
 // Page selects one page of a newest-first list.
-type Page struct {
-	Limit  int    // 1–100; the HTTP layer validates it
-	Cursor string // opaque, from a previous page's next cursor
-}
+type Page = dsu.Page
 
 // Cursors are the last sort key of a page plus a MAC over the partner, the
 // list and that key. A cursor from another list, another partner or with a

@@ -206,64 +206,14 @@ func (s *Store) MarkEventProcessed(ctx context.Context, eventID string) error {
 
 // ---- updates ----
 
-// Errors of UpdatePurchase; callers re-read and decide.
-var (
-	// ErrPurchaseMoved: the purchase is no longer in a status the update
-	// may start from, or carries another PaymentIntent.
-	ErrPurchaseMoved = errors.New("the purchase changed meanwhile")
-	// ErrEventProcessed: the webhook event was processed before.
-	ErrEventProcessed = errors.New("event already processed")
-	// ErrPaymentIntentTaken: the PaymentIntent is linked to another purchase.
-	ErrPaymentIntentTaken = errors.New("payment intent linked to another purchase")
-)
-
-// PurchaseUpdate is one forward move of a purchase and everything that must
-// happen with it, atomically.
-type PurchaseUpdate struct {
-	Purchase dsu.Purchase // the new state
-	// From lists the statuses the stored purchase may be in; storage checks
-	// it, so a late or duplicate event can never move a purchase back.
-	From []dsu.PurchaseStatus
-	// LinkPaymentIntent records Purchase.PaymentIntentID → purchase. The
-	// stored purchase must then have no PaymentIntent or the same one.
-	LinkPaymentIntent bool
-	// Ledger applies an entry in the same transaction (a credit or debit).
-	Ledger *dsu.LedgerChange
-	// Account changes the partner's account in the same transaction.
-	Account func(*dsu.Account) error
-	// EventID records the Stripe event that caused the update.
-	EventID string
-	// Complete stores the result of the Idempotency-Key claim that created
-	// the purchase.
-	Complete *IdempotencyCompletion
-	// RefundedAmountWas conditions the update on the refunded amount the
-	// caller read, so refunds of one purchase apply one after another.
-	RefundedAmountWas *int64
-}
-
-// IdempotencyCompletion is a claim and its encoded result.
-type IdempotencyCompletion struct {
-	Claim  dsu.IdempotencyClaim
-	Result []byte
-}
-
-// UpdateResult tells what an update did.
-type UpdateResult struct {
-	Account dsu.Account
-	// Applied is false when the update's ledger reference had been applied
-	// before: then nothing at all was written.
-	Applied bool
-	Entry   dsu.Entry
-}
-
 // UpdatePurchase writes u in one transaction: the purchase under its
 // status condition, the PaymentIntent link, the ledger entry with its guard
 // and the new balance, the account change, the event record and the
 // idempotency completion.
-func (s *Store) UpdatePurchase(ctx context.Context, u PurchaseUpdate) (UpdateResult, error) {
+func (s *Store) UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error) {
 	p := u.Purchase
 	if len(u.From) == 0 {
-		return UpdateResult{}, fmt.Errorf("update of purchase %s without source statuses", p.ID)
+		return dsu.UpdateResult{}, fmt.Errorf("update of purchase %s without source statuses", p.ID)
 	}
 	cond := []string{"#status IN (" + placeholders(":from", len(u.From)) + ")"}
 	values := item{}
@@ -303,11 +253,11 @@ func (s *Store) UpdatePurchase(ctx context.Context, u PurchaseUpdate) (UpdateRes
 	explain := func(index int) error {
 		switch {
 		case index == 0:
-			return ErrPurchaseMoved
+			return dsu.ErrPurchaseMoved
 		case u.LinkPaymentIntent && index == 1:
-			return ErrPaymentIntentTaken
+			return dsu.ErrPaymentIntentTaken
 		case u.EventID != "" && index == 1+b2i(u.LinkPaymentIntent):
-			return ErrEventProcessed
+			return dsu.ErrEventProcessed
 		}
 		return dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over")
 	}
@@ -318,23 +268,23 @@ func (s *Store) UpdatePurchase(ctx context.Context, u PurchaseUpdate) (UpdateRes
 		if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
 			for i := range items {
 				if txFailedAt(codes, i) {
-					return UpdateResult{}, explain(i)
+					return dsu.UpdateResult{}, explain(i)
 				}
 			}
 		}
 		if err != nil {
-			return UpdateResult{}, storageErr(err, "update purchase")
+			return dsu.UpdateResult{}, storageErr(err, "update purchase")
 		}
-		return UpdateResult{Applied: true}, nil
+		return dsu.UpdateResult{Applied: true}, nil
 	}
 	res, err := s.change(ctx, balanceChange{partnerID: p.PartnerID, entry: u.Ledger, mutate: u.Account, extra: extras})
 	if ef, ok := errors.AsType[*extraFailed](err); ok {
-		return UpdateResult{}, explain(ef.Index)
+		return dsu.UpdateResult{}, explain(ef.Index)
 	}
 	if err != nil {
-		return UpdateResult{}, err
+		return dsu.UpdateResult{}, err
 	}
-	return UpdateResult{Account: res.Account, Applied: res.Applied, Entry: res.Entry}, nil
+	return dsu.UpdateResult{Account: res.Account, Applied: res.Applied, Entry: res.Entry}, nil
 }
 
 func placeholders(prefix string, n int) string {

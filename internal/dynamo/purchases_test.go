@@ -14,8 +14,8 @@ import (
 func newPurchase(f *fixture, partnerID, id string) dsu.Purchase {
 	return dsu.Purchase{
 		ID: id, PartnerID: partnerID, Kind: dsu.KindManual, Status: dsu.StatusPending,
-		Items:     []dsu.LineItem{{PackageID: "dsu-1000", Name: "1,000 DSUs", Quantity: 2, Units: 2000, Amount: dsu.Money{Amount: 10000, Currency: dsu.USD}}},
-		Units:     2000, Amount: dsu.Money{Amount: 10000, Currency: dsu.USD}, CreatedAt: f.clock.Now(),
+		Items: []dsu.LineItem{{PackageID: "dsu-1000", Name: "1,000 DSUs", Quantity: 2, Units: 2000, Amount: dsu.Money{Amount: 10000, Currency: dsu.USD}}},
+		Units: 2000, Amount: dsu.Money{Amount: 10000, Currency: dsu.USD}, CreatedAt: f.clock.Now(),
 	}
 }
 
@@ -75,8 +75,8 @@ func TestCreditingAPurchaseIsExactlyOnce(t *testing.T) {
 	if err := f.store.CreatePurchase(ctx, p, nil); err != nil {
 		t.Fatal(err)
 	}
-	credit := func(eventID string) (dynamo.UpdateResult, error) {
-		return f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{
+	credit := func(eventID string) (dsu.UpdateResult, error) {
+		return f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
 			Purchase: succeeded(p, "pi_1", f.clock.Now()), From: dsu.TransitionSources(dsu.StatusSucceeded), LinkPaymentIntent: true,
 			Ledger:  &dsu.LedgerChange{PartnerID: "p1", Type: dsu.EntryPurchase, Units: p.Units, Reference: dsu.PurchaseRef(p.ID)},
 			EventID: eventID,
@@ -92,7 +92,7 @@ func TestCreditingAPurchaseIsExactlyOnce(t *testing.T) {
 				mu.Lock()
 				applied++
 				mu.Unlock()
-			} else if err != nil && !errors.Is(err, dynamo.ErrPurchaseMoved) {
+			} else if err != nil && !errors.Is(err, dsu.ErrPurchaseMoved) {
 				t.Error(err)
 			}
 		})
@@ -123,18 +123,18 @@ func TestForwardOnlyIsEnforcedInStorage(t *testing.T) {
 	f.createPartner(t, "p1", 0)
 	p := newPurchase(f, "p1", "pur_1")
 	f.store.CreatePurchase(ctx, p, nil)
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: succeeded(p, "pi_1", f.clock.Now()), From: []dsu.PurchaseStatus{dsu.StatusPending}, LinkPaymentIntent: true}); err != nil {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: succeeded(p, "pi_1", f.clock.Now()), From: []dsu.PurchaseStatus{dsu.StatusPending}, LinkPaymentIntent: true}); err != nil {
 		t.Fatal(err)
 	}
 	// A late "failed" may only start from pending or requires_action: refused.
 	late := p
 	late.Status, late.Failure = dsu.StatusFailed, &dsu.Failure{Code: "card_declined"}
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: late, From: dsu.TransitionSources(dsu.StatusFailed)}); !errors.Is(err, dynamo.ErrPurchaseMoved) {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: late, From: dsu.TransitionSources(dsu.StatusFailed)}); !errors.Is(err, dsu.ErrPurchaseMoved) {
 		t.Fatalf("late failure: %v", err)
 	}
 	// Another PaymentIntent for the same purchase: refused.
 	other := succeeded(p, "pi_2", f.clock.Now())
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: other, From: []dsu.PurchaseStatus{dsu.StatusSucceeded}, LinkPaymentIntent: true}); !errors.Is(err, dynamo.ErrPurchaseMoved) {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: other, From: []dsu.PurchaseStatus{dsu.StatusSucceeded}, LinkPaymentIntent: true}); !errors.Is(err, dsu.ErrPurchaseMoved) {
 		t.Fatalf("second payment intent: %v", err)
 	}
 	got, _ := f.store.GetPurchase(ctx, "p1", "pur_1")
@@ -144,7 +144,7 @@ func TestForwardOnlyIsEnforcedInStorage(t *testing.T) {
 	// A PaymentIntent already linked to pur_1 cannot be linked to pur_2.
 	p2 := newPurchase(f, "p1", "pur_2")
 	f.store.CreatePurchase(ctx, p2, nil)
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: succeeded(p2, "pi_1", f.clock.Now()), From: []dsu.PurchaseStatus{dsu.StatusPending}, LinkPaymentIntent: true}); !errors.Is(err, dynamo.ErrPaymentIntentTaken) {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: succeeded(p2, "pi_1", f.clock.Now()), From: []dsu.PurchaseStatus{dsu.StatusPending}, LinkPaymentIntent: true}); !errors.Is(err, dsu.ErrPaymentIntentTaken) {
 		t.Fatalf("reused payment intent: %v", err)
 	}
 }
@@ -157,13 +157,13 @@ func TestEventRecordDeduplicates(t *testing.T) {
 	f.store.CreatePurchase(ctx, p, nil)
 	failed := p
 	failed.Status = dsu.StatusRequiresAction
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusPending}, EventID: "evt_1"}); err != nil {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusPending}, EventID: "evt_1"}); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := f.store.EventProcessed(ctx, "evt_1"); !ok {
 		t.Fatal("event not recorded")
 	}
-	if _, err := f.store.UpdatePurchase(ctx, dynamo.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusRequiresAction}, EventID: "evt_1"}); !errors.Is(err, dynamo.ErrEventProcessed) {
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusRequiresAction}, EventID: "evt_1"}); !errors.Is(err, dsu.ErrEventProcessed) {
 		t.Fatalf("same event again: %v", err)
 	}
 	f.clock.Advance(dynamo.EventRetention + time.Hour)
