@@ -22,7 +22,6 @@ import (
 	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
-	"github.com/cirasync/dsubilling/internal/wiring"
 )
 
 func main() {
@@ -117,7 +116,7 @@ func serveCommand(env environment, stdout, stderr io.Writer) error {
 		Functions:        cfg,
 		Log:              log,
 		Ready:            stdout,
-	}, wiring.Local)
+	}, localFunctions)
 	if err != nil {
 		return err
 	}

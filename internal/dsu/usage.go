@@ -36,3 +36,14 @@ func ParseUsageDate(s string, now time.Time) (time.Time, error) {
 	}
 	return d, nil
 }
+
+// UsageRecord is one tenant's synced users on one day, as the sync platform
+// reports it, and the DSUs that consumed.
+type UsageRecord struct {
+	PartnerID  string
+	TenantID   string
+	Date       string // YYYY-MM-DD, UTC
+	Users      int64
+	Units      Units // Users on billed days, 0 on the free days
+	RecordedAt time.Time
+}

@@ -164,16 +164,17 @@ func Start(t testing.TB, bin string, env map[string]string) *RuntimeAPI {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
 	select {
 	case <-rt.Ready():
-	case err := <-exited:
-		t.Fatalf("function exited during init: %v", err)
+	case <-exited:
+		t.Fatalf("function exited during init: %v", waitErr)
 	case <-time.After(30 * time.Second):
 		t.Fatal("function not ready within 30s")
 	}

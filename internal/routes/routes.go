@@ -47,9 +47,26 @@ func (r Route) Write() bool {
 	return r.Method == "POST" || r.Method == "PUT" || r.Method == "DELETE" || r.Method == "PATCH"
 }
 
-// All is the route table.
+// All is the route table (§3).
 var All = []Route{
+	{"GET", "/v1/billing", Billing, AuthJWT},
+	{"PUT", "/v1/billing/contact", Billing, AuthJWT},
+	{"POST", "/v1/billing/card/setup-intent", Billing, AuthJWT},
+	{"PUT", "/v1/billing/card", Billing, AuthJWT},
+	{"DELETE", "/v1/billing/card", Billing, AuthJWT},
+	{"PUT", "/v1/billing/auto-refill", Billing, AuthJWT},
+
 	{"GET", "/v1/packages", Purchases, AuthJWT},
+	{"POST", "/v1/purchases", Purchases, AuthJWT},
+	{"GET", "/v1/purchases", Purchases, AuthJWT},
+	{"GET", "/v1/purchases/{id}", Purchases, AuthJWT},
+	{"POST", "/v1/purchases/{id}/confirm", Purchases, AuthJWT},
+	{"GET", "/v1/balance", Purchases, AuthJWT},
+	{"GET", "/v1/ledger", Purchases, AuthJWT},
+
+	{"POST", "/v1/stripe/webhook", StripeWebhook, AuthNone},
+
+	{"POST", "/v1/internal/usage", Usage, AuthIAM},
 }
 
 // ForFunction returns the routes a function serves.

@@ -7,39 +7,102 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/cirasync/dsubilling/internal/app"
+	"github.com/cirasync/dsubilling/internal/awsjson"
 	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/httpapi"
+	"github.com/cirasync/dsubilling/internal/notify"
 	"github.com/cirasync/dsubilling/internal/routes"
+	"github.com/cirasync/dsubilling/internal/stripeapi"
 )
 
-// Deps are the clients and services a function is built from. Build them
+// Deps are the clients and settings a function is built from. Build them
 // once per process (Lambda init), never per request.
 type Deps struct {
 	Config   config.Config
 	DynamoDB dynamo.API
-	Clock    dsu.Clock
-	IDs      dsu.IDGenerator
-	Log      *slog.Logger
+	// Stripe is nil for functions that never call Stripe.
+	Stripe         *stripeapi.Client
+	WebhookSecrets []string
+	Events         app.Publisher
+	Clock          dsu.Clock
+	IDs            dsu.IDGenerator
+	Log            *slog.Logger
 }
 
-// DynamoDBClient is the DynamoDB client for cfg: the emulator named by
-// DYNAMODB_ENDPOINT, or AWS with the Lambda's role. It does no network I/O.
-func DynamoDBClient(cfg config.Config, getenv config.Getenv) (*dynamodb.Client, error) {
+// Needs says which secrets a function loads at init.
+type Needs struct {
+	Stripe         bool // the Stripe secret key
+	WebhookSecrets bool // the webhook signing secrets
+}
+
+// FromEnvironment builds the dependencies of a function inside Lambda (or
+// against emulators when DYNAMODB_ENDPOINT / STRIPE_API_BASE say so). The
+// only network I/O is reading the secrets the function needs.
+func FromEnvironment(ctx context.Context, cfg config.Config, getenv config.Getenv, log *slog.Logger, needs Needs) (Deps, error) {
+	clock := dsu.SystemClock{}
+	d := Deps{Config: cfg, Clock: clock, IDs: dsu.RandomIDs{Clock: clock}, Log: log}
+	var awsCfg aws.Config
+	if cfg.DynamoDBEndpoint == "" || cfg.StripeSecretKeyARN != "" || cfg.StripeWebhookSecretARN != "" || cfg.EventBusName != "" {
+		var err error
+		if awsCfg, err = LambdaAWSConfig(getenv); err != nil {
+			return Deps{}, err
+		}
+	}
 	if cfg.DynamoDBEndpoint != "" {
-		return dynamo.NewEndpointClient(cfg.DynamoDBEndpoint), nil
+		d.DynamoDB = dynamo.NewEndpointClient(cfg.DynamoDBEndpoint)
+	} else {
+		d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	}
-	awsCfg, err := LambdaAWSConfig(getenv)
-	if err != nil {
-		return nil, err
+	if needs.Stripe {
+		key := cfg.StripeSecretKey
+		if key == "" && cfg.StripeSecretKeyARN != "" {
+			var err error
+			if key, err = awsjson.SecretString(ctx, awsCfg, cfg.StripeSecretKeyARN); err != nil {
+				return Deps{}, err
+			}
+		}
+		if key == "" {
+			return Deps{}, fmt.Errorf("configuration: STRIPE_SECRET_KEY_ARN (or STRIPE_SECRET_KEY locally) is required")
+		}
+		d.Stripe = NewStripe(key, cfg.StripeAPIBase)
 	}
-	return dynamodb.NewFromConfig(awsCfg), nil
+	if needs.WebhookSecrets {
+		d.WebhookSecrets = cfg.StripeWebhookSecrets
+		if len(d.WebhookSecrets) == 0 && cfg.StripeWebhookSecretARN != "" {
+			v, err := awsjson.SecretString(ctx, awsCfg, cfg.StripeWebhookSecretARN)
+			if err != nil {
+				return Deps{}, err
+			}
+			d.WebhookSecrets = config.SplitSecrets(v)
+		}
+		if len(d.WebhookSecrets) == 0 {
+			return Deps{}, fmt.Errorf("configuration: STRIPE_WEBHOOK_SECRET_ARN (or STRIPE_WEBHOOK_SECRET locally) is required")
+		}
+	}
+	if cfg.EventBusName != "" {
+		d.Events = &notify.EventBridge{Client: &awsjson.Client{Config: awsCfg, Service: "events", TargetPrefix: "AWSEvents"}, Bus: cfg.EventBusName, Log: log}
+	} else {
+		d.Events = app.LogPublisher{Log: log}
+	}
+	return d, nil
+}
+
+// NewStripe is the one Stripe client of a process. Network retries reuse
+// the request's idempotency key, so a retried charge is never doubled.
+func NewStripe(key, apiBase string) *stripeapi.Client {
+	return stripeapi.New(stripeapi.Config{
+		SecretKey: key, APIBase: apiBase, MaxNetworkRetries: 2,
+		HTTPClient: &http.Client{Timeout: 20 * time.Second},
+	})
 }
 
 // LambdaAWSConfig is the SDK configuration inside Lambda: region and the
@@ -66,11 +129,35 @@ func LambdaAWSConfig(getenv config.Getenv) (aws.Config, error) {
 	}, nil
 }
 
-// Store is the DynamoDB store over d's client.
-func (d Deps) Store() *dynamo.Store {
+// ---- use cases ----
+
+func (d Deps) store() *dynamo.Store {
 	return dynamo.New(d.DynamoDB, dynamo.Options{
 		Table: d.Config.Table, Clock: d.Clock, IDs: d.IDs, CursorKey: []byte(d.Config.CursorKey),
+		RefillStuckAfter: dsu.DefaultRefillPolicy.StuckAfter,
 	})
+}
+
+func (d Deps) catalog(store *dynamo.Store) *app.CachedCatalog {
+	return &app.CachedCatalog{Source: store, Clock: d.Clock, TTL: d.Config.CatalogTTL}
+}
+
+func (d Deps) payments() stripeapi.Port { return stripeapi.Port{C: d.Stripe} }
+
+func (d Deps) refillPolicy() dsu.RefillPolicy {
+	p := dsu.DefaultRefillPolicy
+	if d.Config.RefillMaxPackages > 0 {
+		p.MaxPackages = d.Config.RefillMaxPackages
+	}
+	return p
+}
+
+func (d Deps) refillOutcomes() *app.RefillOutcomes {
+	return &app.RefillOutcomes{Policy: d.refillPolicy(), Clock: d.Clock, Events: d.Events, Log: d.Log, Retryable: stripeapi.RetryableDecline}
+}
+
+func (d Deps) billing(store *dynamo.Store) *app.Billing {
+	return &app.Billing{Store: store, Payments: d.payments(), Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log}
 }
 
 func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
@@ -81,11 +168,39 @@ func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
 	}
 }
 
+// ---- functions ----
+
+// Billing builds the billing function.
+func Billing(d Deps) (*httpapi.Function, error) {
+	store := d.store()
+	return httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing), d.httpConfig(store, routes.Billing),
+		httpapi.BillingEndpoints(d.billing(store)))
+}
+
 // Purchases builds the purchases function.
 func Purchases(d Deps) (*httpapi.Function, error) {
-	store := d.Store()
-	catalog := &app.CachedCatalog{Source: store, Clock: d.Clock, TTL: d.Config.CatalogTTL}
+	store := d.store()
+	catalog := d.catalog(store)
 	return httpapi.NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases), d.httpConfig(store, routes.Purchases), httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
-		Packages: &app.Packages{Catalog: catalog},
+		Packages:  &app.Packages{Catalog: catalog},
+		Purchases: &app.Purchases{Store: store, Payments: d.payments(), Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log},
+		Balances:  &app.Balances{Store: store, Clock: d.Clock},
+	}))
+}
+
+// StripeWebhook builds the stripewebhook function.
+func StripeWebhook(d Deps) (*httpapi.Function, error) {
+	store := d.store()
+	secrets := d.WebhookSecrets
+	webhooks := &app.Webhooks{Store: store, Refunds: d.payments(), Cards: d.billing(store), Refills: d.refillOutcomes(), Clock: d.Clock, Log: d.Log}
+	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
+		Parse: func(payload []byte, signature string, now time.Time) (app.WebhookEvent, string, error) {
+			ev, raw, err := stripeapi.ParseWebhook(payload, signature, secrets, now)
+			return ev, raw.APIVersion, err
+		},
+		ExpectedAPIVersion: stripeapi.APIVersion,
+		Webhooks:           webhooks,
+		Clock:              d.Clock,
+		Log:                d.Log,
 	}))
 }

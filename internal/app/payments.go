@@ -1,0 +1,124 @@
+package app
+
+import "github.com/cirasync/dsubilling/internal/dsu"
+
+// The payment provider as the use cases see it: these types are the port;
+// internal/stripeapi adapts Stripe to them. Card data never appears here,
+// only what Stripe reports about cards.
+
+// CustomerDetails is what the provider's customer holds of a partner.
+type CustomerDetails struct {
+	PartnerID string
+	Name      string
+	Email     string
+	Phone     string
+	Address   dsu.Address
+	VATID     string
+}
+
+// SetupIntent is a card being saved for later, off-session use.
+type SetupIntent struct {
+	ID              string
+	ClientSecret    string // for the portal only; never logged or stored
+	CustomerID      string
+	Status          string // succeeded once the card is saved
+	PaymentMethodID string
+	Metadata        map[string]string
+}
+
+// PaymentMethod is a saved card as the provider describes it.
+type PaymentMethod struct {
+	ID         string
+	CustomerID string // "" once detached
+	Brand      string
+	Last4      string
+	ExpMonth   int
+	ExpYear    int
+}
+
+// PaymentIntentRequest is one purchase's payment.
+type PaymentIntentRequest struct {
+	PurchaseID      string
+	PartnerID       string
+	Kind            dsu.PurchaseKind
+	Amount          dsu.Money
+	CustomerID      string
+	ReceiptEmail    string
+	PaymentMethodID string // the saved card; empty for a new card
+	Confirm         bool
+	OffSession      bool
+}
+
+// PaymentIntent is the provider's view of a payment.
+type PaymentIntent struct {
+	ID              string
+	Status          string // requires_payment_method, requires_action, processing, succeeded, canceled
+	ClientSecret    string // for the portal only; never logged or stored
+	CustomerID      string
+	PaymentMethodID string
+	LatestChargeID  string
+	Amount          dsu.Money
+	Metadata        map[string]string
+	LastError       *PaymentError
+}
+
+// PaymentError is why the last payment attempt failed.
+type PaymentError struct {
+	Code        string
+	DeclineCode string
+	Message     string
+}
+
+// Failure is the purchase failure this error records: the decline code
+// when the issuer gave one, else Stripe's error code.
+func (e *PaymentError) Failure() *dsu.Failure {
+	if e == nil {
+		return &dsu.Failure{Code: "payment_failed", Message: "The payment failed."}
+	}
+	code := e.DeclineCode
+	if code == "" {
+		code = e.Code
+	}
+	if code == "" {
+		code = "payment_failed"
+	}
+	return &dsu.Failure{Code: code, Message: e.Message}
+}
+
+// Refund is one refund of a charge.
+type Refund struct {
+	ID     string
+	Status string // pending, requires_action, succeeded, failed, canceled
+	Amount int64
+}
+
+// Charge is a payment's charge, as refund events carry it.
+type Charge struct {
+	ID              string
+	PaymentIntentID string
+	Amount          int64
+	AmountRefunded  int64
+	Currency        dsu.Currency
+	Refunded        bool
+}
+
+// Dispute is a chargeback on a charge.
+type Dispute struct {
+	ID              string
+	ChargeID        string
+	PaymentIntentID string
+	Status          string // ..., won, lost
+	Reason          string
+	Amount          int64
+	Currency        dsu.Currency
+}
+
+// PaymentIntent statuses the use cases act on.
+const (
+	PIRequiresPaymentMethod = "requires_payment_method"
+	PIRequiresConfirmation  = "requires_confirmation"
+	PIRequiresAction        = "requires_action"
+	PIProcessing            = "processing"
+	PISucceeded             = "succeeded"
+	PICanceled              = "canceled"
+)

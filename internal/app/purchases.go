@@ -1,0 +1,299 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// purchaseStore is the storage purchases need.
+type purchaseStore interface {
+	idempotencyStore
+	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
+	CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim) error
+	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
+	ListPurchases(ctx context.Context, partnerID string, page dsu.Page) ([]dsu.Purchase, string, error)
+	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
+	CompleteIdempotency(ctx context.Context, claim dsu.IdempotencyClaim, result []byte) error
+	MarkIdempotencyRetryable(ctx context.Context, claim dsu.IdempotencyClaim) error
+}
+
+// paymentIntents is what purchases ask of the payment provider.
+type paymentIntents interface {
+	CreatePaymentIntent(ctx context.Context, in PaymentIntentRequest) (PaymentIntent, error)
+	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
+}
+
+// Purchases is the manual purchase (§1, §3): packages priced by the server,
+// paid once by card, credited exactly once.
+type Purchases struct {
+	Store    purchaseStore
+	Payments paymentIntents
+	Catalog  catalogSource
+	Clock    dsu.Clock
+	IDs      dsu.IDGenerator
+	Log      *slog.Logger
+}
+
+// Payment methods of a manual purchase.
+const (
+	PayWithNewCard   = "new"
+	PayWithSavedCard = "saved"
+)
+
+// CreatePurchaseInput is a POST /v1/purchases request.
+type CreatePurchaseInput struct {
+	IdempotencyKey string
+	Fingerprint    string // of the request body
+	Lines          []dsu.PurchaseLine
+	PaymentMethod  string
+}
+
+// PurchaseResult is a purchase with the client secret the portal needs to
+// confirm its payment (new card, or 3-D Secure), when it needs one.
+type PurchaseResult struct {
+	Purchase     dsu.Purchase
+	ClientSecret string
+}
+
+// Create creates and pays a manual purchase under its Idempotency-Key. The
+// purchase is stored (with the key's claim) before Stripe is called, so no
+// PaymentIntent exists without its purchase; Stripe's own idempotency key
+// purchase:<id> makes a resumed request find the same PaymentIntent.
+func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchaseInput) (PurchaseResult, error) {
+	if err := dsu.ValidateIdempotencyKey(in.IdempotencyKey); err != nil {
+		return PurchaseResult{}, err
+	}
+	if in.PaymentMethod != PayWithNewCard && in.PaymentMethod != PayWithSavedCard {
+		return PurchaseResult{}, dsu.InvalidField("paymentMethod", `must be "new" or "saved"`)
+	}
+	cat, err := s.Catalog.Catalog(ctx)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	items, units, amount, err := dsu.PriceLines(cat, p.Currency, in.Lines)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	if in.PaymentMethod == PayWithSavedCard && p.Card == nil {
+		return PurchaseResult{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "there is no saved card; pay with a new card or save one first")
+	}
+	claim := dsu.IdempotencyClaim{PartnerID: p.ID, Key: in.IdempotencyKey, Fingerprint: in.Fingerprint}
+	return RunIdempotent(ctx, s.Store, s.Clock, claim, IdempotentOp[PurchaseResult]{
+		Start: func(ctx context.Context, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
+			purchase := dsu.Purchase{
+				ID: s.IDs.NewID("pur_"), PartnerID: p.ID, Kind: dsu.KindManual, Status: dsu.StatusPending,
+				Items: items, Units: units, Amount: amount, CreatedAt: claim.StartedAt,
+			}
+			claim.ResourceID = purchase.ID
+			if err := s.Store.CreatePurchase(ctx, purchase, &claim); err != nil {
+				return PurchaseResult{}, err
+			}
+			return s.pay(ctx, p, purchase, in.PaymentMethod, claim)
+		},
+		Resume: func(ctx context.Context, rec dsu.IdempotencyRecord) (PurchaseResult, error) {
+			purchase, err := s.Store.GetPurchase(ctx, p.ID, rec.ResourceID)
+			if err != nil {
+				return PurchaseResult{}, err
+			}
+			if purchase.Status == dsu.StatusPending && purchase.PaymentIntentID == "" {
+				return s.pay(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
+			}
+			// A webhook finished it meanwhile: answer with what is stored.
+			res, err := s.withClientSecret(ctx, purchase, in.PaymentMethod)
+			if err != nil {
+				return PurchaseResult{}, err
+			}
+			return res, s.Store.CompleteIdempotency(ctx, rec.IdempotencyClaim, encodeResult(res))
+		},
+		Replay: func(ctx context.Context, rec dsu.IdempotencyRecord) (PurchaseResult, error) {
+			return s.replay(ctx, rec.Result)
+		},
+	})
+}
+
+// pay creates the purchase's PaymentIntent and records the outcome.
+func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, method string, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
+	req := PaymentIntentRequest{
+		PurchaseID: purchase.ID, PartnerID: p.ID, Kind: purchase.Kind, Amount: purchase.Amount,
+		CustomerID: p.StripeCustomerID,
+	}
+	if p.Contact != nil {
+		req.ReceiptEmail = p.Contact.Email
+	}
+	if method == PayWithSavedCard {
+		req.PaymentMethodID, req.Confirm = p.Card.PaymentMethodID, true
+	}
+	pi, err := s.Payments.CreatePaymentIntent(ctx, req)
+	if err != nil && pi.ID == "" {
+		// No PaymentIntent to record (Stripe unreachable, or refused the
+		// request). The purchase stays pending and the key resumable: a
+		// retry with the same key calls Stripe with the same idempotency
+		// key, so it finds the PaymentIntent if this call did create one.
+		if merr := s.Store.MarkIdempotencyRetryable(ctx, claim); merr != nil {
+			s.Log.WarnContext(ctx, "could not mark the purchase's key retryable; it resumes once stale", "purchase", purchase.ID, "error", merr.Error())
+		}
+		return PurchaseResult{}, err
+	}
+	// A decline comes with its PaymentIntent: record it as the outcome.
+	return s.record(ctx, purchase, pi, method, &claim)
+}
+
+// record moves a pending purchase to what its PaymentIntent says, crediting
+// it when it succeeded, and completes the claim in the same transaction.
+func (s *Purchases) record(ctx context.Context, purchase dsu.Purchase, pi PaymentIntent, method string, claim *dsu.IdempotencyClaim) (PurchaseResult, error) {
+	next := applyPaymentIntent(purchase, pi, s.Clock.Now())
+	res := PurchaseResult{Purchase: next}
+	if needsClientSecret(next, method) {
+		res.ClientSecret = pi.ClientSecret
+	}
+	u := dsu.PurchaseUpdate{Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusPending}, LinkPaymentIntent: true}
+	if next.Status == dsu.StatusSucceeded {
+		u.Ledger = creditOf(next)
+	}
+	if claim != nil {
+		u.Complete = &dsu.IdempotencyCompletion{Claim: *claim, Result: encodeResult(res)}
+	}
+	_, err := s.Store.UpdatePurchase(ctx, u)
+	if errors.Is(err, dsu.ErrPurchaseMoved) {
+		// A webhook recorded the payment first: answer with its result.
+		stored, gerr := s.Store.GetPurchase(ctx, purchase.PartnerID, purchase.ID)
+		if gerr != nil {
+			return PurchaseResult{}, gerr
+		}
+		res = PurchaseResult{Purchase: stored}
+		if needsClientSecret(stored, method) {
+			res.ClientSecret = pi.ClientSecret
+		}
+		if claim != nil {
+			err = s.Store.CompleteIdempotency(ctx, *claim, encodeResult(res))
+		} else {
+			err = nil
+		}
+	}
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	s.Log.InfoContext(ctx, "purchase recorded", "purchase", next.ID, "status", string(res.Purchase.Status), "paymentIntent", pi.ID)
+	return res, nil
+}
+
+// applyPaymentIntent is the purchase after Stripe reported pi for it.
+func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Purchase {
+	p.PaymentIntentID = pi.ID
+	switch pi.Status {
+	case PISucceeded:
+		p.Status, p.Failure = dsu.StatusSucceeded, nil
+		p.CompletedAt = &now
+	case PIRequiresAction:
+		p.Status = dsu.StatusRequiresAction
+	case PICanceled:
+		p.Status = dsu.StatusCanceled
+		p.CompletedAt = &now
+	case PIRequiresPaymentMethod:
+		if pi.LastError != nil {
+			p.Status, p.Failure = dsu.StatusFailed, pi.LastError.Failure()
+			p.CompletedAt = &now
+		}
+	}
+	// requires_confirmation, processing and a fresh requires_payment_method
+	// stay pending: the portal confirms, or a webhook finishes.
+	return p
+}
+
+// needsClientSecret says whether the portal must still act on the payment.
+func needsClientSecret(p dsu.Purchase, method string) bool {
+	switch p.Status {
+	case dsu.StatusRequiresAction:
+		return true
+	case dsu.StatusPending:
+		return method == PayWithNewCard
+	}
+	return false
+}
+
+func creditOf(p dsu.Purchase) *dsu.LedgerChange {
+	return &dsu.LedgerChange{PartnerID: p.PartnerID, Type: p.CreditEntryType(), Units: p.Units, Reference: dsu.PurchaseRef(p.ID)}
+}
+
+// withClientSecret answers for a stored purchase, fetching the client
+// secret from Stripe when the portal still needs it: client secrets are
+// never stored.
+func (s *Purchases) withClientSecret(ctx context.Context, p dsu.Purchase, method string) (PurchaseResult, error) {
+	res := PurchaseResult{Purchase: p}
+	if needsClientSecret(p, method) && p.PaymentIntentID != "" {
+		pi, err := s.Payments.GetPaymentIntent(ctx, p.PaymentIntentID)
+		if err != nil {
+			return PurchaseResult{}, err
+		}
+		res.ClientSecret = pi.ClientSecret
+	}
+	return res, nil
+}
+
+// storedResult is what an Idempotency-Key remembers of its response: the
+// purchase as answered, and whether the answer carried a client secret
+// (fetched again on replay, never stored).
+type storedResult struct {
+	Purchase  purchaseRecord `json:"purchase"`
+	HadSecret bool           `json:"hadSecret"`
+}
+
+func encodeResult(r PurchaseResult) []byte {
+	b, _ := json.Marshal(storedResult{Purchase: toRecord(r.Purchase), HadSecret: r.ClientSecret != ""})
+	return b
+}
+
+func (s *Purchases) replay(ctx context.Context, raw []byte) (PurchaseResult, error) {
+	var sr storedResult
+	if err := json.Unmarshal(raw, &sr); err != nil {
+		return PurchaseResult{}, dsu.Wrap(err, dsu.KindInternal, "unreadable idempotency record")
+	}
+	res := PurchaseResult{Purchase: sr.Purchase.purchase()}
+	if sr.HadSecret && res.Purchase.PaymentIntentID != "" {
+		pi, err := s.Payments.GetPaymentIntent(ctx, res.Purchase.PaymentIntentID)
+		if err != nil {
+			return PurchaseResult{}, err
+		}
+		res.ClientSecret = pi.ClientSecret
+	}
+	return res, nil
+}
+
+// Get returns one of the partner's purchases.
+func (s *Purchases) Get(ctx context.Context, p dsu.Partner, id string) (dsu.Purchase, error) {
+	return s.Store.GetPurchase(ctx, p.ID, id)
+}
+
+// List returns a page of the partner's purchases, newest first.
+func (s *Purchases) List(ctx context.Context, p dsu.Partner, page dsu.Page) ([]dsu.Purchase, string, error) {
+	return s.Store.ListPurchases(ctx, p.ID, page)
+}
+
+// Confirm hands the portal what it needs to confirm a payment on-session
+// with 3-D Secure: for a purchase in requires_action, or an automatic
+// purchase that failed because its bank wants the partner to authenticate.
+func (s *Purchases) Confirm(ctx context.Context, p dsu.Partner, id string) (PurchaseResult, error) {
+	purchase, err := s.Store.GetPurchase(ctx, p.ID, id)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	confirmable := purchase.Status == dsu.StatusRequiresAction ||
+		(purchase.Status == dsu.StatusFailed && purchase.Kind == dsu.KindAutoRefill &&
+			purchase.Failure != nil && purchase.Failure.Code == string(dsu.KindAuthenticationRequired))
+	if !confirmable || purchase.PaymentIntentID == "" {
+		return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "a %s purchase cannot be confirmed", purchase.Status)
+	}
+	pi, err := s.Payments.GetPaymentIntent(ctx, purchase.PaymentIntentID)
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	if pi.Status == PISucceeded || pi.Status == PICanceled || pi.Status == PIProcessing {
+		return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "the payment is %s already", pi.Status)
+	}
+	return PurchaseResult{Purchase: purchase, ClientSecret: pi.ClientSecret}, nil
+}

@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// RefillOutcomes applies the outcome of an automatic purchase's payment to
+// the automated plan, wherever the outcome is learned: the refill's own
+// Stripe call, the webhook, or the sweep's reconciliation. One path, so
+// the plan's state never depends on who heard first.
+type RefillOutcomes struct {
+	Policy dsu.RefillPolicy
+	Clock  dsu.Clock
+	Events Publisher
+	Log    *slog.Logger
+	// Retryable classifies decline codes (§5): insufficient_funds and the
+	// like are retried with backoff; lost_card and the like are not.
+	Retryable func(code string) bool
+}
+
+// The on* methods return the account change to write in the same
+// transaction as the purchase's update; nil for manual purchases.
+
+func (r *RefillOutcomes) onSucceeded(p dsu.Purchase) func(*dsu.Account) error {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return nil
+	}
+	return func(a *dsu.Account) error { return a.RefillSucceeded(p.ID) }
+}
+
+func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure) func(*dsu.Account) error {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return nil
+	}
+	if f != nil && f.Code == string(dsu.KindAuthenticationRequired) {
+		return r.onNeedsAuthentication(p)
+	}
+	retryable := f != nil && r.Retryable != nil && r.Retryable(f.Code)
+	now := r.Clock.Now()
+	return func(a *dsu.Account) error { return a.RefillFailed(p.ID, retryable, now, r.Policy) }
+}
+
+func (r *RefillOutcomes) onNeedsAuthentication(p dsu.Purchase) func(*dsu.Account) error {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return nil
+	}
+	return func(a *dsu.Account) error { return a.RefillNeedsAuthentication(p.ID) }
+}
+
+func (r *RefillOutcomes) onReleased(p dsu.Purchase) func(*dsu.Account) error {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return nil
+	}
+	return func(a *dsu.Account) error { return a.RefillReleased(p.ID) }
+}
+
+// After a committed outcome: the domain events for notifications.
+
+func (r *RefillOutcomes) succeeded(ctx context.Context, p dsu.Purchase) {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return
+	}
+	r.publish(ctx, DomainEvent{Type: EventRefillSucceeded, PartnerID: p.PartnerID, PurchaseID: p.ID, Units: p.Units, Amount: &p.Amount})
+}
+
+func (r *RefillOutcomes) changed(ctx context.Context, p dsu.Purchase) {
+	if r == nil || p.Kind != dsu.KindAutoRefill {
+		return
+	}
+	switch p.Status {
+	case dsu.StatusFailed:
+		reason := ""
+		if p.Failure != nil {
+			reason = p.Failure.Code
+		}
+		if reason == string(dsu.KindAuthenticationRequired) {
+			r.publish(ctx, DomainEvent{Type: EventAuthenticationRequired, PartnerID: p.PartnerID, PurchaseID: p.ID})
+			return
+		}
+		// The metric filter of the refill-failure alarm matches this line.
+		r.Log.WarnContext(ctx, "refill failed", "event", "refill_failed", "partner", p.PartnerID, "purchase", p.ID, "code", reason)
+		r.publish(ctx, DomainEvent{Type: EventRefillFailed, PartnerID: p.PartnerID, PurchaseID: p.ID, Reason: reason})
+	case dsu.StatusRequiresAction:
+		r.publish(ctx, DomainEvent{Type: EventAuthenticationRequired, PartnerID: p.PartnerID, PurchaseID: p.ID})
+	}
+}
+
+func (r *RefillOutcomes) paused(ctx context.Context, partnerID string, reason dsu.PauseReason) {
+	if r == nil {
+		return
+	}
+	r.publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: partnerID, Reason: string(reason)})
+}
+
+func (r *RefillOutcomes) publish(ctx context.Context, ev DomainEvent) {
+	if r.Events == nil {
+		return
+	}
+	if ev.At.IsZero() {
+		ev.At = r.Clock.Now()
+	}
+	r.Events.Publish(ctx, ev)
+}

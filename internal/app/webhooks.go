@@ -1,0 +1,375 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// WebhookEvent is a verified Stripe event with its object parsed.
+type WebhookEvent struct {
+	ID   string
+	Type string
+
+	PaymentIntent *PaymentIntent
+	Charge        *Charge
+	Dispute       *Dispute
+	SetupIntent   *SetupIntent
+	PaymentMethod *PaymentMethod
+	// PreviousCustomerID is the customer a detached payment method had.
+	PreviousCustomerID string
+}
+
+// Stripe event types handled (§3).
+const (
+	EvPaymentSucceeded      = "payment_intent.succeeded"
+	EvPaymentFailed         = "payment_intent.payment_failed"
+	EvPaymentRequiresAction = "payment_intent.requires_action"
+	EvPaymentCanceled       = "payment_intent.canceled"
+	EvChargeRefunded        = "charge.refunded"
+	EvDisputeCreated        = "charge.dispute.created"
+	EvDisputeClosed         = "charge.dispute.closed"
+	EvSetupSucceeded        = "setup_intent.succeeded"
+	EvSetupFailed           = "setup_intent.setup_failed"
+	EvPaymentMethodDetached = "payment_method.detached"
+	EvPaymentMethodUpdated  = "payment_method.automatically_updated"
+)
+
+// HandledEvents lists the event types the webhook endpoint must receive.
+var HandledEvents = []string{
+	EvPaymentSucceeded, EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled, EvChargeRefunded,
+	EvDisputeCreated, EvDisputeClosed, EvSetupSucceeded, EvSetupFailed, EvPaymentMethodDetached, EvPaymentMethodUpdated,
+}
+
+type webhookStore interface {
+	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
+	PurchaseByPaymentIntent(ctx context.Context, paymentIntentID string) (dsu.Purchase, error)
+	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
+	EventProcessed(ctx context.Context, eventID string) (bool, error)
+	MarkEventProcessed(ctx context.Context, eventID string) error
+}
+
+type refundLister interface {
+	ListRefunds(ctx context.Context, chargeID string) ([]Refund, error)
+}
+
+// cardEvents are billing's handlers of card events.
+type cardEvents interface {
+	SaveCardFromSetupIntent(ctx context.Context, si SetupIntent) error
+	CardDetached(ctx context.Context, pm PaymentMethod, previousCustomerID string) error
+	CardUpdated(ctx context.Context, pm PaymentMethod) error
+}
+
+// Webhooks completes purchases, refunds, disputes and cards from verified
+// Stripe events (§3, §4, §5). Handle returns nil when the event is processed
+// or needs nothing (Stripe gets 200) and an error only for a transient
+// failure (Stripe gets 5xx and retries). A permanent problem, such as a
+// payment that does not match its purchase, is logged for operators and
+// acknowledged: retrying it would never succeed.
+type Webhooks struct {
+	Store   webhookStore
+	Refunds refundLister
+	Cards   cardEvents
+	Refills *RefillOutcomes
+	Clock   dsu.Clock
+	Log     *slog.Logger
+}
+
+// errRetryLater is a transient condition: the event arrived before what it
+// depends on (a refund before the payment it refunds).
+var errRetryLater = dsu.Errorf(dsu.KindUpstreamUnavailable, "the event arrived before the payment it refers to; Stripe will retry")
+
+// Handle processes one event.
+func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
+	log := w.Log.With("event", ev.ID, "type", ev.Type)
+	var err error
+	switch ev.Type {
+	case EvPaymentSucceeded:
+		err = w.paymentSucceeded(ctx, log, ev)
+	case EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled:
+		err = w.paymentChanged(ctx, log, ev)
+	case EvChargeRefunded:
+		err = w.chargeRefunded(ctx, log, ev)
+	case EvDisputeCreated, EvDisputeClosed:
+		err = w.dispute(ctx, log, ev)
+	case EvSetupSucceeded:
+		err = w.Cards.SaveCardFromSetupIntent(ctx, *ev.SetupIntent)
+		if dsu.IsKind(err, dsu.KindNotFound) || dsu.IsKind(err, dsu.KindConflict) {
+			log.WarnContext(ctx, "setup intent not saved as a card", "reason", err.Error())
+			err = nil
+		}
+	case EvSetupFailed:
+		log.InfoContext(ctx, "card setup failed; the portal shows Stripe's message", "setupIntent", ev.SetupIntent.ID)
+	case EvPaymentMethodDetached:
+		err = w.Cards.CardDetached(ctx, *ev.PaymentMethod, ev.PreviousCustomerID)
+	case EvPaymentMethodUpdated:
+		err = w.Cards.CardUpdated(ctx, *ev.PaymentMethod)
+	default:
+		log.DebugContext(ctx, "event ignored")
+		return nil
+	}
+	if err != nil && !transient(err) {
+		log.ErrorContext(ctx, "event could not be processed and is acknowledged; an operator must look", "error", err.Error())
+		return nil
+	}
+	return err
+}
+
+// transient reports errors worth a Stripe retry.
+func transient(err error) bool {
+	switch dsu.ErrorKind(err) {
+	case dsu.KindUpstreamUnavailable, dsu.KindInternal, dsu.KindRequestInProgress:
+		return true
+	}
+	return false
+}
+
+// purchaseOf finds the purchase a PaymentIntent pays: by the metadata this
+// system put on it, else by the PaymentIntent lookup.
+func (w *Webhooks) purchaseOf(ctx context.Context, pi PaymentIntent) (dsu.Purchase, error) {
+	if partnerID, purchaseID := pi.Metadata["partner_id"], pi.Metadata["purchase_id"]; partnerID != "" && purchaseID != "" {
+		return w.Store.GetPurchase(ctx, partnerID, purchaseID)
+	}
+	return w.Store.PurchaseByPaymentIntent(ctx, pi.ID)
+}
+
+// matches checks a PaymentIntent against the purchase it claims to pay:
+// same PaymentIntent (or none recorded yet), same amount and currency.
+func matches(p dsu.Purchase, pi PaymentIntent) bool {
+	return (p.PaymentIntentID == "" || p.PaymentIntentID == pi.ID) && p.Amount == pi.Amount &&
+		(pi.Metadata["partner_id"] == "" || pi.Metadata["partner_id"] == p.PartnerID)
+}
+
+// paymentSucceeded credits the purchase exactly once: purchase, ledger
+// entry, reference guard, balance, refill claim and event record in one
+// transaction (2 reads: the purchase and the balance).
+func (w *Webhooks) paymentSucceeded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	pi := *ev.PaymentIntent
+	p, err := w.purchaseOf(ctx, pi)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		log.ErrorContext(ctx, "payment for no known purchase: nothing credited", "paymentIntent", pi.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !matches(p, pi) {
+		log.ErrorContext(ctx, "payment does not match its purchase: nothing credited",
+			"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
+			"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
+			"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
+		return nil
+	}
+	if p.Status.Paid() {
+		return nil // credited before
+	}
+	if !dsu.CanTransition(p.Status, dsu.StatusSucceeded) {
+		log.ErrorContext(ctx, "payment succeeded for a purchase that cannot be paid any more", "purchase", p.ID, "status", string(p.Status))
+		return nil
+	}
+	next := applyPaymentIntent(p, pi, w.Clock.Now())
+	res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+		Purchase: next, From: dsu.TransitionSources(dsu.StatusSucceeded), LinkPaymentIntent: true,
+		Ledger: creditOf(next), Account: w.Refills.onSucceeded(p), EventID: ev.ID,
+	})
+	switch {
+	case errors.Is(err, dsu.ErrEventProcessed), errors.Is(err, dsu.ErrPurchaseMoved) && w.paidNow(ctx, p):
+		return nil
+	case errors.Is(err, dsu.ErrPaymentIntentTaken):
+		log.ErrorContext(ctx, "payment intent already pays another purchase: nothing credited", "purchase", p.ID, "paymentIntent", pi.ID)
+		return nil
+	case err != nil:
+		return err
+	}
+	if res.Applied {
+		log.InfoContext(ctx, "purchase credited", "purchase", p.ID, "units", p.Units, "balance", res.Entry.BalanceAfter)
+		w.Refills.succeeded(ctx, next)
+	}
+	return nil
+}
+
+// paidNow re-reads a purchase after a lost race.
+func (w *Webhooks) paidNow(ctx context.Context, p dsu.Purchase) bool {
+	cur, err := w.Store.GetPurchase(ctx, p.PartnerID, p.ID)
+	return err == nil && cur.Status.Paid()
+}
+
+// paymentChanged records a failure, a needed authentication or a
+// cancellation; each only moves the purchase forward.
+func (w *Webhooks) paymentChanged(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	pi := *ev.PaymentIntent
+	p, err := w.purchaseOf(ctx, pi)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		log.WarnContext(ctx, "event for no known purchase", "paymentIntent", pi.ID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !matches(p, pi) {
+		log.ErrorContext(ctx, "payment event does not match its purchase: ignored", "purchase", p.ID, "paymentIntent", pi.ID)
+		return nil
+	}
+	next := p
+	next.PaymentIntentID = pi.ID
+	now := w.Clock.Now()
+	var account func(*dsu.Account) error
+	switch ev.Type {
+	case EvPaymentFailed:
+		next.Status, next.Failure, next.CompletedAt = dsu.StatusFailed, pi.LastError.Failure(), &now
+		account = w.Refills.onFailed(p, next.Failure)
+	case EvPaymentRequiresAction:
+		next.Status = dsu.StatusRequiresAction
+		account = w.Refills.onNeedsAuthentication(p)
+	case EvPaymentCanceled:
+		next.Status, next.CompletedAt = dsu.StatusCanceled, &now
+		account = w.Refills.onReleased(p)
+	}
+	if !dsu.CanTransition(p.Status, next.Status) {
+		return nil // late or duplicate: never back
+	}
+	res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+		Purchase: next, From: dsu.TransitionSources(next.Status), LinkPaymentIntent: true, Account: account, EventID: ev.ID,
+	})
+	if errors.Is(err, dsu.ErrPurchaseMoved) || errors.Is(err, dsu.ErrEventProcessed) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "purchase updated", "purchase", p.ID, "status", string(next.Status))
+	w.Refills.changed(ctx, next)
+	if account != nil && res.Account.AutoRefill.Status == dsu.AutoRefillPaused {
+		w.Refills.paused(ctx, p.PartnerID, res.Account.AutoRefill.PausedReason)
+	}
+	return nil
+}
+
+// chargeRefunded debits the refunded share of a purchase's units, once per
+// refund id. Charges carry only the PaymentIntent id (§5).
+func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	ch := *ev.Charge
+	if done, err := w.Store.EventProcessed(ctx, ev.ID); err != nil || done {
+		return err
+	}
+	p, err := w.Store.PurchaseByPaymentIntent(ctx, ch.PaymentIntentID)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		log.ErrorContext(ctx, "refund of a charge of no known purchase: nothing debited", "charge", ch.ID, "paymentIntent", ch.PaymentIntentID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ch.Currency != p.Amount.Currency || ch.Amount != p.Amount.Amount {
+		log.ErrorContext(ctx, "refunded charge does not match its purchase: nothing debited", "purchase", p.ID, "charge", ch.ID)
+		return nil
+	}
+	if !p.Status.Paid() {
+		return errRetryLater
+	}
+	refunds, err := w.Refunds.ListRefunds(ctx, ch.ID)
+	if err != nil {
+		return err
+	}
+	slices.Reverse(refunds) // Stripe lists newest first; apply oldest first
+	for _, r := range refunds {
+		if r.Status != "succeeded" && r.Status != "pending" {
+			continue
+		}
+		if err := w.applyRefund(ctx, log, p, r); err != nil {
+			return err
+		}
+	}
+	return w.Store.MarkEventProcessed(ctx, ev.ID)
+}
+
+// applyRefund debits one refund, retrying when another refund of the same
+// purchase was applied meanwhile.
+func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		if p.Status == dsu.StatusDisputed || p.Status == dsu.StatusRefunded {
+			// Nothing is left to debit, or the dispute debit covers it.
+			return nil
+		}
+		cumulative := p.RefundedAmount + r.Amount
+		owed := dsu.RefundUnits(p, cumulative)
+		next := p
+		next.RefundedAmount, next.RefundedUnits = cumulative, owed
+		next.Status = dsu.StatusPartiallyRefunded
+		if cumulative >= p.Amount.Amount {
+			next.Status = dsu.StatusRefunded
+		}
+		was := p.RefundedAmount
+		res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded},
+			Ledger:            &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -(owed - p.RefundedUnits), Reference: dsu.RefundRef(r.ID)},
+			RefundedAmountWas: &was,
+		})
+		if errors.Is(err, dsu.ErrPurchaseMoved) {
+			if p, err = w.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if res.Applied {
+			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", owed-p.RefundedUnits)
+		}
+		return nil
+	}
+	return dsu.Errorf(dsu.KindUpstreamUnavailable, "refunds of purchase %s keep racing; Stripe will retry", p.ID)
+}
+
+// dispute marks the purchase disputed and pauses the plan; a lost dispute
+// debits what the partner still holds of the purchase's units.
+func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	d := *ev.Dispute
+	if d.PaymentIntentID == "" {
+		log.ErrorContext(ctx, "dispute without a payment intent: map it by hand", "dispute", d.ID, "charge", d.ChargeID)
+		return nil
+	}
+	p, err := w.Store.PurchaseByPaymentIntent(ctx, d.PaymentIntentID)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		log.ErrorContext(ctx, "dispute of no known purchase", "dispute", d.ID, "paymentIntent", d.PaymentIntentID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !p.Status.Paid() {
+		return errRetryLater
+	}
+	lost := ev.Type == EvDisputeClosed && d.Status == "lost"
+	if p.Status == dsu.StatusDisputed && !lost {
+		return nil
+	}
+	next := p
+	next.Status = dsu.StatusDisputed
+	u := dsu.PurchaseUpdate{
+		Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
+		Account: func(a *dsu.Account) error { return a.PauseForDispute() }, EventID: ev.ID,
+	}
+	if lost {
+		u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -(p.Units - p.RefundedUnits), Reference: dsu.DisputeRef(d.ID)}
+	}
+	res, err := w.Store.UpdatePurchase(ctx, u)
+	if errors.Is(err, dsu.ErrEventProcessed) {
+		return nil
+	}
+	if errors.Is(err, dsu.ErrPurchaseMoved) {
+		return errRetryLater
+	}
+	if err != nil {
+		return err
+	}
+	log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status, "debited", lost && res.Applied)
+	if res.Account.AutoRefill.PausedReason == dsu.PausedDispute {
+		w.Refills.paused(ctx, p.PartnerID, dsu.PausedDispute)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/cirasync/dsubilling/internal/app"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// billingUseCases is what the billing function calls.
+type billingUseCases interface {
+	Info(ctx context.Context, p dsu.Partner) (app.BillingInfo, error)
+	UpdateContact(ctx context.Context, p dsu.Partner, in app.ContactInput) (app.BillingInfo, error)
+	StartCardSetup(ctx context.Context, p dsu.Partner) (app.CardSetup, error)
+	SaveCard(ctx context.Context, p dsu.Partner, setupIntentID string) (app.BillingInfo, error)
+	DeleteCard(ctx context.Context, p dsu.Partner) (app.BillingInfo, error)
+	UpdateAutoRefill(ctx context.Context, p dsu.Partner, in app.AutoRefillInput) (app.BillingInfo, error)
+}
+
+// BillingEndpoints are the billing function's routes.
+func BillingEndpoints(b billingUseCases) map[string]Endpoint {
+	info := func(i app.BillingInfo, err error) (events.APIGatewayV2HTTPResponse, error) {
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		return JSONResponse(http.StatusOK, billingInfoView(i))
+	}
+	return map[string]Endpoint{
+		"GET /v1/billing": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			return info(b.Info(ctx, r.Partner))
+		},
+		"PUT /v1/billing/contact": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			var body struct {
+				Contact *struct {
+					Name  string  `json:"name"`
+					Email string  `json:"email"`
+					Phone *string `json:"phone"`
+				} `json:"contact"`
+				Address *struct {
+					Line1      string  `json:"line1"`
+					Line2      *string `json:"line2"`
+					City       string  `json:"city"`
+					State      *string `json:"state"`
+					PostalCode string  `json:"postalCode"`
+					Country    string  `json:"country"`
+				} `json:"address"`
+				VATID    *string `json:"vatId"`
+				Currency *string `json:"currency"`
+			}
+			if err := r.DecodeJSON(&body); err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			in := app.ContactInput{Currency: body.Currency, VATID: deref(body.VATID)}
+			if c := body.Contact; c != nil {
+				in.Contact = &dsu.Contact{Name: c.Name, Email: c.Email, Phone: deref(c.Phone)}
+			}
+			if a := body.Address; a != nil {
+				in.Address = &dsu.Address{Line1: a.Line1, Line2: deref(a.Line2), City: a.City, State: deref(a.State), PostalCode: a.PostalCode, Country: a.Country}
+			}
+			return info(b.UpdateContact(ctx, r.Partner, in))
+		},
+		"POST /v1/billing/card/setup-intent": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			if err := r.DecodeEmpty(); err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			setup, err := b.StartCardSetup(ctx, r.Partner)
+			if err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			return JSONResponse(http.StatusCreated, map[string]string{"setupIntentId": setup.SetupIntentID, "clientSecret": setup.ClientSecret})
+		},
+		"PUT /v1/billing/card": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			var body struct {
+				SetupIntentID string `json:"setupIntentId"`
+			}
+			if err := r.DecodeJSON(&body); err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			return info(b.SaveCard(ctx, r.Partner, body.SetupIntentID))
+		},
+		"DELETE /v1/billing/card": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			if err := r.DecodeEmpty(); err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			return info(b.DeleteCard(ctx, r.Partner))
+		},
+		"PUT /v1/billing/auto-refill": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			var body struct {
+				Enabled      *bool   `json:"enabled"`
+				PackageID    *string `json:"packageId"`
+				Threshold    *int64  `json:"threshold"`
+				MonthlyLimit *int    `json:"monthlyLimit"`
+			}
+			if err := r.DecodeJSON(&body); err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			if body.Enabled == nil {
+				return events.APIGatewayV2HTTPResponse{}, dsu.InvalidField("enabled", "is required (true or false)")
+			}
+			return info(b.UpdateAutoRefill(ctx, r.Partner, app.AutoRefillInput{
+				Enabled: *body.Enabled, PackageID: body.PackageID, Threshold: body.Threshold, MonthlyLimit: body.MonthlyLimit,
+			}))
+		},
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
