@@ -134,13 +134,25 @@ func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchas
 		// request). The purchase stays pending and the key resumable: a
 		// retry with the same key calls Stripe with the same idempotency
 		// key, so it finds the PaymentIntent if this call did create one.
-		if merr := s.Store.MarkIdempotencyRetryable(ctx, claim); merr != nil {
-			s.Log.WarnContext(ctx, "could not mark the purchase's key retryable; it resumes once stale", "purchase", purchase.ID, "error", merr.Error())
-		}
+		s.resumable(ctx, claim, purchase.ID)
 		return PurchaseResult{}, err
 	}
 	// A decline comes with its PaymentIntent: record it as the outcome.
-	return s.record(ctx, purchase, pi, method, &claim)
+	res, err := s.record(ctx, purchase, pi, method, &claim)
+	if err != nil && transient(err) {
+		// Stripe has the outcome but storage did not take it: the retry
+		// (or the webhook) records it.
+		s.resumable(ctx, claim, purchase.ID)
+	}
+	return res, err
+}
+
+// resumable marks the claim retryable so the client's next attempt
+// resumes at once; if even that fails, the claim resumes once stale.
+func (s *Purchases) resumable(ctx context.Context, claim dsu.IdempotencyClaim, purchaseID string) {
+	if err := s.Store.MarkIdempotencyRetryable(ctx, claim); err != nil {
+		s.Log.WarnContext(ctx, "could not mark the purchase's key retryable; it resumes once stale", "purchase", purchaseID, "error", err.Error())
+	}
 }
 
 // record moves a pending purchase to what its PaymentIntent says, crediting

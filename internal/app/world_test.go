@@ -1,0 +1,178 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/cirasync/dsubilling/internal/app"
+	"github.com/cirasync/dsubilling/internal/catalog"
+	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dynamo"
+	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
+	"github.com/cirasync/dsubilling/internal/logging"
+)
+
+// world is the use cases over the real store on the emulated table and
+// the fake Stripe: what the functions run, minus HTTP.
+type world struct {
+	t       *testing.T
+	emu     *dynamotest.Emulator
+	api     *dynamo.CountingAPI
+	faults  *faultyAPI
+	store   *dynamo.Store
+	clock   *dsu.FixedClock
+	ids     *dsu.SequentialIDs
+	pay     *fakePayments
+	events  *recordedEvents
+	catalog *app.CachedCatalog
+
+	partners  *app.Partners
+	purchases *app.Purchases
+	webhooks  *app.Webhooks
+	billing   *app.Billing
+	outcomes  *app.RefillOutcomes
+}
+
+var worldStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	emu := dynamotest.New(t)
+	w := &world{t: t, emu: emu, clock: dsu.NewFixedClock(worldStart), ids: &dsu.SequentialIDs{}, pay: newFakePayments(), events: &recordedEvents{}}
+	w.faults = &faultyAPI{API: emu.Client}
+	w.api = dynamo.NewCountingAPI(w.faults)
+	w.store = dynamo.New(w.api, dynamo.Options{Table: dynamotest.Table, Clock: w.clock, IDs: w.ids})
+	cat, _ := catalog.Default()
+	if err := w.store.PutCatalog(context.Background(), cat); err != nil {
+		t.Fatal(err)
+	}
+	log := logging.Discard()
+	w.catalog = &app.CachedCatalog{Source: w.store, Clock: w.clock, TTL: time.Minute}
+	w.partners = &app.Partners{Store: w.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: w.clock}
+	w.outcomes = &app.RefillOutcomes{Policy: dsu.DefaultRefillPolicy, Clock: w.clock, Events: w.events, Log: log,
+		Retryable: func(code string) bool { return code == "insufficient_funds" || code == "try_again_later" }}
+	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log}
+	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log}
+	w.webhooks = &app.Webhooks{Store: w.store, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Clock: w.clock, Log: log}
+	return w
+}
+
+// partner creates a partner with a contact, a Stripe customer and, when
+// asked, a saved card (payment method pm).
+func (w *world) partner(id string, pm string) dsu.Partner {
+	w.t.Helper()
+	ctx := context.Background()
+	p, err := w.partners.Ensure(ctx, id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	cus, _ := w.pay.CreateCustomer(ctx, app.CustomerDetails{PartnerID: id})
+	p.StripeCustomerID = cus
+	p.Contact = &dsu.Contact{Name: "Jane Doe", Email: "jane@" + id + ".example"}
+	p.Address = &dsu.Address{Line1: "1 Main St", City: "Springfield", PostalCode: "12345", Country: "US", State: "IL"}
+	if pm != "" {
+		w.pay.mu.Lock()
+		w.pay.paymentMethods[pm] = app.PaymentMethod{ID: pm, CustomerID: cus, Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2030}
+		w.pay.mu.Unlock()
+		p.Card = &dsu.Card{PaymentMethodID: pm, Brand: "visa", Last4: "4242", ExpMonth: 12, ExpYear: 2030}
+	}
+	if p, err = w.store.SavePartner(ctx, p, true); err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+// balance checks balance = Σ ledger and returns the balance.
+func (w *world) balance(partnerID string) int64 {
+	w.t.Helper()
+	ctx := context.Background()
+	acc, err := w.store.GetAccount(ctx, partnerID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	entries, err := w.store.AllLedgerEntries(ctx, partnerID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := dsu.CheckInvariant(acc.Units, entries); err != nil {
+		w.t.Fatal(err)
+	}
+	return acc.Units
+}
+
+func (w *world) purchase(partnerID, id string) dsu.Purchase {
+	w.t.Helper()
+	p, err := w.store.GetPurchase(context.Background(), partnerID, id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+var eventSeq atomic.Int64
+
+// piEvent is a payment_intent.* event as Stripe would send it for pi.
+func piEvent(typ string, pi app.PaymentIntent) app.WebhookEvent {
+	return app.WebhookEvent{ID: fmt.Sprintf("evt_%d", eventSeq.Add(1)), Type: typ, PaymentIntent: &pi}
+}
+
+func refundEvent(pi app.PaymentIntent, amount, refunded int64) app.WebhookEvent {
+	return app.WebhookEvent{ID: fmt.Sprintf("evt_%d", eventSeq.Add(1)), Type: app.EvChargeRefunded, Charge: &app.Charge{
+		ID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Amount: amount, AmountRefunded: refunded, Currency: pi.Amount.Currency, Refunded: refunded >= amount,
+	}}
+}
+
+// buy creates a manual purchase of n dsu-1000 packages.
+func (w *world) buy(p dsu.Partner, key, method string, n int64) (app.PurchaseResult, error) {
+	body := fmt.Sprintf(`{"items":[{"packageId":"dsu-1000","quantity":%d}],"paymentMethod":%q}`, n, method)
+	return w.purchases.Create(context.Background(), p, app.CreatePurchaseInput{
+		IdempotencyKey: key, Fingerprint: dsu.Fingerprint("POST /v1/purchases", []byte(body)),
+		Lines: []dsu.PurchaseLine{{PackageID: "dsu-1000", Quantity: n}}, PaymentMethod: method,
+	})
+}
+
+// recordedEvents collects published domain events.
+type recordedEvents struct {
+	mu  sync.Mutex
+	all []app.DomainEvent
+}
+
+func (r *recordedEvents) Publish(_ context.Context, ev app.DomainEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, ev)
+}
+
+// Of returns the events of a type.
+func (r *recordedEvents) Of(typ app.EventType) []app.DomainEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []app.DomainEvent
+	for _, e := range r.all {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// faultyAPI fails chosen DynamoDB calls, to crash a use case between its
+// Stripe call and its database write.
+type faultyAPI struct {
+	dynamo.API
+	// failTransactions fails the next n TransactWriteItems calls.
+	failTransactions atomic.Int64
+}
+
+func (f *faultyAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if f.failTransactions.Load() > 0 && f.failTransactions.Add(-1) >= 0 {
+		return nil, fmt.Errorf("injected: connection reset by peer")
+	}
+	return f.API.TransactWriteItems(ctx, in, opts...)
+}
