@@ -6,6 +6,8 @@ package functions_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,7 +20,25 @@ import (
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
 	"github.com/cirasync/dsubilling/internal/lambdatest"
+	"github.com/cirasync/dsubilling/internal/stripemock"
 )
+
+var stripeURL string
+
+func TestMain(m *testing.M) {
+	mock, err := stripemock.Shared()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stripe-mock:", err)
+		os.Exit(1)
+	}
+	stripeURL = mock.URL
+	code := m.Run()
+	stripemock.StopShared()
+	os.Exit(code)
+}
+
+// webhookSecret is the signing secret the functions are configured with.
+const webhookSecret = "whsec_functions_test"
 
 // seededTable is an emulated table with the catalog, as after deployment.
 func seededTable(t *testing.T) *dynamotest.Emulator {
@@ -34,15 +54,26 @@ func seededTable(t *testing.T) *dynamotest.Emulator {
 	return emu
 }
 
+// baseEnv configures a function against the emulated table and
+// stripe-mock, the way the CDK stack configures it against AWS and Stripe.
 func baseEnv(emu *dynamotest.Emulator) map[string]string {
-	return map[string]string{"TABLE_NAME": dynamotest.Table, "DYNAMODB_ENDPOINT": emu.URL}
+	return map[string]string{
+		"TABLE_NAME": dynamotest.Table, "DYNAMODB_ENDPOINT": emu.URL,
+		"STRIPE_SECRET_KEY": "sk_test_functions", "STRIPE_API_BASE": stripeURL,
+		"STRIPE_WEBHOOK_SECRET": webhookSecret,
+	}
 }
 
 func invokeHTTP(t *testing.T, rt *lambdatest.RuntimeAPI, fixture string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
+	return invokeEvent(t, rt, eventfixtures.Read(t, fixture))
+}
+
+func invokeEvent(t *testing.T, rt *lambdatest.RuntimeAPI, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := rt.Invoke(ctx, eventfixtures.Read(t, fixture))
+	out, err := rt.Invoke(ctx, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
