@@ -4,6 +4,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/routes"
@@ -16,6 +17,7 @@ var httpFunctions = map[string]func(wiring.Deps) (*httpapi.Function, error){
 	routes.Billing:       wiring.Billing,
 	routes.Purchases:     wiring.Purchases,
 	routes.StripeWebhook: wiring.StripeWebhook,
+	routes.Usage:         wiring.Usage,
 }
 
 // localFunctions builds the functions for the local stack, on the clients and
@@ -36,5 +38,8 @@ func localFunctions(env localstack.Env) (localstack.Functions, error) {
 		}
 		fns.HTTP[name] = f.Handle
 	}
+	autorefill := wiring.AutoRefill(d)
+	fns.Stream, fns.StreamFilter = autorefill.Stream, dynamo.RefillStreamFilter
+	fns.Sweep = autorefill.Sweep
 	return fns, nil
 }

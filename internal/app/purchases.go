@@ -207,7 +207,13 @@ func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Pur
 		p.Status = dsu.StatusCanceled
 		p.CompletedAt = &now
 	case PIRequiresPaymentMethod:
-		if pi.LastError != nil {
+		switch {
+		case pi.LastError != nil && pi.LastError.Failure().Code == string(dsu.KindAuthenticationRequired):
+			// The bank wants the partner to authenticate (an off-session
+			// charge): the partner confirms it on-session (POST
+			// /v1/purchases/{id}/confirm), nothing is retried blindly.
+			p.Status, p.Failure = dsu.StatusRequiresAction, pi.LastError.Failure()
+		case pi.LastError != nil:
 			p.Status, p.Failure = dsu.StatusFailed, pi.LastError.Failure()
 			p.CompletedAt = &now
 		}

@@ -71,6 +71,7 @@ type cardEvents interface {
 // acknowledged: retrying it would never succeed.
 type Webhooks struct {
 	Store   webhookStore
+	Settle  *Settler
 	Refunds refundLister
 	Cards   cardEvents
 	Refills *RefillOutcomes
@@ -87,10 +88,8 @@ func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
 	log := w.Log.With("event", ev.ID, "type", ev.Type)
 	var err error
 	switch ev.Type {
-	case EvPaymentSucceeded:
-		err = w.paymentSucceeded(ctx, log, ev)
-	case EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled:
-		err = w.paymentChanged(ctx, log, ev)
+	case EvPaymentSucceeded, EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled:
+		err = w.paymentIntent(ctx, log, ev)
 	case EvChargeRefunded:
 		err = w.chargeRefunded(ctx, log, ev)
 	case EvDisputeCreated, EvDisputeClosed:
@@ -143,107 +142,25 @@ func matches(p dsu.Purchase, pi PaymentIntent) bool {
 		(pi.Metadata["partner_id"] == "" || pi.Metadata["partner_id"] == p.PartnerID)
 }
 
-// paymentSucceeded credits the purchase exactly once: purchase, ledger
-// entry, reference guard, balance, refill claim and event record in one
-// transaction (2 reads: the purchase and the balance).
-func (w *Webhooks) paymentSucceeded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+// paymentIntent settles a payment_intent.* event through the one
+// completion path: a succeeded payment is credited exactly once (2 reads,
+// the purchase and the balance, and 1 transaction); a failure, a needed
+// authentication or a cancellation only ever moves the purchase forward.
+func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	pi := *ev.PaymentIntent
 	p, err := w.purchaseOf(ctx, pi)
 	if dsu.IsKind(err, dsu.KindNotFound) {
-		log.ErrorContext(ctx, "payment for no known purchase: nothing credited", "paymentIntent", pi.ID)
+		log.ErrorContext(ctx, "payment event for no known purchase: nothing recorded", "paymentIntent", pi.ID)
 		return nil
 	}
 	if err != nil {
 		return err
-	}
-	if !matches(p, pi) {
-		log.ErrorContext(ctx, "payment does not match its purchase: nothing credited",
-			"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
-			"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
-			"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
-		return nil
 	}
 	if p.Status.Paid() {
-		return nil // credited before
+		return nil // credited before; a late event changes nothing
 	}
-	if !dsu.CanTransition(p.Status, dsu.StatusSucceeded) {
-		log.ErrorContext(ctx, "payment succeeded for a purchase that cannot be paid any more", "purchase", p.ID, "status", string(p.Status))
-		return nil
-	}
-	next := applyPaymentIntent(p, pi, w.Clock.Now())
-	res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
-		Purchase: next, From: dsu.TransitionSources(dsu.StatusSucceeded), LinkPaymentIntent: true,
-		Ledger: creditOf(next), Account: w.Refills.onSucceeded(p), EventID: ev.ID,
-	})
-	switch {
-	case errors.Is(err, dsu.ErrEventProcessed), errors.Is(err, dsu.ErrPurchaseMoved) && w.paidNow(ctx, p):
-		return nil
-	case errors.Is(err, dsu.ErrPaymentIntentTaken):
-		log.ErrorContext(ctx, "payment intent already pays another purchase: nothing credited", "purchase", p.ID, "paymentIntent", pi.ID)
-		return nil
-	case err != nil:
+	if _, err := w.Settle.Settle(ctx, p, pi, ev.ID); err != nil && !errors.Is(err, errMismatch) {
 		return err
-	}
-	if res.Applied {
-		log.InfoContext(ctx, "purchase credited", "purchase", p.ID, "units", p.Units, "balance", res.Entry.BalanceAfter)
-		w.Refills.succeeded(ctx, next)
-	}
-	return nil
-}
-
-// paidNow re-reads a purchase after a lost race.
-func (w *Webhooks) paidNow(ctx context.Context, p dsu.Purchase) bool {
-	cur, err := w.Store.GetPurchase(ctx, p.PartnerID, p.ID)
-	return err == nil && cur.Status.Paid()
-}
-
-// paymentChanged records a failure, a needed authentication or a
-// cancellation; each only moves the purchase forward.
-func (w *Webhooks) paymentChanged(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
-	pi := *ev.PaymentIntent
-	p, err := w.purchaseOf(ctx, pi)
-	if dsu.IsKind(err, dsu.KindNotFound) {
-		log.WarnContext(ctx, "event for no known purchase", "paymentIntent", pi.ID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !matches(p, pi) {
-		log.ErrorContext(ctx, "payment event does not match its purchase: ignored", "purchase", p.ID, "paymentIntent", pi.ID)
-		return nil
-	}
-	next := p
-	next.PaymentIntentID = pi.ID
-	now := w.Clock.Now()
-	var account func(*dsu.Account) error
-	switch ev.Type {
-	case EvPaymentFailed:
-		next.Status, next.Failure, next.CompletedAt = dsu.StatusFailed, pi.LastError.Failure(), &now
-		account = w.Refills.onFailed(p, next.Failure)
-	case EvPaymentRequiresAction:
-		next.Status = dsu.StatusRequiresAction
-		account = w.Refills.onNeedsAuthentication(p)
-	case EvPaymentCanceled:
-		next.Status, next.CompletedAt = dsu.StatusCanceled, &now
-		account = w.Refills.onReleased(p)
-	}
-	if !dsu.CanTransition(p.Status, next.Status) {
-		return nil // late or duplicate: never back
-	}
-	res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
-		Purchase: next, From: dsu.TransitionSources(next.Status), LinkPaymentIntent: true, Account: account, EventID: ev.ID,
-	})
-	if errors.Is(err, dsu.ErrPurchaseMoved) || errors.Is(err, dsu.ErrEventProcessed) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	log.InfoContext(ctx, "purchase updated", "purchase", p.ID, "status", string(next.Status))
-	w.Refills.changed(ctx, next)
-	if account != nil && res.Account.AutoRefill.Status == dsu.AutoRefillPaused {
-		w.Refills.paused(ctx, p.PartnerID, res.Account.AutoRefill.PausedReason)
 	}
 	return nil
 }

@@ -289,6 +289,7 @@ func TestRequiresActionAndCanceled(t *testing.T) {
 	w := newWorld(t)
 	p := w.partner("p1", "")
 	pur, pi := w.pendingPurchase(p, "k1", 1)
+	pi = w.pay.SetIntentStatus(pi.ID, app.PIRequiresAction, nil)
 	if err := w.webhooks.Handle(context.Background(), piEvent(app.EvPaymentRequiresAction, pi)); err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type world struct {
 	webhooks  *app.Webhooks
 	billing   *app.Billing
 	outcomes  *app.RefillOutcomes
+	settler   *app.Settler
 }
 
 var worldStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
@@ -59,7 +60,8 @@ func newWorld(t *testing.T) *world {
 		Retryable: func(code string) bool { return code == "insufficient_funds" || code == "try_again_later" }}
 	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log}
 	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log}
-	w.webhooks = &app.Webhooks{Store: w.store, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Clock: w.clock, Log: log}
+	w.settler = &app.Settler{Store: w.store, Refills: w.outcomes, Clock: w.clock, Log: log}
+	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Clock: w.clock, Log: log}
 	return w
 }
 

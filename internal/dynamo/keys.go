@@ -72,8 +72,10 @@ func eventKey(eventID string) item    { return key("EVT#"+eventID, "EVT") }
 func sweepPK(partnerID string, shards int) string {
 	h := fnv.New32a()
 	h.Write([]byte(partnerID))
-	return fmt.Sprintf("SWEEP#%d", h.Sum32()%uint32(shards))
+	return sweepShardPK(int(h.Sum32() % uint32(shards)))
 }
+
+func sweepShardPK(shard int) string { return fmt.Sprintf("SWEEP#%d", shard) }
 
 // withKey copies key attributes into it and returns it.
 func withKey(it, k item) item {

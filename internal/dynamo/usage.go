@@ -37,10 +37,11 @@ func decodeUsage(it item) (dsu.UsageRecord, error) {
 
 // RecordUsage records a day of a tenant's usage exactly once per (partner,
 // tenant, date): the record, and on billed days the ledger debit with its
-// guard and the new balance, in one transaction. When the key was recorded
-// before it writes nothing and returns the first record with applied =
-// false, so the caller can tell a duplicate from a conflict.
-func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, bool, error) {
+// guard and the new balance, in one transaction; it returns the account
+// after the debit. When the key was recorded before it writes nothing and
+// returns the first record with applied = false, so the caller can tell a
+// duplicate from a conflict.
+func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, dsu.Account, bool, error) {
 	if u.Units == 0 {
 		// Not billed: only the record.
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
@@ -50,7 +51,7 @@ func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRe
 		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
 			return s.firstUsage(ctx, u)
 		}
-		return u, err == nil, storageErr(err, "record usage")
+		return u, dsu.Account{}, err == nil, storageErr(err, "record usage")
 	}
 	res, err := s.change(ctx, balanceChange{
 		partnerID: u.PartnerID,
@@ -63,24 +64,24 @@ func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRe
 		return s.firstUsage(ctx, u)
 	}
 	if err != nil {
-		return dsu.UsageRecord{}, false, err
+		return dsu.UsageRecord{}, dsu.Account{}, false, err
 	}
 	if !res.Applied {
 		return s.firstUsage(ctx, u)
 	}
-	return u, true, nil
+	return u, res.Account, true, nil
 }
 
-func (s *Store) firstUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, bool, error) {
+func (s *Store) firstUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, dsu.Account, bool, error) {
 	it, err := s.get(ctx, usageKey(u.PartnerID, u.TenantID, u.Date))
 	if err != nil {
-		return dsu.UsageRecord{}, false, err
+		return dsu.UsageRecord{}, dsu.Account{}, false, err
 	}
 	if it == nil {
-		return dsu.UsageRecord{}, false, dsu.Errorf(dsu.KindInternal, "usage %s/%s/%s reported recorded but missing", u.PartnerID, u.TenantID, u.Date)
+		return dsu.UsageRecord{}, dsu.Account{}, false, dsu.Errorf(dsu.KindInternal, "usage %s/%s/%s reported recorded but missing", u.PartnerID, u.TenantID, u.Date)
 	}
 	first, err := decodeUsage(it)
-	return first, false, err
+	return first, dsu.Account{}, false, err
 }
 
 // DailyUsage sums a partner's recorded units per date, for dates from

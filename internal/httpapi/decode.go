@@ -29,9 +29,11 @@ var cardFieldNames = map[string]bool{"number": true, "cardnumber": true, "cvc": 
 // 413 over 16 KiB; 415 unless application/json; 400 for malformed JSON,
 // duplicate keys, anything that looks like card data, unknown fields and
 // wrong types, each naming the field.
-func (r *Request) DecodeJSON(dst any) error {
-	if len(r.Body) > MaxBodyBytes {
-		return dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+func (r *Request) DecodeJSON(dst any) error { return r.decodeJSONUpTo(dst, MaxBodyBytes) }
+
+func (r *Request) decodeJSONUpTo(dst any, limit int) error {
+	if len(r.Body) > limit {
+		return dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", limit)
 	}
 	if err := checkJSONContentType(r.Header("Content-Type")); err != nil {
 		return err

@@ -136,7 +136,7 @@ func TestNewRequestDecodesBase64(t *testing.T) {
 	if _, err := NewRequest(&ev); dsu.ErrorKind(err) != dsu.KindInvalid {
 		t.Fatalf("bad base64: %v", err)
 	}
-	ev.Body = strings.Repeat("A", base64.StdEncoding.EncodedLen(MaxBodyBytes)+4)
+	ev.Body = strings.Repeat("A", base64.StdEncoding.EncodedLen(maxAnyBody)+4)
 	if _, err := NewRequest(&ev); dsu.ErrorKind(err) != dsu.KindPayloadTooLarge {
 		t.Fatalf("huge base64: %v", err)
 	}

@@ -12,6 +12,9 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
+// maxAnyBody is the largest body any endpoint accepts.
+const maxAnyBody = 1 << 20
+
 // Request is an API Gateway request after decoding.
 type Request struct {
 	RouteKey   string
@@ -52,8 +55,9 @@ func NewRequest(ev *events.APIGatewayV2HTTPRequest) (*Request, error) {
 		r.Claims = ev.RequestContext.Authorizer.JWT.Claims
 	}
 	if ev.IsBase64Encoded {
-		if len(ev.Body) > base64.StdEncoding.EncodedLen(MaxBodyBytes) {
-			return r, dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+		// Decode nothing huge; each endpoint applies its own, smaller limit.
+		if len(ev.Body) > base64.StdEncoding.EncodedLen(maxAnyBody) {
+			return r, dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", maxAnyBody)
 		}
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/notify"
 	"github.com/cirasync/dsubilling/internal/routes"
 	"github.com/cirasync/dsubilling/internal/stripeapi"
+	"github.com/cirasync/dsubilling/internal/triggers"
 )
 
 // Deps are the clients and settings a function is built from. Build them
@@ -156,6 +157,10 @@ func (d Deps) refillOutcomes() *app.RefillOutcomes {
 	return &app.RefillOutcomes{Policy: d.refillPolicy(), Clock: d.Clock, Events: d.Events, Log: d.Log, Retryable: stripeapi.RetryableDecline}
 }
 
+func (d Deps) settler(store *dynamo.Store, outcomes *app.RefillOutcomes) *app.Settler {
+	return &app.Settler{Store: store, Refills: outcomes, Clock: d.Clock, Log: d.Log}
+}
+
 func (d Deps) billing(store *dynamo.Store) *app.Billing {
 	return &app.Billing{Store: store, Payments: d.payments(), Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log}
 }
@@ -192,7 +197,8 @@ func Purchases(d Deps) (*httpapi.Function, error) {
 func StripeWebhook(d Deps) (*httpapi.Function, error) {
 	store := d.store()
 	secrets := d.WebhookSecrets
-	webhooks := &app.Webhooks{Store: store, Refunds: d.payments(), Cards: d.billing(store), Refills: d.refillOutcomes(), Clock: d.Clock, Log: d.Log}
+	outcomes := d.refillOutcomes()
+	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.payments(), Cards: d.billing(store), Refills: outcomes, Clock: d.Clock, Log: d.Log}
 	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
 		Parse: func(payload []byte, signature string, now time.Time) (app.WebhookEvent, string, error) {
 			ev, raw, err := stripeapi.ParseWebhook(payload, signature, secrets, now)
@@ -203,4 +209,28 @@ func StripeWebhook(d Deps) (*httpapi.Function, error) {
 		Clock:              d.Clock,
 		Log:                d.Log,
 	}))
+}
+
+// Usage builds the usage function.
+func Usage(d Deps) (*httpapi.Function, error) {
+	store := d.store()
+	partners := &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock}
+	return httpapi.NewFunction(routes.Usage, routes.ForFunction(routes.Usage), d.httpConfig(store, routes.Usage),
+		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: partners, Events: d.Events, Clock: d.Clock, Log: d.Log, Parallel: 8}))
+}
+
+// AutoRefill builds the autorefill function: stream batches and the sweep.
+func AutoRefill(d Deps) *triggers.AutoRefill {
+	store := d.store()
+	outcomes := d.refillOutcomes()
+	refiller := &app.Refiller{
+		Store: store, Payments: d.payments(), Catalog: d.catalog(store), Settle: d.settler(store, outcomes),
+		Outcomes: outcomes, Clock: d.Clock, IDs: d.IDs, Log: d.Log,
+	}
+	return &triggers.AutoRefill{
+		Refiller: refiller,
+		Sweeper:  &app.Sweeper{Store: store, Refiller: refiller, Clock: d.Clock, Log: d.Log, Rate: d.Config.SweepStripeRate},
+		Log:      d.Log.With("function", routes.AutoRefill),
+		Parallel: 5,
+	}
 }

@@ -1,0 +1,298 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+type refillStore interface {
+	settleStore
+	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
+	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
+	ChangeAccount(ctx context.Context, partnerID string, mutate func(*dsu.Account) error) (dsu.Account, error)
+	StartRefill(ctx context.Context, purchase dsu.Purchase, claim func(*dsu.Account) error) (dsu.Account, error)
+	DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error)
+	SweepShards() int
+}
+
+// Refiller runs the automated billing plan (§1, §5): when a partner's
+// balance is used up it buys the default package off-session with the
+// saved card. Any number of triggers (stream records, the sweep) may call
+// it at once: the claim in storage lets exactly one start a refill.
+type Refiller struct {
+	Store    refillStore
+	Payments paymentIntents
+	Catalog  catalogSource
+	Settle   *Settler
+	Outcomes *RefillOutcomes
+	Clock    dsu.Clock
+	IDs      dsu.IDGenerator
+	Log      *slog.Logger
+}
+
+// Refill starts an automatic purchase for the partner if one is due.
+func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
+	acc, err := r.Store.GetAccount(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	now := r.Clock.Now()
+	if !acc.RefillDue(now) {
+		return nil
+	}
+	p, err := r.Store.GetPartner(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	if p.Card == nil || p.StripeCustomerID == "" {
+		return r.pause(ctx, partnerID, dsu.PausedCardMissing)
+	}
+	cat, err := r.Catalog.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	pkg, ok := cat.Find(acc.AutoRefill.PackageID)
+	if !ok {
+		r.Log.ErrorContext(ctx, "the automated plan's package is no longer sold; plan paused", "partner", partnerID, "package", acc.AutoRefill.PackageID)
+		return r.pause(ctx, partnerID, dsu.PausedPaymentFailed)
+	}
+	price, ok := pkg.Price(p.Currency)
+	if !ok {
+		return dsu.Errorf(dsu.KindInternal, "package %s has no %s price", pkg.ID, p.Currency)
+	}
+	n := dsu.RefillQuantity(acc.Units, acc.AutoRefill.Threshold, pkg.Units, r.Outcomes.Policy.MaxPackages)
+	purchase := dsu.Purchase{
+		ID: r.IDs.NewID("pur_"), PartnerID: partnerID, Kind: dsu.KindAutoRefill, Status: dsu.StatusPending,
+		Items: []dsu.LineItem{{PackageID: pkg.ID, Name: pkg.Name, Quantity: n, Units: pkg.Units * n,
+			Amount: dsu.Money{Amount: price.Amount * n, Currency: p.Currency}}},
+		Units: pkg.Units * n, Amount: dsu.Money{Amount: price.Amount * n, Currency: p.Currency}, CreatedAt: now,
+	}
+	limitReached := false
+	acc, err = r.Store.StartRefill(ctx, purchase, func(a *dsu.Account) error {
+		limitReached = false
+		err := a.ClaimRefill(purchase.ID, now)
+		if errors.Is(err, dsu.ErrMonthlyLimitReached) {
+			limitReached = true
+			return nil // write the pause, charge nothing
+		}
+		return err
+	})
+	if errors.Is(err, dsu.ErrRefillNotNeeded) {
+		return nil // another trigger claimed it, or the balance recovered
+	}
+	if err != nil {
+		return err
+	}
+	if limitReached {
+		r.Log.InfoContext(ctx, "monthly limit of automatic purchases reached; plan paused", "partner", partnerID, "limit", acc.AutoRefill.MonthlyLimit)
+		r.Outcomes.paused(ctx, partnerID, dsu.PausedMonthlyLimitReached)
+		return nil
+	}
+	r.Log.InfoContext(ctx, "refill started", "partner", partnerID, "purchase", purchase.ID, "packages", n, "balance", acc.Units)
+	return r.charge(ctx, p, purchase)
+}
+
+// charge creates the off-session PaymentIntent (idempotency key
+// purchase:<id>) and settles what Stripe answers. Without an answer the
+// refill stays in flight; the sweep reconciles it.
+func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purchase) error {
+	req := PaymentIntentRequest{
+		PurchaseID: purchase.ID, PartnerID: p.ID, Kind: purchase.Kind, Amount: purchase.Amount,
+		CustomerID: p.StripeCustomerID, PaymentMethodID: p.Card.PaymentMethodID, Confirm: true, OffSession: true,
+	}
+	if p.Contact != nil {
+		req.ReceiptEmail = p.Contact.Email
+	}
+	pi, err := r.Payments.CreatePaymentIntent(ctx, req)
+	if pi.ID == "" {
+		if err == nil {
+			err = dsu.Errorf(dsu.KindInternal, "Stripe answered without a PaymentIntent")
+		}
+		r.Log.WarnContext(ctx, "refill charge not confirmed; the sweep reconciles it", "partner", p.ID, "purchase", purchase.ID, "error", err.Error())
+		return nil
+	}
+	// A decline or a needed authentication comes with its PaymentIntent,
+	// whose last error says which.
+	if _, serr := r.Settle.Settle(ctx, purchase, pi, ""); serr != nil && !errors.Is(serr, errMismatch) {
+		r.Log.WarnContext(ctx, "refill outcome not recorded; the webhook or the sweep records it", "purchase", purchase.ID, "error", serr.Error())
+	}
+	return nil
+}
+
+func (r *Refiller) pause(ctx context.Context, partnerID string, reason dsu.PauseReason) error {
+	acc, err := r.Store.ChangeAccount(ctx, partnerID, func(a *dsu.Account) error {
+		if a.AutoRefill.Status != dsu.AutoRefillActive {
+			return dsu.ErrNoChange
+		}
+		a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, reason
+		return nil
+	})
+	if err == nil && acc.AutoRefill.PausedReason == reason {
+		r.Outcomes.paused(ctx, partnerID, reason)
+	}
+	return err
+}
+
+// reconcileAfter is how long a refill without a PaymentIntent may still be
+// charged through Stripe's idempotency key (kept 24 h): past it, it is
+// canceled, since a second PaymentIntent could otherwise be created.
+const reconcileAfter = 23 * time.Hour
+
+// Reconcile finishes a refill that has been in flight too long (a timeout,
+// a crash, a lost webhook), through its stored PaymentIntent or Stripe's
+// idempotency key: never a second charge, never a lost credit.
+func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
+	purchase, err := r.Store.GetPurchase(ctx, acc.PartnerID, acc.Refill.PurchaseID)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		r.Log.ErrorContext(ctx, "refill in flight without its purchase; claim released", "partner", acc.PartnerID, "purchase", acc.Refill.PurchaseID)
+		return r.release(ctx, acc.PartnerID, acc.Refill.PurchaseID, func(a *dsu.Account) error { return a.RefillReleased(acc.Refill.PurchaseID) })
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case purchase.Status == dsu.StatusPending && purchase.PaymentIntentID == "":
+		if r.Clock.Now().Sub(purchase.CreatedAt) >= reconcileAfter {
+			return r.cancel(ctx, purchase)
+		}
+		p, err := r.Store.GetPartner(ctx, acc.PartnerID)
+		if err != nil {
+			return err
+		}
+		if p.Card == nil {
+			return r.cancel(ctx, purchase)
+		}
+		return r.charge(ctx, p, purchase) // same idempotency key: finds the first attempt's PaymentIntent
+	case purchase.Status == dsu.StatusPending || purchase.Status == dsu.StatusRequiresAction:
+		pi, err := r.Payments.GetPaymentIntent(ctx, purchase.PaymentIntentID)
+		if err != nil {
+			return err
+		}
+		_, err = r.Settle.Settle(ctx, purchase, pi, "")
+		if errors.Is(err, errMismatch) {
+			return nil
+		}
+		return err
+	case purchase.Status.Paid():
+		return r.release(ctx, acc.PartnerID, purchase.ID, func(a *dsu.Account) error { return a.RefillSucceeded(purchase.ID) })
+	default: // failed or canceled, recorded without the claim's release
+		return r.release(ctx, acc.PartnerID, purchase.ID, func(a *dsu.Account) error { return a.RefillReleased(purchase.ID) })
+	}
+}
+
+func (r *Refiller) release(ctx context.Context, partnerID, purchaseID string, mutate func(*dsu.Account) error) error {
+	_, err := r.Store.ChangeAccount(ctx, partnerID, func(a *dsu.Account) error {
+		if err := mutate(a); err != nil {
+			return dsu.ErrNoChange
+		}
+		return nil
+	})
+	return err
+}
+
+// cancel gives up a refill that was never charged.
+func (r *Refiller) cancel(ctx context.Context, purchase dsu.Purchase) error {
+	now := r.Clock.Now()
+	next := purchase
+	next.Status, next.CompletedAt = dsu.StatusCanceled, &now
+	next.Failure = &dsu.Failure{Code: "not_charged", Message: "The automatic purchase could not be charged and was canceled."}
+	_, err := r.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+		Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusPending},
+		Account: func(a *dsu.Account) error { return a.RefillReleased(purchase.ID) },
+	})
+	if errors.Is(err, dsu.ErrPurchaseMoved) {
+		return nil
+	}
+	if err == nil {
+		r.Log.WarnContext(ctx, "refill canceled: never charged", "partner", purchase.PartnerID, "purchase", purchase.ID)
+	}
+	return err
+}
+
+// Sweeper is the scheduled sweep: it reads only the accounts the sparse
+// index marks as needing attention (a refill due, a failed refill whose
+// wait is over, a refill in flight for too long) and handles each, no
+// faster than the Stripe budget allows.
+type Sweeper struct {
+	Store    refillStore
+	Refiller *Refiller
+	Clock    dsu.Clock
+	Log      *slog.Logger
+	// Rate is how many accounts per second the sweep handles (each may
+	// start a charge); 0 means unpaced.
+	Rate float64
+	// Sleep waits between accounts; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// SweepResult counts what a sweep did.
+type SweepResult struct {
+	Due, Failed int
+}
+
+// Sweep handles every account due now. Failures of single accounts are
+// logged and counted; they are due again at the next sweep.
+func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
+	now := s.Clock.Now()
+	var res SweepResult
+	var interval time.Duration
+	if s.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / s.Rate)
+	}
+	sleep := s.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	for shard := range s.Store.SweepShards() {
+		partners, err := s.Store.DueAccounts(ctx, shard, now)
+		if err != nil {
+			return res, err
+		}
+		for _, partnerID := range partners {
+			if res.Due > 0 && interval > 0 {
+				if err := sleep(ctx, interval); err != nil {
+					return res, err
+				}
+			}
+			res.Due++
+			if err := s.handle(ctx, partnerID, now); err != nil {
+				res.Failed++
+				s.Log.ErrorContext(ctx, "sweep could not handle an account; it is due again next sweep", "partner", partnerID, "error", err.Error())
+			}
+		}
+	}
+	s.Log.InfoContext(ctx, "sweep done", "due", res.Due, "failed", res.Failed)
+	return res, nil
+}
+
+func (s *Sweeper) handle(ctx context.Context, partnerID string, now time.Time) error {
+	acc, err := s.Store.GetAccount(ctx, partnerID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case acc.Refill.Phase == dsu.RefillInFlight:
+		if now.Sub(acc.Refill.StartedAt) < s.Refiller.Outcomes.Policy.StuckAfter {
+			return nil
+		}
+		return s.Refiller.Reconcile(ctx, acc)
+	case acc.RefillDue(now):
+		return s.Refiller.Refill(ctx, partnerID)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

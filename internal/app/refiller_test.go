@@ -1,0 +1,425 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/cirasync/dsubilling/internal/app"
+	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
+	"github.com/cirasync/dsubilling/internal/dynamostream"
+	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/triggers"
+)
+
+// refillWorld adds the automated plan to the world.
+type refillWorld struct {
+	*world
+	refiller *app.Refiller
+	sweeper  *app.Sweeper
+	trigger  *triggers.AutoRefill
+	usage    *app.Usage
+}
+
+func newRefillWorld(t *testing.T) *refillWorld {
+	w := newWorld(t)
+	r := &refillWorld{world: w}
+	log := logging.Discard()
+	r.refiller = &app.Refiller{Store: w.store, Payments: w.pay, Catalog: w.catalog, Settle: w.settler, Outcomes: w.outcomes, Clock: w.clock, IDs: w.ids, Log: log}
+	r.sweeper = &app.Sweeper{Store: w.store, Refiller: r.refiller, Clock: w.clock, Log: log}
+	r.trigger = &triggers.AutoRefill{Refiller: r.refiller, Sweeper: r.sweeper, Log: log, Parallel: 5}
+	r.usage = &app.Usage{Store: w.store, Partners: w.partners, Events: w.events, Clock: w.clock, Log: log, Parallel: 4}
+	return r
+}
+
+// planPartner is a partner with a card and an active plan: threshold 0,
+// one dsu-1000 package per refill, monthlyLimit refills a month.
+func (r *refillWorld) planPartner(id, pm string, monthlyLimit int) dsu.Partner {
+	p := r.partner(id, pm)
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{
+		Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr[int64](0), MonthlyLimit: ptr(monthlyLimit),
+	}); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
+}
+
+// use reports usage of the partner's tenant t on today's date.
+func (r *refillWorld) use(partnerID, tenant string, users int64) {
+	r.t.Helper()
+	res, err := r.usage.Record(context.Background(), []app.UsageInput{{PartnerID: partnerID, TenantID: tenant, Date: r.clock.Now().Format(dsu.DateLayout), Users: users}})
+	if err != nil || res[0].Status != app.UsageApplied {
+		r.t.Fatalf("usage: %+v %v", res, err)
+	}
+}
+
+// streamRecord is the stream record of the partner's balance item now.
+func (r *refillWorld) streamRecord(partnerID string, seq int) events.DynamoDBEventRecord {
+	out, err := r.emu.Client.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(dynamotest.Table),
+		Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "P#" + partnerID}, "sk": &types.AttributeValueMemberS{Value: "BALANCE"},
+		},
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return events.DynamoDBEventRecord{EventName: "MODIFY", EventSource: "aws:dynamodb", Change: events.DynamoDBStreamRecord{
+		NewImage: dynamostream.FromSDK(out.Item), SequenceNumber: fmt.Sprint(seq), StreamViewType: "NEW_AND_OLD_IMAGES",
+	}}
+}
+
+func (r *refillWorld) autoPurchases(partnerID string) []dsu.Purchase {
+	list, _, err := r.store.ListPurchases(context.Background(), partnerID, dsu.Page{Limit: 100})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []dsu.Purchase
+	for _, p := range list {
+		if p.Kind == dsu.KindAutoRefill {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (r *refillWorld) account(partnerID string) dsu.Account {
+	acc, err := r.store.GetAccount(context.Background(), partnerID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return acc
+}
+
+func TestUsedUpBalanceRefillsOnceUnderConcurrentTriggers(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_card", 5)
+	r.use("p1", "tenant-a", 2100) // 2,000 → -100
+
+	var wg sync.WaitGroup
+	for i := range 50 {
+		rec := r.streamRecord("p1", i)
+		wg.Go(func() {
+			resp, err := r.trigger.Stream(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec}})
+			if err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Errorf("stream: %v %+v", err, resp)
+			}
+		})
+	}
+	wg.Go(func() {
+		if _, err := r.sweeper.Sweep(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusSucceeded || autos[0].Units != 1000 {
+		t.Fatalf("automatic purchases %+v; want exactly one, succeeded", autos)
+	}
+	if n := len(r.pay.intents); n != 1 {
+		t.Fatalf("%d PaymentIntents, want 1", n)
+	}
+	if b := r.balance("p1"); b != 900 {
+		t.Fatalf("balance %d, want -100 + 1000 = 900 (above the threshold)", b)
+	}
+	acc := r.account("p1")
+	if acc.Refill.Phase != dsu.RefillIdle || acc.AutoRefill.Status != dsu.AutoRefillActive {
+		t.Fatalf("plan after the refill %+v / %+v", acc.AutoRefill, acc.Refill)
+	}
+	if len(r.events.Of(app.EventRefillSucceeded)) != 1 {
+		t.Fatal("no refill.succeeded event")
+	}
+	// Nothing is due any more.
+	if res, _ := r.sweeper.Sweep(context.Background()); res.Due != 0 {
+		t.Fatalf("%d accounts still due", res.Due)
+	}
+}
+
+func TestRefillBuysEnoughPackagesCapped(t *testing.T) {
+	if n := dsu.RefillQuantity(-2500, 0, 1000, 10); n != 3 {
+		t.Fatalf("-2500 needs 3 packages of 1000 to end above 0, got %d", n)
+	}
+	if n := dsu.RefillQuantity(0, 0, 1000, 10); n != 1 {
+		t.Fatalf("at the threshold: %d", n)
+	}
+	if n := dsu.RefillQuantity(-1_000_000, 500, 1000, 10); n != 10 {
+		t.Fatalf("the cap: %d", n)
+	}
+	if n := dsu.RefillQuantity(400, 500, 100, 10); n != 2 {
+		t.Fatalf("400 → above 500 with packages of 100: %d", n)
+	}
+}
+
+func TestAuthenticationRequiredPausesAndCanBeConfirmed(t *testing.T) {
+	r := newRefillWorld(t)
+	p := r.planPartner("p1", "pm_3ds", 5)
+	r.pay.outcome["pm_3ds"] = "requires_action"
+	r.use("p1", "t", 2000)
+	if err := r.refiller.Refill(context.Background(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction || autos[0].Failure == nil || autos[0].Failure.Code != "authentication_required" {
+		t.Fatalf("purchase %+v", autos)
+	}
+	acc := r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedAuthenticationRequired || acc.Refill.Phase != dsu.RefillIdle {
+		t.Fatalf("plan %+v %+v", acc.AutoRefill, acc.Refill)
+	}
+	// No blind retry: the sweep leaves it alone.
+	r.clock.Advance(48 * time.Hour)
+	r.sweeper.Sweep(context.Background())
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("%d charges; authentication_required must not be retried", n)
+	}
+	// The partner confirms on-session.
+	res, err := r.purchases.Confirm(context.Background(), p, autos[0].ID)
+	if err != nil || res.ClientSecret == "" {
+		t.Fatalf("confirm: %+v %v", res, err)
+	}
+	if len(r.events.Of(app.EventAuthenticationRequired)) != 1 || len(r.events.Of(app.EventAutoRefillPaused)) != 1 {
+		t.Fatalf("events %+v", r.events.all)
+	}
+	// Stripe reports the confirmed payment: credited through the same path.
+	pi := r.pay.SetIntentStatus(autos[0].PaymentIntentID, app.PISucceeded, nil)
+	if err := r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentSucceeded, pi)); err != nil {
+		t.Fatal(err)
+	}
+	if b := r.balance("p1"); b != 1000 {
+		t.Fatalf("balance %d", b)
+	}
+}
+
+func TestRetryableDeclinesRetryThenPause(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_poor", 10)
+	r.pay.outcome["pm_poor"] = "insufficient_funds"
+	r.use("p1", "t", 2000)
+	ctx := context.Background()
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	acc := r.account("p1")
+	if acc.Refill.Phase != dsu.RefillFailed || acc.Refill.Failures != 1 || !acc.Refill.NextAttemptAt.Equal(r.clock.Now().Add(time.Hour)) {
+		t.Fatalf("after the first decline %+v", acc.Refill)
+	}
+	// Too early: the sweep waits for the backoff.
+	r.clock.Advance(59 * time.Minute)
+	r.sweeper.Sweep(ctx)
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("retried before the backoff: %d charges", n)
+	}
+	r.clock.Advance(time.Minute)
+	r.sweeper.Sweep(ctx)
+	acc = r.account("p1")
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 2 || acc.Refill.Failures != 2 || !acc.Refill.NextAttemptAt.Equal(r.clock.Now().Add(6*time.Hour)) {
+		t.Fatalf("second attempt: %d charges, %+v", n, acc.Refill)
+	}
+	r.clock.Advance(6 * time.Hour)
+	r.sweeper.Sweep(ctx)
+	acc = r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedPaymentFailed {
+		t.Fatalf("after three consecutive failures the plan must pause: %+v %+v", acc.AutoRefill, acc.Refill)
+	}
+	r.clock.Advance(48 * time.Hour)
+	r.sweeper.Sweep(ctx)
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 3 {
+		t.Fatalf("%d charges, want 3", n)
+	}
+	if autos := r.autoPurchases("p1"); len(autos) != 3 || autos[0].Status != dsu.StatusFailed || autos[0].Failure.Code != "insufficient_funds" {
+		t.Fatalf("purchases %+v", autos)
+	}
+	if b := r.balance("p1"); b != 0 {
+		t.Fatalf("balance %d", b)
+	}
+	if len(r.events.Of(app.EventRefillFailed)) != 3 || len(r.events.Of(app.EventAutoRefillPaused)) != 1 {
+		t.Fatalf("events: %d failed, %d paused", len(r.events.Of(app.EventRefillFailed)), len(r.events.Of(app.EventAutoRefillPaused)))
+	}
+	// A new card resumes the plan, and the next sweep refills.
+	r.pay.outcome["pm_new"] = "succeeded"
+	p, _ := r.store.GetPartner(ctx, "p1")
+	si, _ := r.pay.CreateSetupIntent(ctx, p.StripeCustomerID, "p1", "k")
+	si = r.pay.ConfirmSetup(si.ID, "mastercard", "4444")
+	r.pay.mu.Lock()
+	r.pay.outcome[si.PaymentMethodID] = "succeeded"
+	r.pay.mu.Unlock()
+	if _, err := r.billing.SaveCard(ctx, p, si.ID); err != nil {
+		t.Fatal(err)
+	}
+	if acc := r.account("p1"); acc.AutoRefill.Status != dsu.AutoRefillActive {
+		t.Fatalf("a new card did not resume the plan: %+v", acc.AutoRefill)
+	}
+	r.sweeper.Sweep(ctx)
+	if b := r.balance("p1"); b != 1000 {
+		t.Fatalf("balance %d after resuming", b)
+	}
+}
+
+func TestNonRetryableDeclinePausesAtOnce(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_lost", 5)
+	r.pay.outcome["pm_lost"] = "lost_card"
+	r.use("p1", "t", 2000)
+	r.refiller.Refill(context.Background(), "p1")
+	acc := r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedPaymentFailed {
+		t.Fatalf("plan %+v", acc.AutoRefill)
+	}
+	r.clock.Advance(48 * time.Hour)
+	r.sweeper.Sweep(context.Background())
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("%d charges", n)
+	}
+}
+
+func TestMonthlyLimitPausesWithoutCharging(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_card", 1)
+	r.use("p1", "t1", 2000)
+	r.refiller.Refill(context.Background(), "p1")
+	r.use("p1", "t2", 1000) // the refill is used up too
+	if err := r.refiller.Refill(context.Background(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	acc := r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedMonthlyLimitReached {
+		t.Fatalf("plan %+v", acc.AutoRefill)
+	}
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 || len(r.autoPurchases("p1")) != 1 {
+		t.Fatalf("%d charges", n)
+	}
+	// Next month the partner re-enables the plan: it refills at once.
+	r.clock.Set(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	p, _ := r.store.GetPartner(context.Background(), "p1")
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	r.sweeper.Sweep(context.Background())
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 2 {
+		t.Fatalf("%d charges after re-enabling", n)
+	}
+}
+
+// A crash after Stripe created the PaymentIntent: the refill stays in
+// flight and the sweep reconciles it through Stripe's idempotency key.
+func TestCrashAfterThePaymentIntentIsReconciled(t *testing.T) {
+	for _, via := range []string{"sweep", "webhook then sweep"} {
+		t.Run(via, func(t *testing.T) {
+			r := newRefillWorld(t)
+			r.planPartner("p1", "pm_card", 5)
+			r.use("p1", "t", 2000)
+			r.pay.loseResponse = true
+			if err := r.refiller.Refill(context.Background(), "p1"); err != nil {
+				t.Fatal(err)
+			}
+			autos := r.autoPurchases("p1")
+			if len(autos) != 1 || autos[0].Status != dsu.StatusPending || r.account("p1").Refill.Phase != dsu.RefillInFlight {
+				t.Fatalf("after the lost answer: %+v", autos)
+			}
+			// Still in flight: other triggers start nothing new.
+			r.refiller.Refill(context.Background(), "p1")
+			r.sweeper.Sweep(context.Background())
+			if len(r.autoPurchases("p1")) != 1 || len(r.pay.intents) != 1 {
+				t.Fatal("a second refill started while one was in flight")
+			}
+			if via == "webhook then sweep" {
+				pi, _ := r.pay.IntentFor(autos[0].ID)
+				if err := r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentSucceeded, pi)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)
+			if _, err := r.sweeper.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if b := r.balance("p1"); b != 1000 {
+				t.Fatalf("balance %d, want one credit", b)
+			}
+			if len(r.pay.intents) != 1 {
+				t.Fatalf("%d PaymentIntents: a second charge", len(r.pay.intents))
+			}
+			if acc := r.account("p1"); acc.Refill.Phase != dsu.RefillIdle || acc.AutoRefill.Status != dsu.AutoRefillActive {
+				t.Fatalf("plan %+v %+v", acc.AutoRefill, acc.Refill)
+			}
+		})
+	}
+}
+
+func TestSweepPacesItsStripeBudget(t *testing.T) {
+	r := newRefillWorld(t)
+	for i := range 5 {
+		id := fmt.Sprintf("p%d", i)
+		r.planPartner(id, "pm_"+id, 5)
+		r.use(id, "t", 2000)
+	}
+	var slept []time.Duration
+	r.sweeper.Rate = 20
+	r.sweeper.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	res, err := r.sweeper.Sweep(context.Background())
+	if err != nil || res.Due != 5 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if len(slept) != 4 || slept[0] != 50*time.Millisecond {
+		t.Fatalf("paced %v; want 4 waits of 50ms for 20 refills a second", slept)
+	}
+}
+
+func TestSweepTouchesOnlyTheAccountsThatNeedIt(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	// The 100 due partners first: the emulator snapshots the whole table
+	// in every transaction, so their setup is cheaper on a small table.
+	for i := range 100 {
+		id := fmt.Sprintf("due-%03d", i)
+		r.planPartner(id, "pm_"+id, 5)
+		r.use(id, "t", 2000)
+	}
+	// 9,900 partners with plenty of DSUs, written straight to the table.
+	var batch []types.WriteRequest
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if _, err := r.emu.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{dynamotest.Table: batch}}); err != nil {
+			t.Fatal(err)
+		}
+		batch = nil
+	}
+	for i := range 9900 {
+		id := fmt.Sprintf("idle-%05d", i)
+		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "P#" + id}, "sk": &types.AttributeValueMemberS{Value: "BALANCE"},
+			"type": &types.AttributeValueMemberS{Value: "balance"}, "partnerId": &types.AttributeValueMemberS{Value: id},
+			"units": &types.AttributeValueMemberN{Value: "5000"}, "version": &types.AttributeValueMemberN{Value: "1"},
+			"arStatus": &types.AttributeValueMemberS{Value: "active"}, "arEnabled": &types.AttributeValueMemberBOOL{Value: true},
+			"arPackageId": &types.AttributeValueMemberS{Value: "dsu-1000"}, "arThreshold": &types.AttributeValueMemberN{Value: "0"},
+		}}})
+		if len(batch) == 25 {
+			flush()
+		}
+	}
+	flush()
+	r.api.Reset()
+	res, err := r.sweeper.Sweep(ctx)
+	if err != nil || res.Due != 100 || res.Failed != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	c := r.api.Counts()
+	// Per due account: the sweep's read, the refill's account and partner
+	// reads, the claim's read and the settlement's read.
+	if c.Reads > int64(r.store.SweepShards())+100*6 {
+		t.Fatalf("the sweep read %d times for 100 due accounts among 10,000", c.Reads)
+	}
+	if n := len(r.pay.intents); n != 100 {
+		t.Fatalf("%d refills", n)
+	}
+}

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// settleStore is what recording a payment outcome needs.
+type settleStore interface {
+	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
+	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
+}
+
+// Settler records what Stripe reports about a purchase's PaymentIntent.
+// It is the one completion path: the webhook, the refill's own Stripe call
+// and the sweep's reconciliation all come here, so a purchase is credited
+// exactly once whoever hears first, and the automated plan's state follows
+// the same rules whichever reports it.
+type Settler struct {
+	Store   settleStore
+	Refills *RefillOutcomes
+	Clock   dsu.Clock
+	Log     *slog.Logger
+}
+
+// errMismatch marks a PaymentIntent that does not belong to the purchase.
+var errMismatch = dsu.Errorf(dsu.KindConflict, "the payment does not match its purchase")
+
+// Settle moves purchase p forward to what pi says, in one transaction with
+// the credit (when it succeeded), the plan's change and the event record.
+// It returns the purchase as stored afterwards. A purchase that moved on
+// meanwhile is not an error: the stored state is returned. A PaymentIntent
+// that does not match the purchase returns errMismatch and changes nothing.
+func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, eventID string) (dsu.Purchase, error) {
+	if !matches(p, pi) {
+		s.Log.ErrorContext(ctx, "payment does not match its purchase: nothing recorded",
+			"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
+			"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
+			"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
+		return p, errMismatch
+	}
+	next := applyPaymentIntent(p, pi, s.Clock.Now())
+	if next.Status == p.Status && next.PaymentIntentID == p.PaymentIntentID {
+		return p, nil // nothing new (processing, or a duplicate)
+	}
+	if next.Status != p.Status && !dsu.CanTransition(p.Status, next.Status) {
+		return p, nil // late or duplicate: never back
+	}
+	from := dsu.TransitionSources(next.Status)
+	if next.Status == p.Status {
+		from = []dsu.PurchaseStatus{p.Status} // only the PaymentIntent is new
+	}
+	u := dsu.PurchaseUpdate{Purchase: next, From: from, LinkPaymentIntent: true, EventID: eventID}
+	switch next.Status {
+	case dsu.StatusSucceeded:
+		u.Ledger, u.Account = creditOf(next), s.Refills.onSucceeded(p)
+	case dsu.StatusFailed:
+		u.Account = s.Refills.onFailed(p, next.Failure)
+	case dsu.StatusRequiresAction:
+		u.Account = s.Refills.onNeedsAuthentication(p)
+	case dsu.StatusCanceled:
+		u.Account = s.Refills.onReleased(p)
+	}
+	res, err := s.Store.UpdatePurchase(ctx, u)
+	switch {
+	case errors.Is(err, dsu.ErrEventProcessed):
+		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
+	case errors.Is(err, dsu.ErrPurchaseMoved):
+		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
+	case errors.Is(err, dsu.ErrPaymentIntentTaken):
+		s.Log.ErrorContext(ctx, "payment intent already pays another purchase: nothing recorded", "purchase", p.ID, "paymentIntent", pi.ID)
+		return p, errMismatch
+	case err != nil:
+		return p, err
+	}
+	if u.Ledger != nil && !res.Applied {
+		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID) // credited before
+	}
+	if next.Status != p.Status {
+		s.Log.InfoContext(ctx, "purchase settled", "purchase", p.ID, "kind", string(p.Kind), "status", string(next.Status), "paymentIntent", pi.ID)
+		if next.Status == dsu.StatusSucceeded {
+			s.Refills.succeeded(ctx, next)
+		} else {
+			s.Refills.changed(ctx, next)
+		}
+		paused := next.Status == dsu.StatusFailed || next.Status == dsu.StatusRequiresAction
+		if paused && u.Account != nil && res.Account.AutoRefill.Status == dsu.AutoRefillPaused {
+			s.Refills.paused(ctx, p.PartnerID, res.Account.AutoRefill.PausedReason)
+		}
+	}
+	return next, nil
+}

@@ -1,0 +1,88 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// StartRefill claims the partner's one refill in flight and creates its
+// purchase, in one transaction under the account's version: of any number
+// of concurrent triggers exactly one claims. claim applies the domain's
+// rules to the account as read; the purchase is written only when the
+// claimed account names it as the refill in flight (a claim that paused the
+// plan for its monthly limit writes the pause alone). It returns the
+// account as written, or the unchanged account with dsu.ErrRefillNotNeeded.
+func (s *Store) StartRefill(ctx context.Context, purchase dsu.Purchase, claim func(*dsu.Account) error) (dsu.Account, error) {
+	res, err := s.change(ctx, balanceChange{
+		partnerID: purchase.PartnerID,
+		mutate:    claim,
+		extra: func(acc dsu.Account, _ *dsu.Entry) []types.TransactWriteItem {
+			if acc.Refill.Phase != dsu.RefillInFlight || acc.Refill.PurchaseID != purchase.ID {
+				return nil
+			}
+			return []types.TransactWriteItem{s.putNew(purchaseItem(purchase)), {Update: &types.Update{
+				TableName:                 aws.String(s.opts.Table),
+				Key:                       profileKey(purchase.PartnerID),
+				UpdateExpression:          aws.String("SET firstPurchaseAt = if_not_exists(firstPurchaseAt, :now), version = version + :one"),
+				ConditionExpression:       aws.String("currency = :cur"),
+				ExpressionAttributeValues: item{":now": avTime(purchase.CreatedAt), ":one": avN(1), ":cur": avS(string(purchase.Amount.Currency))},
+			}}}
+		},
+	})
+	if ef, ok := errors.AsType[*extraFailed](err); ok && ef.Index == 1 {
+		return dsu.Account{}, dsu.Errorf(dsu.KindConflict, "the billing currency changed while the refill was priced")
+	}
+	return res.Account, err
+}
+
+// DecodeAccountImage reads an account from a balance item image, as the
+// stream delivers it (converted to SDK values by internal/dynamostream).
+func DecodeAccountImage(image map[string]types.AttributeValue) (dsu.Account, bool, error) {
+	r := reader{it: image}
+	if r.str(AttrType) != typeBalance {
+		return dsu.Account{}, false, nil
+	}
+	acc, err := decodeBalance(image)
+	return acc, err == nil, err
+}
+
+// DueAccounts lists the partners whose accounts need the sweep at or
+// before now, from one shard of the sparse index: a query whose cost grows
+// with the accounts needing attention, never with all accounts (§6).
+func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error) {
+	var out []string
+	var start item
+	for {
+		resp, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:              aws.String(s.opts.Table),
+			IndexName:              aws.String(IndexGSI1),
+			KeyConditionExpression: aws.String("gsi1pk = :shard AND gsi1sk <= :now"),
+			ExpressionAttributeValues: item{
+				":shard": avS(sweepShardPK(shard)),
+				// '~' sorts after the "#<partner>" suffix of every key at now.
+				":now": avS(fmtTime(now) + "~"),
+			},
+			ExclusiveStartKey: start,
+		})
+		if err != nil {
+			return nil, storageErr(err, "query sweep index")
+		}
+		for _, it := range resp.Items {
+			r := reader{it: it}
+			if _, partner, ok := strings.Cut(r.str(AttrGSI1SK), "#"); ok {
+				out = append(out, partner)
+			}
+		}
+		if len(resp.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		start = resp.LastEvaluatedKey
+	}
+}
