@@ -100,6 +100,10 @@ type Charge struct {
 	AmountRefunded  int64
 	Currency        dsu.Currency
 	Refunded        bool
+	// Refunds are the charge's refunds when the event carries them all;
+	// otherwise they are listed from Stripe.
+	Refunds         []Refund
+	RefundsIncluded bool
 }
 
 // Dispute is a chargeback on a charge.

@@ -187,9 +187,13 @@ func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev Webh
 	if !p.Status.Paid() {
 		return errRetryLater
 	}
-	refunds, err := w.Refunds.ListRefunds(ctx, ch.ID)
-	if err != nil {
-		return err
+	refunds := ch.Refunds
+	if !ch.RefundsIncluded {
+		// API 2023-10-16 events carry no refund ids: ask Stripe.
+		var err error
+		if refunds, err = w.Refunds.ListRefunds(ctx, ch.ID); err != nil {
+			return err
+		}
 	}
 	slices.Reverse(refunds) // Stripe lists newest first; apply oldest first
 	for _, r := range refunds {

@@ -24,6 +24,10 @@ type Charge struct {
 	AmountRefunded  int64
 	Currency        dsu.Currency
 	Refunded        bool // fully refunded
+	// Refunds are the charge's refunds when the event carries all of them
+	// (older API versions); otherwise the caller lists them.
+	Refunds         []Refund
+	RefundsIncluded bool
 }
 
 // Dispute is what this system reads of a Stripe dispute
@@ -116,6 +120,16 @@ type chargeObject struct {
 	AmountRefunded int64  `json:"amount_refunded"`
 	Currency       string `json:"currency"`
 	Refunded       bool   `json:"refunded"`
+	// Refunds is present in API versions before 2022-11-15 (and when
+	// expanded); 2023-10-16 leaves it out.
+	Refunds *struct {
+		Data []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Amount int64  `json:"amount"`
+		} `json:"data"`
+		HasMore bool `json:"has_more"`
+	} `json:"refunds"`
 }
 
 // ParseCharge reads a charge object.
@@ -124,14 +138,21 @@ func ParseCharge(raw json.RawMessage) (Charge, error) {
 	if err := decodeObject(raw, "charge", &o.Object, &o.ID, &o); err != nil {
 		return Charge{}, err
 	}
-	return Charge{
+	ch := Charge{
 		ID:              o.ID,
 		PaymentIntentID: string(o.PaymentIntent),
 		Amount:          o.Amount,
 		AmountRefunded:  o.AmountRefunded,
 		Currency:        currency(o.Currency),
 		Refunded:        o.Refunded,
-	}, nil
+	}
+	if o.Refunds != nil && !o.Refunds.HasMore {
+		ch.RefundsIncluded = true
+		for _, r := range o.Refunds.Data {
+			ch.Refunds = append(ch.Refunds, Refund{ID: r.ID, Status: r.Status, Amount: r.Amount})
+		}
+	}
+	return ch, nil
 }
 
 type disputeObject struct {

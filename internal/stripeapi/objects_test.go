@@ -263,6 +263,15 @@ func TestParseCharge(t *testing.T) {
 		{"no payment intent", `{"id": "ch_old", "object": "charge", "amount": 500, "amount_refunded": 0, "currency": "usd", "payment_intent": null}`, Charge{
 			ID: "ch_old", Amount: 500, Currency: dsu.USD,
 		}},
+		{"refunds included (API before 2022-11-15)", `{"id": "ch_1", "object": "charge", "amount": 500, "amount_refunded": 300, "currency": "usd", "payment_intent": "pi_1",
+			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}, {"id": "re_1", "object": "refund", "amount": 100, "status": "succeeded"}], "has_more": false}}`, Charge{
+			ID: "ch_1", PaymentIntentID: "pi_1", Amount: 500, AmountRefunded: 300, Currency: dsu.USD, RefundsIncluded: true,
+			Refunds: []Refund{{ID: "re_2", Status: "succeeded", Amount: 200}, {ID: "re_1", Status: "succeeded", Amount: 100}},
+		}},
+		{"refunds truncated: listed instead", `{"id": "ch_1", "object": "charge", "amount": 500, "amount_refunded": 300, "currency": "usd", "payment_intent": "pi_1",
+			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}], "has_more": true}}`, Charge{
+			ID: "ch_1", PaymentIntentID: "pi_1", Amount: 500, AmountRefunded: 300, Currency: dsu.USD,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,7 +279,7 @@ func TestParseCharge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})

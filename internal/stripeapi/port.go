@@ -97,7 +97,11 @@ func ParseWebhook(payload []byte, sigHeader string, secrets []string, now time.T
 		if err != nil {
 			return out, ev, err
 		}
-		c := app.Charge(ch)
+		c := app.Charge{ID: ch.ID, PaymentIntentID: ch.PaymentIntentID, Amount: ch.Amount, AmountRefunded: ch.AmountRefunded,
+			Currency: ch.Currency, Refunded: ch.Refunded, RefundsIncluded: ch.RefundsIncluded}
+		for _, r := range ch.Refunds {
+			c.Refunds = append(c.Refunds, app.Refund(r))
+		}
 		out.Charge = &c
 	case app.EvDisputeCreated, app.EvDisputeClosed:
 		d, err := ParseDispute(ev.Object)
