@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cirasync/dsubilling/internal/localstack"
+	"github.com/cirasync/dsubilling/internal/logging"
+)
+
+// localStack runs the stack in process, as `make dev` runs it, with the
+// real handlers, the stream emulation and stripe-mock.
+type localStack struct {
+	t      *testing.T
+	run    *localstack.Running
+	env    map[string]string
+	admin  string
+	reader string
+}
+
+func startLocal(t *testing.T, partner string) *localStack {
+	t.Helper()
+	env := map[string]string{"DSU_LOCAL_ADDR": "127.0.0.1:0", "DSU_LOCAL_JWT_SECRET": "flows-secret", "STRIPE_WEBHOOK_SECRET": "whsec_flows"}
+	e := localEnv(func(k string) string { return env[k] })
+	cfg, err := e.functionsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := localstack.Start(context.Background(), localstack.Options{
+		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: logging.Discard(),
+	}, localFunctions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(run.Close)
+	env["DSU_LOCAL_ADDR"] = strings.TrimPrefix(run.URL, "http://")
+	s := &localStack{t: t, run: run, env: env}
+	s.admin = s.token(partner, true)
+	s.reader = s.token(partner, false)
+	return s
+}
+
+func (s *localStack) token(partner string, admin bool) string {
+	var out bytes.Buffer
+	args := []string{"token", "-partner", partner}
+	if admin {
+		args = append(args, "-admin")
+	}
+	if err := run(args, s.getenv, &out, io.Discard); err != nil {
+		s.t.Fatal(err)
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func (s *localStack) getenv(k string) string { return s.env[k] }
+
+// call sends a request with a token and decodes the JSON answer.
+func (s *localStack) call(method, path, token, body string, want int, out any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.run.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if method == "POST" && path == "/v1/purchases" {
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("flow-%d", time.Now().UnixNano()))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		s.t.Fatalf("%s %s → %d %s, want %d", method, path, resp.StatusCode, raw, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			s.t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+}
+
+func (s *localStack) simulate(args ...string) string {
+	s.t.Helper()
+	var out bytes.Buffer
+	if err := run(append([]string{"simulate"}, args...), s.getenv, &out, io.Discard); err != nil {
+		s.t.Fatalf("simulate %v: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+type balanceJSON struct {
+	Units int64 `json:"units"`
+}
+
+// The README's walkthrough, end to end: billing info, a card saved by the
+// setup_intent.succeeded webhook, the automated plan, usage posted by the
+// sync platform, the refill started by the stream emulation and completed
+// by Stripe's webhook.
+func TestAutomatedPlanThroughTheLocalStack(t *testing.T) {
+	s := startLocal(t, "acme")
+	s.call("PUT", "/v1/billing/contact", s.admin, `{"contact":{"name":"Jane Doe","email":"jane.doe@acme.example","phone":"+1 312 555 0100"},
+		"address":{"line1":"1 Main St","city":"Springfield","state":"IL","postalCode":"62701","country":"US"}}`, 200, nil)
+	var setup struct{ SetupIntentID, ClientSecret string }
+	s.call("POST", "/v1/billing/card/setup-intent", s.admin, "", 201, &setup)
+	if setup.SetupIntentID == "" || setup.ClientSecret == "" {
+		t.Fatalf("setup intent %+v", setup)
+	}
+	// The portal confirms the card with Stripe Elements; Stripe reports it.
+	s.simulate("setup-succeeded", "-partner", "acme", "-setup-intent", setup.SetupIntentID)
+	var info struct {
+		Card       *struct{ Brand, Last4 string } `json:"card"`
+		AutoRefill struct{ Status string }        `json:"autoRefill"`
+	}
+	s.call("GET", "/v1/billing", s.reader, "", 200, &info)
+	if info.Card == nil || info.Card.Last4 == "" {
+		t.Fatalf("card not saved: %+v", info)
+	}
+	s.call("PUT", "/v1/billing/auto-refill", s.admin, `{"enabled":true,"packageId":"dsu-1000","threshold":0,"monthlyLimit":5}`, 200, &info)
+	if info.AutoRefill.Status != "active" {
+		t.Fatalf("plan %+v", info.AutoRefill)
+	}
+
+	// The latest billed day (days 26+ are free): today, or the 25th.
+	day := time.Now().UTC()
+	if day.Day() > 25 {
+		day = time.Date(day.Year(), day.Month(), 25, 0, 0, 0, 0, time.UTC)
+	}
+	var usage struct{ Results []struct{ Status string } }
+	s.call("POST", "/v1/internal/usage", "", fmt.Sprintf(`{"records":[{"partnerId":"acme","tenantId":"contoso","date":%q,"users":2500}]}`, day.Format("2006-01-02")), 200, &usage)
+	if len(usage.Results) != 1 || usage.Results[0].Status != "applied" {
+		t.Fatalf("usage %+v", usage)
+	}
+	s.run.Streams.WaitIdle()
+
+	var list struct {
+		Purchases []struct {
+			ID, Kind, Status, PaymentIntentID string
+		} `json:"purchases"`
+	}
+	s.call("GET", "/v1/purchases", s.reader, "", 200, &list)
+	if len(list.Purchases) != 1 || list.Purchases[0].Kind != "auto_refill" || list.Purchases[0].PaymentIntentID == "" {
+		t.Fatalf("purchases after the usage: %+v", list.Purchases)
+	}
+	// stripe-mock does not run payments; Stripe's webhook reports success.
+	s.simulate("payment-succeeded", "-partner", "acme", "-purchase", list.Purchases[0].ID)
+	var bal balanceJSON
+	s.call("GET", "/v1/balance", s.reader, "", 200, &bal)
+	if bal.Units != 2000-2500+1000 {
+		t.Fatalf("balance %d, want 500", bal.Units)
+	}
+	// Delivered twice, credited once.
+	s.simulate("payment-succeeded", "-partner", "acme", "-purchase", list.Purchases[0].ID)
+	s.call("GET", "/v1/balance", s.reader, "", 200, &bal)
+	if bal.Units != 500 {
+		t.Fatalf("balance %d after a duplicate", bal.Units)
+	}
+}
+
+// A manual purchase with a new card, paid, then refunded.
+func TestManualPurchaseThroughTheLocalStack(t *testing.T) {
+	s := startLocal(t, "globex")
+	var created struct {
+		Purchase struct {
+			ID, Status string
+			Units      int64
+		} `json:"purchase"`
+		ClientSecret *string `json:"clientSecret"`
+	}
+	s.call("POST", "/v1/purchases", s.admin, `{"items":[{"packageId":"dsu-5000","quantity":2}],"paymentMethod":"new"}`, 201, &created)
+	if created.Purchase.Status != "pending" || created.ClientSecret == nil || created.Purchase.Units != 10000 {
+		t.Fatalf("created %+v", created)
+	}
+	s.simulate("payment-succeeded", "-partner", "globex", "-purchase", created.Purchase.ID)
+	var bal balanceJSON
+	s.call("GET", "/v1/balance", s.reader, "", 200, &bal)
+	if bal.Units != 12000 {
+		t.Fatalf("balance %d", bal.Units)
+	}
+	s.simulate("refund", "-partner", "globex", "-purchase", created.Purchase.ID)
+	s.call("GET", "/v1/balance", s.reader, "", 200, &bal)
+	if bal.Units != 2000 {
+		t.Fatalf("balance %d after a full refund", bal.Units)
+	}
+	var ledger struct {
+		Entries []struct {
+			Type  string
+			Units int64
+		} `json:"entries"`
+	}
+	s.call("GET", "/v1/ledger?limit=10", s.reader, "", 200, &ledger)
+	if len(ledger.Entries) != 3 || ledger.Entries[0].Type != "refund" || ledger.Entries[1].Type != "purchase" || ledger.Entries[2].Type != "grant" {
+		t.Fatalf("ledger %+v", ledger.Entries)
+	}
+}
