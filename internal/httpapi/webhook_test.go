@@ -49,7 +49,7 @@ func webhookFunction(t *testing.T, h *recordingHandler, now time.Time) *httpapi.
 }
 
 // signed loads a webhook fixture and signs its body at time at.
-func signed(t *testing.T, name string, at time.Time) (events.APIGatewayV2HTTPRequest, []byte) {
+func signed(t testing.TB, name string, at time.Time) (events.APIGatewayV2HTTPRequest, []byte) {
 	ev := eventfixtures.HTTP(t, "stripewebhook/"+name)
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {

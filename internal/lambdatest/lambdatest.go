@@ -128,23 +128,42 @@ func RepoRoot() string {
 // Build compiles functions/<name> as Lambda would run it (once per test
 // binary) and returns the executable's path.
 func Build(t testing.TB, name string) string {
+	return BuildPackage(t, "./functions/"+name, nil)
+}
+
+// Hello is the smallest aws-lambda-go function, the reference of the
+// start-up benchmark.
+func Hello(t testing.TB) string {
+	return BuildPackage(t, "./internal/lambdatest/testdata/hello", nil)
+}
+
+// LambdaFlags are the build flags of every deployed bootstrap (§8).
+var LambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w"}
+
+// BuildPackage compiles a main package with the deployment flags, for this
+// machine or, with env such as GOOS/GOARCH, for another; once per test
+// binary and environment.
+func BuildPackage(t testing.TB, pkg string, env []string) string {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if bin, ok := built[name]; ok {
+	key := pkg + strings.Join(env, " ")
+	if bin, ok := built[key]; ok {
 		return bin
 	}
 	dir, err := os.MkdirTemp("", "lambdatest-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "bootstrap-"+name)
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bin, "./functions/"+name)
+	bin := filepath.Join(dir, "bootstrap")
+	args := append([]string{"build"}, LambdaFlags...)
+	cmd := exec.Command("go", append(args, "-o", bin, pkg)...)
 	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
-	built[name] = bin
+	built[key] = bin
 	return bin
 }
 
