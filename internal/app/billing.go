@@ -101,12 +101,17 @@ func (b *Billing) UpdateContact(ctx context.Context, p dsu.Partner, in ContactIn
 		if p.StripeCustomerID == "" {
 			// The adapter's idempotency key (customer:<partner>) makes a
 			// retried creation return the same customer: one per partner.
-			id, err := b.Payments.CreateCustomer(ctx, details)
+			// The creation carries only the partner id, so a retry with
+			// corrected details reuses the key with the same parameters
+			// (Stripe refuses a key reused with others); the details follow
+			// in the update.
+			id, err := b.Payments.CreateCustomer(ctx, CustomerDetails{PartnerID: p.ID})
 			if err != nil {
 				return BillingInfo{}, err
 			}
 			p.StripeCustomerID, link = id, true
-		} else if err := b.Payments.UpdateCustomer(ctx, p.StripeCustomerID, details); err != nil {
+		}
+		if err := b.Payments.UpdateCustomer(ctx, p.StripeCustomerID, details); err != nil {
 			return BillingInfo{}, err
 		}
 		p.Contact, p.Address, p.VATID = &contact, &address, vat
@@ -200,8 +205,15 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	if pm.CustomerID != p.StripeCustomerID {
+	// A succeeded SetupIntent attached its card to its customer, checked
+	// above. Since then the card may have moved to another customer, or
+	// been detached because another card replaced it (a late
+	// setup_intent.succeeded must not bring it back): both are refused.
+	if pm.CustomerID != "" && pm.CustomerID != p.StripeCustomerID {
 		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card is not attached to this partner's customer")
+	}
+	if pm.CustomerID == "" && p.Card != nil && p.Card.PaymentMethodID != pm.ID {
+		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card was detached; the partner's current card stays")
 	}
 	if err := b.Payments.SetDefaultPaymentMethod(ctx, p.StripeCustomerID, pm.ID); err != nil {
 		return BillingInfo{}, err
@@ -295,17 +307,26 @@ func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID
 			return BillingInfo{}, err
 		}
 	}
+	if p.Card != nil {
+		// Another card is saved: the detached one was replaced (saveCard
+		// detaches the card it replaces, and Stripe reports that too). The
+		// plan keeps charging the new card.
+		return b.Info(ctx, p)
+	}
+	paused := false
 	acc, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) error {
+		paused = false
 		if a.AutoRefill.Status != dsu.AutoRefillActive {
 			return dsu.ErrNoChange
 		}
 		a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, dsu.PausedCardMissing
+		paused = true
 		return nil
 	})
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	if acc.AutoRefill.PausedReason == dsu.PausedCardMissing {
+	if paused { // once, not again for the webhook that reports the same detach
 		b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(dsu.PausedCardMissing)})
 	}
 	return BillingInfo{Partner: p, Account: acc}, nil
@@ -417,13 +438,23 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in AutoRe
 		if in.Enabled {
 			// Every field must be set once the plan runs.
 			var v dsu.Validation
-			v.Check(ar.PackageID != "", "packageId", "is required to enable the automated plan")
+			if _, ok := cat.Find(ar.PackageID); ar.PackageID == "" {
+				v.Add("packageId", "is required to enable the automated plan")
+			} else if !ok { // saved earlier, since removed from the catalog
+				v.Add("packageId", "is no longer a package of the catalog; choose another")
+			}
 			v.Check(ar.MonthlyLimit >= 1, "monthlyLimit", "is required to enable the automated plan")
 			if err := v.Err(); err != nil {
 				return err
 			}
+			// Saving the settings of a plan that already runs keeps its
+			// retry state: resetting it would retry a declined card at once
+			// and never let the failure streak pause the plan.
+			running := ar.Enabled && ar.Status == dsu.AutoRefillActive
 			ar.Enabled = true
-			resume(a)
+			if !running {
+				resume(a)
+			}
 		} else {
 			ar.Enabled, ar.Status, ar.PausedReason = false, dsu.AutoRefillOff, ""
 		}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,7 +51,10 @@ func Start(ctx context.Context) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0")
+	// -http turns HTTPS off: with -http-addr alone stripe-mock also binds
+	// HTTPS on the fixed port 12112, and a second instance (another test
+	// package running in parallel) dies on it.
+	cmd := exec.Command(bin, "-http", "-http-addr", "127.0.0.1:0")
 	// Its own process group, so an interrupted parent can still stop it
 	// and a Ctrl-C in the terminal reaches the parent first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -59,10 +63,25 @@ func Start(ctx context.Context) (*Process, error) {
 		return nil, err
 	}
 	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	// Pdeathsig fires when the OS thread that started the child exits, not
+	// the process, and Go may retire threads. So the child is started from
+	// a goroutine locked to its thread that lives until the child exits.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, after the child
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(p.done)
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start stripe-mock: %w", err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -76,7 +95,6 @@ func Start(ctx context.Context) (*Process, error) {
 			}
 		}
 	}()
-	go func() { _ = cmd.Wait(); close(p.done) }()
 
 	select {
 	case addr := <-found:
