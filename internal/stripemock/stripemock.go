@@ -51,10 +51,10 @@ func Start(ctx context.Context) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	// -http turns HTTPS off: with -http-addr alone stripe-mock also binds
-	// HTTPS on the fixed port 12112, and a second instance (another test
-	// package running in parallel) dies on it.
-	cmd := exec.Command(bin, "-http", "-http-addr", "127.0.0.1:0")
+	// With -http-addr alone stripe-mock also binds HTTPS on its fixed port
+	// 12112, and a second instance (another test package running in
+	// parallel) dies on it: HTTPS gets a free port too.
+	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
 	// Its own process group, so an interrupted parent can still stop it
 	// and a Ctrl-C in the terminal reaches the parent first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
