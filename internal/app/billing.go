@@ -220,25 +220,19 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	}
 	card := &dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
 	var replaced string
-	for attempt := 1; ; attempt++ {
-		if p.Card != nil && p.Card.PaymentMethodID == pm.ID && *p.Card == *card {
-			break // saved before (the webhook and the portal both report it)
+	p, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		replaced = ""
+		if p.Card != nil && *p.Card == *card {
+			return false // saved before (the webhook and the portal both report it)
 		}
 		if p.Card != nil && p.Card.PaymentMethodID != pm.ID {
 			replaced = p.Card.PaymentMethodID
 		}
 		p.Card = card
-		saved, err := b.Store.SavePartner(ctx, p, false)
-		if err == nil {
-			p = saved
-			break
-		}
-		if !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
-			return BillingInfo{}, err
-		}
-		if p, err = b.Store.GetPartner(ctx, p.ID); err != nil {
-			return BillingInfo{}, err
-		}
+		return true
+	})
+	if err != nil {
+		return BillingInfo{}, err
 	}
 	acc, err := b.Store.ChangeAccount(ctx, p.ID, ResumeForNewCard)
 	if err != nil {
@@ -293,19 +287,15 @@ func (b *Billing) DeleteCard(ctx context.Context, p dsu.Partner) (BillingInfo, e
 // forgetCard removes the card from the billing record (if it is still
 // that card) and pauses the plan.
 func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID string) (BillingInfo, error) {
-	for attempt := 1; p.Card != nil && p.Card.PaymentMethodID == paymentMethodID; attempt++ {
+	p, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		if p.Card == nil || p.Card.PaymentMethodID != paymentMethodID {
+			return false
+		}
 		p.Card = nil
-		saved, err := b.Store.SavePartner(ctx, p, false)
-		if err == nil {
-			p = saved
-			break
-		}
-		if !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
-			return BillingInfo{}, err
-		}
-		if p, err = b.Store.GetPartner(ctx, p.ID); err != nil {
-			return BillingInfo{}, err
-		}
+		return true
+	})
+	if err != nil {
+		return BillingInfo{}, err
 	}
 	if p.Card != nil {
 		// Another card is saved: the detached one was replaced (saveCard
@@ -366,21 +356,36 @@ func (b *Billing) CardUpdated(ctx context.Context, pm PaymentMethod) error {
 	if err != nil {
 		return err
 	}
-	for attempt := 1; p.Card != nil && p.Card.PaymentMethodID == pm.ID; attempt++ {
-		updated := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
-		if *p.Card == updated {
-			return nil
+	updated := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
+	_, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		if p.Card == nil || p.Card.PaymentMethodID != pm.ID || *p.Card == updated {
+			return false
 		}
 		p.Card = &updated
-		_, err := b.Store.SavePartner(ctx, p, false)
-		if err == nil || !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
-			return err
+		return true
+	})
+	return err
+}
+
+// updatePartner applies change to the billing record and saves it; when
+// another writer saved first, it reads the record again and reapplies the
+// change. change reports whether there is anything to save.
+func (b *Billing) updatePartner(ctx context.Context, p dsu.Partner, change func(*dsu.Partner) bool) (dsu.Partner, error) {
+	for attempt := 1; ; attempt++ {
+		if !change(&p) {
+			return p, nil
+		}
+		saved, err := b.Store.SavePartner(ctx, p, false)
+		if err == nil {
+			return saved, nil
+		}
+		if !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
+			return dsu.Partner{}, err
 		}
 		if p, err = b.Store.GetPartner(ctx, p.ID); err != nil {
-			return err
+			return dsu.Partner{}, err
 		}
 	}
-	return nil
 }
 
 // AutoRefillInput is a PUT /v1/billing/auto-refill body; nil fields keep
