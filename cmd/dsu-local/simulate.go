@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/localstack"
 )
 
@@ -70,7 +71,13 @@ func simulateCommand(args []string, env environment, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	status, body, err := localstack.PostWebhook(ctx, sim.baseURL, env.webhookSecret, payload, time.Now())
+	// While secrets rotate STRIPE_WEBHOOK_SECRET lists several; Stripe signs
+	// with each, one is enough here.
+	secrets := config.SplitSecrets(env.webhookSecret)
+	if len(secrets) == 0 {
+		return usageError{errors.New("simulate: STRIPE_WEBHOOK_SECRET is empty")}
+	}
+	status, body, err := localstack.PostWebhook(ctx, sim.baseURL, secrets[0], payload, time.Now())
 	if err != nil {
 		return err
 	}

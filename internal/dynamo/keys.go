@@ -19,7 +19,9 @@ import (
 //	idem       P#<partner>        IDEM#<key>           (TTL)
 //	usage      P#<partner>        USAGE#<date>#<tenant>
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
-//	package    CATALOG            PKG#<position>#<id>
+//	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
+//	package    CATALOG            PKG#<id>             (stamped with the catalog version)
+//	catalog    CATALOG            VERSION              (the current catalog version)
 //	event      EVT#<stripe event> EVT                  (TTL)
 const (
 	typeProfile  = "profile"

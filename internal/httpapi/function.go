@@ -73,7 +73,9 @@ func (f *Function) RouteKeys() []string {
 // Handle is the Lambda handler. It always answers with a response: an error
 // returned to Lambda would become API Gateway's bare 500.
 func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, _ error) {
-	log := f.cfg.Log.With("route", ev.RouteKey)
+	// API Gateway's request id is the one a 500 tells the caller to quote;
+	// the Lambda request id is added by the logger.
+	log := f.cfg.Log.With("route", ev.RouteKey, "apiRequestId", ev.RequestContext.RequestID)
 	defer func() {
 		if p := recover(); p != nil {
 			log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
