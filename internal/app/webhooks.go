@@ -185,7 +185,7 @@ func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev Webh
 		return nil
 	}
 	if !p.Status.Paid() {
-		return errRetryLater
+		return unpaid(ctx, log, p)
 	}
 	refunds := ch.Refunds
 	if !ch.RefundsIncluded {
@@ -207,27 +207,37 @@ func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev Webh
 	return w.Store.MarkEventProcessed(ctx, ev.ID)
 }
 
-// applyRefund debits one refund, retrying when another refund of the same
-// purchase was applied meanwhile.
+// unpaid answers a refund or dispute of a purchase not credited yet: its
+// payment's success is still to come (events arrive in any order), so
+// Stripe retries; unless the purchase can never be paid any more.
+func unpaid(ctx context.Context, log *slog.Logger, p dsu.Purchase) error {
+	if p.Status == dsu.StatusCanceled {
+		log.ErrorContext(ctx, "money moved on a canceled purchase: an operator must reconcile it", "purchase", p.ID, "partner", p.PartnerID)
+		return nil
+	}
+	return errRetryLater
+}
+
+// purchaseRaces bounds the re-reads of a purchase other events keep
+// changing.
+const purchaseRaces = 5
+
+// applyRefund debits one refund once (its reference guards it), re-reading
+// the purchase when another event changed it meanwhile.
 func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		if p.Status == dsu.StatusDisputed || p.Status == dsu.StatusRefunded {
-			// Nothing is left to debit, or the dispute debit covers it.
-			return nil
+	for range purchaseRaces {
+		if !p.Status.Paid() {
+			return unpaid(ctx, log, p)
 		}
-		cumulative := p.RefundedAmount + r.Amount
-		owed := dsu.RefundUnits(p, cumulative)
-		next := p
-		next.RefundedAmount, next.RefundedUnits = cumulative, owed
-		next.Status = dsu.StatusPartiallyRefunded
-		if cumulative >= p.Amount.Amount {
-			next.Status = dsu.StatusRefunded
+		if p.Status == dsu.StatusRefunded {
+			return nil // refunded in full before: nothing left
 		}
-		was := p.RefundedAmount
+		next, debit := dsu.ApplyRefund(p, r.Amount)
+		// The entry is written even for 0 DSUs (a lost dispute took them
+		// already): its reference is what makes the refund count once.
 		res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
-			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded},
-			Ledger:            &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -(owed - p.RefundedUnits), Reference: dsu.RefundRef(r.ID)},
-			RefundedAmountWas: &was,
+			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
+			Ledger: &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -debit, Reference: dsu.RefundRef(r.ID)},
 		})
 		if errors.Is(err, dsu.ErrPurchaseMoved) {
 			if p, err = w.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
@@ -239,15 +249,17 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 			return err
 		}
 		if res.Applied {
-			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", owed-p.RefundedUnits)
+			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", debit)
 		}
 		return nil
 	}
-	return dsu.Errorf(dsu.KindUpstreamUnavailable, "refunds of purchase %s keep racing; Stripe will retry", p.ID)
+	return dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; Stripe will retry", p.ID)
 }
 
 // dispute marks the purchase disputed and pauses the plan; a lost dispute
-// debits what the partner still holds of the purchase's units.
+// debits what the partner still holds of the purchase's units. A purchase
+// refunded in full stays refunded (the state machine's end), but the plan
+// pauses all the same.
 func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	d := *ev.Dispute
 	if d.PaymentIntentID == "" {
@@ -262,35 +274,54 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 	if err != nil {
 		return err
 	}
-	if !p.Status.Paid() {
-		return errRetryLater
-	}
 	lost := ev.Type == EvDisputeClosed && d.Status == "lost"
-	if p.Status == dsu.StatusDisputed && !lost {
+	for range purchaseRaces {
+		if !p.Status.Paid() {
+			return unpaid(ctx, log, p)
+		}
+		if p.Status == dsu.StatusDisputed && !lost {
+			return nil
+		}
+		paused := false
+		next := p
+		from := []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed}
+		if p.Status == dsu.StatusRefunded {
+			from = []dsu.PurchaseStatus{dsu.StatusRefunded}
+		} else {
+			next.Status = dsu.StatusDisputed
+		}
+		u := dsu.PurchaseUpdate{
+			Purchase: next, From: from, EventID: ev.ID,
+			Account: func(a *dsu.Account) error {
+				err := a.PauseForDispute()
+				paused = err == nil
+				return err
+			},
+		}
+		if lost {
+			debit := p.CreditedUnits()
+			next.DisputeDebitedUnits += debit
+			u.Purchase = next
+			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -debit, Reference: dsu.DisputeRef(d.ID)}
+		}
+		res, err := w.Store.UpdatePurchase(ctx, u)
+		if errors.Is(err, dsu.ErrEventProcessed) {
+			return nil
+		}
+		if errors.Is(err, dsu.ErrPurchaseMoved) {
+			if p, err = w.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status, "debited", lost && res.Applied)
+		if paused {
+			w.Refills.paused(ctx, p.PartnerID, dsu.PausedDispute)
+		}
 		return nil
 	}
-	next := p
-	next.Status = dsu.StatusDisputed
-	u := dsu.PurchaseUpdate{
-		Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
-		Account: func(a *dsu.Account) error { return a.PauseForDispute() }, EventID: ev.ID,
-	}
-	if lost {
-		u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -(p.Units - p.RefundedUnits), Reference: dsu.DisputeRef(d.ID)}
-	}
-	res, err := w.Store.UpdatePurchase(ctx, u)
-	if errors.Is(err, dsu.ErrEventProcessed) {
-		return nil
-	}
-	if errors.Is(err, dsu.ErrPurchaseMoved) {
-		return errRetryLater
-	}
-	if err != nil {
-		return err
-	}
-	log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status, "debited", lost && res.Applied)
-	if res.Account.AutoRefill.PausedReason == dsu.PausedDispute {
-		w.Refills.paused(ctx, p.PartnerID, dsu.PausedDispute)
-	}
-	return nil
+	return dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; Stripe will retry", p.ID)
 }

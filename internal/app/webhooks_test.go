@@ -8,6 +8,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dynamo"
 )
 
 // pendingPurchase is a new-card purchase of n dsu-1000 packages whose
@@ -305,5 +306,113 @@ func TestRequiresActionAndCanceled(t *testing.T) {
 	w.webhooks.Handle(context.Background(), piEvent(app.EvPaymentRequiresAction, pi))
 	if st := w.purchase("p1", pur.ID).Status; st != dsu.StatusCanceled {
 		t.Fatalf("status %s", st)
+	}
+}
+
+// An inquiry closed by a full refund (Stripe's own advice for inquiries):
+// the refund debits the DSUs although the purchase is disputed.
+func TestRefundOfADisputedPurchaseIsDebited(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 2) // 2000 DSUs for 10000
+	pi, _ := w.pay.IntentFor(res.Purchase.ID)
+	inquiry := &app.Dispute{ID: "dp_1", ChargeID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Status: "warning_needs_response", Amount: 10000, Currency: dsu.USD}
+	if err := w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp", Type: app.EvDisputeCreated, Dispute: inquiry}); err != nil {
+		t.Fatal(err)
+	}
+	w.pay.Refund(pi.ID, 10000)
+	if err := w.webhooks.Handle(context.Background(), refundEvent(pi, 10000, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	closed := *inquiry
+	closed.Status = "warning_closed"
+	if err := w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp_closed", Type: app.EvDisputeClosed, Dispute: &closed}); err != nil {
+		t.Fatal(err)
+	}
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d after a full refund of the 2000-DSU purchase; want 2000", b)
+	}
+	// Lost after all: nothing more to take.
+	lost := *inquiry
+	lost.Status = "lost"
+	w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp_lost", Type: app.EvDisputeClosed, Dispute: &lost})
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d: a lost dispute took refunded DSUs again", b)
+	}
+}
+
+// A dispute of a purchase refunded in full is acknowledged (never a 5xx
+// for a permanent condition) and still pauses the plan.
+func TestDisputeOfARefundedPurchase(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) error {
+		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", MonthlyLimit: 5}
+		return nil
+	})
+	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 1)
+	pi, _ := w.pay.IntentFor(res.Purchase.ID)
+	w.pay.Refund(pi.ID, res.Purchase.Amount.Amount)
+	if err := w.webhooks.Handle(context.Background(), refundEvent(pi, res.Purchase.Amount.Amount, res.Purchase.Amount.Amount)); err != nil {
+		t.Fatal(err)
+	}
+	d := &app.Dispute{ID: "dp_1", ChargeID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Status: "needs_response", Amount: res.Purchase.Amount.Amount, Currency: dsu.USD}
+	for i := range 3 {
+		if err := w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp", Type: app.EvDisputeCreated, Dispute: d}); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	if st := w.purchase("p1", res.Purchase.ID).Status; st != dsu.StatusRefunded {
+		t.Fatalf("status %s", st)
+	}
+	if acc, _ := w.store.GetAccount(context.Background(), "p1"); acc.AutoRefill.PausedReason != dsu.PausedDispute {
+		t.Fatalf("plan %+v", acc.AutoRefill)
+	}
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d", b)
+	}
+}
+
+// interleavingStore runs hook once, right after the dispute handler read
+// the purchase: another event's write lands in between.
+type interleavingStore struct {
+	*dynamo.Store
+	hook func()
+}
+
+func (s *interleavingStore) PurchaseByPaymentIntent(ctx context.Context, pi string) (dsu.Purchase, error) {
+	p, err := s.Store.PurchaseByPaymentIntent(ctx, pi)
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return p, err
+}
+
+func TestDisputeNeverOverwritesAConcurrentRefund(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 2) // balance 4000
+	pi, _ := w.pay.IntentFor(res.Purchase.ID)
+	w.pay.Refund(pi.ID, 5000)
+	st := &interleavingStore{Store: w.store}
+	st.hook = func() {
+		if err := w.webhooks.Handle(context.Background(), refundEvent(pi, 10000, 5000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	racing := *w.webhooks
+	racing.Store = st
+	d := &app.Dispute{ID: "dp_1", ChargeID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Status: "needs_response", Amount: 5000, Currency: dsu.USD}
+	if err := racing.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp", Type: app.EvDisputeCreated, Dispute: d}); err != nil {
+		t.Fatal(err)
+	}
+	lost := *d
+	lost.Status = "lost"
+	if err := w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_dp_lost", Type: app.EvDisputeClosed, Dispute: &lost}); err != nil {
+		t.Fatal(err)
+	}
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d, want 2000: refunded DSUs debited twice", b)
 	}
 }

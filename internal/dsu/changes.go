@@ -8,8 +8,9 @@ import "errors"
 // Errors of the store's UpdatePurchase: which condition failed. Callers
 // re-read and decide.
 var (
-	// ErrPurchaseMoved: the purchase is no longer in a status the update
-	// may start from, or carries another PaymentIntent.
+	// ErrPurchaseMoved: the purchase changed since it was read (another
+	// version), is no longer in a status the update may start from, or
+	// carries another PaymentIntent.
 	ErrPurchaseMoved = errors.New("the purchase changed meanwhile")
 	// ErrEventProcessed: the webhook event was processed before.
 	ErrEventProcessed = errors.New("event already processed")
@@ -20,7 +21,9 @@ var (
 // PurchaseUpdate is one forward move of a purchase and everything that must
 // happen with it, atomically.
 type PurchaseUpdate struct {
-	Purchase Purchase // the new state
+	// Purchase is the new state, built from the purchase as read: its
+	// Version is the version read, which storage checks and increments.
+	Purchase Purchase
 	// From lists the statuses the stored purchase may be in; storage checks
 	// it, so a late or duplicate event can never move a purchase back.
 	From []PurchaseStatus
@@ -36,9 +39,6 @@ type PurchaseUpdate struct {
 	// Complete stores the result of the Idempotency-Key claim that created
 	// the purchase.
 	Complete *IdempotencyCompletion
-	// RefundedAmountWas conditions the update on the refunded amount the
-	// caller read, so refunds of one purchase apply one after another.
-	RefundedAmountWas *int64
 }
 
 // IdempotencyCompletion is a claim and its encoded result.

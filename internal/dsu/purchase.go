@@ -105,6 +105,17 @@ type Purchase struct {
 	RefundedAmount int64
 	// RefundedUnits is the DSUs debited for refunds so far.
 	RefundedUnits Units
+	// DisputeDebitedUnits is the DSUs debited for a lost dispute.
+	DisputeDebitedUnits Units
+	// Version counts the purchase's writes; every update is conditioned on
+	// the version read, so concurrent updates never overwrite each other.
+	Version int64
+}
+
+// CreditedUnits is what the partner still holds of the purchase's units
+// once credited: the units, less refunds and a lost dispute.
+func (p Purchase) CreditedUnits() Units {
+	return max(p.Units-p.RefundedUnits-p.DisputeDebitedUnits, 0)
 }
 
 // CreditEntryType is the ledger entry type that credits this purchase.
@@ -174,6 +185,25 @@ func PriceLines(cat Catalog, cur Currency, lines []PurchaseLine) ([]LineItem, Un
 	return items, units, total, nil
 }
 
+// ApplyRefund is the purchase after a refund of amount and the DSUs to
+// debit for it: the refunded share of the units, cumulative over all
+// refunds and rounded up (all of them for a full refund, §4), never more
+// than the partner still holds of the purchase (a lost dispute may have
+// taken them already). A disputed purchase stays disputed.
+func ApplyRefund(p Purchase, amount int64) (Purchase, Units) {
+	next := p
+	next.RefundedAmount = p.RefundedAmount + amount
+	debit := min(max(RefundUnits(p, next.RefundedAmount)-p.RefundedUnits, 0), p.CreditedUnits())
+	next.RefundedUnits = p.RefundedUnits + debit
+	if p.Status != StatusDisputed {
+		next.Status = StatusPartiallyRefunded
+		if next.RefundedAmount >= p.Amount.Amount {
+			next.Status = StatusRefunded
+		}
+	}
+	return next, debit
+}
+
 // RefundUnits is the DSUs a purchase owes back once refundedAmount of its
 // amount is refunded: the refunded share of its units, rounded up, and all
 // of them for a full refund (§4).
@@ -184,7 +214,7 @@ func RefundUnits(p Purchase, refundedAmount int64) Units {
 	if refundedAmount <= 0 {
 		return 0
 	}
-	// ceil(units × refunded / amount) without floats; units ≤ 10^7 and
-	// amounts ≤ 10^9 keep the product far from overflow.
+	// ceil(units × refunded / amount) without floats; a purchase's units
+	// (≤ 10^8) times its amount (≤ 4·10^8) stay far from overflow.
 	return (p.Units*refundedAmount + p.Amount.Amount - 1) / p.Amount.Amount
 }

@@ -28,9 +28,10 @@ func purchaseItem(p dsu.Purchase) item {
 	setS(it, "paymentIntentId", p.PaymentIntentID)
 	setTime(it, "createdAt", p.CreatedAt)
 	setTimePtr(it, "completedAt", p.CompletedAt)
-	// Always present, so a refund can condition on the amount it read.
 	setN(it, "refundedAmount", p.RefundedAmount)
 	setN(it, "refundedUnits", p.RefundedUnits)
+	setN(it, "disputeDebitedUnits", p.DisputeDebitedUnits)
+	setN(it, "version", p.Version)
 	if f := p.Failure; f != nil {
 		m := item{"code": avS(f.Code)}
 		setS(m, "message", f.Message)
@@ -51,17 +52,19 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 	r := reader{it: it}
 	cur := dsu.Currency(r.str("currency"))
 	p := dsu.Purchase{
-		ID:              r.str("id"),
-		PartnerID:       r.str("partnerId"),
-		Kind:            dsu.PurchaseKind(r.str("kind")),
-		Status:          dsu.PurchaseStatus(r.str("status")),
-		Units:           r.num("units"),
-		Amount:          dsu.Money{Amount: r.num("amount"), Currency: cur},
-		PaymentIntentID: r.str("paymentIntentId"),
-		CreatedAt:       r.time("createdAt"),
-		CompletedAt:     r.timePtr("completedAt"),
-		RefundedAmount:  r.num("refundedAmount"),
-		RefundedUnits:   r.num("refundedUnits"),
+		ID:                  r.str("id"),
+		PartnerID:           r.str("partnerId"),
+		Kind:                dsu.PurchaseKind(r.str("kind")),
+		Status:              dsu.PurchaseStatus(r.str("status")),
+		Units:               r.num("units"),
+		Amount:              dsu.Money{Amount: r.num("amount"), Currency: cur},
+		PaymentIntentID:     r.str("paymentIntentId"),
+		CreatedAt:           r.time("createdAt"),
+		CompletedAt:         r.timePtr("completedAt"),
+		RefundedAmount:      r.num("refundedAmount"),
+		RefundedUnits:       r.num("refundedUnits"),
+		DisputeDebitedUnits: r.num("disputeDebitedUnits"),
+		Version:             r.num("version"),
 	}
 	if m := r.mapAt("failure"); m != nil {
 		p.Failure = &dsu.Failure{Code: m.str("code"), Message: m.str("message")}
@@ -215,18 +218,17 @@ func (s *Store) UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.U
 	if len(u.From) == 0 {
 		return dsu.UpdateResult{}, fmt.Errorf("update of purchase %s without source statuses", p.ID)
 	}
-	cond := []string{"#status IN (" + placeholders(":from", len(u.From)) + ")"}
-	values := item{}
+	// The version read: nobody wrote in between. The status: the move is
+	// forward (the state machine, enforced here whatever the caller read).
+	cond := []string{"version = :ver", "#status IN (" + placeholders(":from", len(u.From)) + ")"}
+	values := item{":ver": avN(p.Version)}
+	p.Version++
 	for i, st := range u.From {
 		values[fmt.Sprintf(":from%d", i)] = avS(string(st))
 	}
 	if u.LinkPaymentIntent {
 		cond = append(cond, "(attribute_not_exists(paymentIntentId) OR paymentIntentId = :pi)")
 		values[":pi"] = avS(p.PaymentIntentID)
-	}
-	if u.RefundedAmountWas != nil {
-		cond = append(cond, "refundedAmount = :was")
-		values[":was"] = avN(*u.RefundedAmountWas)
 	}
 	purchasePut := types.TransactWriteItem{Put: &types.Put{
 		TableName:                 aws.String(s.opts.Table),

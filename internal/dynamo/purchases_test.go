@@ -163,7 +163,15 @@ func TestEventRecordDeduplicates(t *testing.T) {
 	if ok, _ := f.store.EventProcessed(ctx, "evt_1"); !ok {
 		t.Fatal("event not recorded")
 	}
-	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusRequiresAction}, EventID: "evt_1"}); !errors.Is(err, dsu.ErrEventProcessed) {
+	// The stale copy (version 0) is refused whatever the event.
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusRequiresAction}, EventID: "evt_2"}); !errors.Is(err, dsu.ErrPurchaseMoved) {
+		t.Fatalf("stale version: %v", err)
+	}
+	current, _ := f.store.GetPurchase(ctx, "p1", "pur_1")
+	if current.Version != 1 {
+		t.Fatalf("version %d after one update", current.Version)
+	}
+	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: current, From: []dsu.PurchaseStatus{dsu.StatusRequiresAction}, EventID: "evt_1"}); !errors.Is(err, dsu.ErrEventProcessed) {
 		t.Fatalf("same event again: %v", err)
 	}
 	f.clock.Advance(dynamo.EventRetention + time.Hour)
