@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -243,6 +244,28 @@ func (f *fakePayments) GetPaymentIntent(_ context.Context, id string) (app.Payme
 		return app.PaymentIntent{}, dsu.Errorf(dsu.KindNotFound, "no payment intent %s", id)
 	}
 	return pi, nil
+}
+
+func (f *fakePayments) FindPaymentIntent(_ context.Context, customerID, purchaseID string, _ time.Time) (app.PaymentIntent, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("FindPaymentIntent"); err != nil {
+		return app.PaymentIntent{}, false, err
+	}
+	for _, pi := range f.intents {
+		if pi.CustomerID == customerID && pi.Metadata["purchase_id"] == purchaseID {
+			return pi, true, nil
+		}
+	}
+	return app.PaymentIntent{}, false, nil
+}
+
+// ForgetKeys makes Stripe forget its idempotency keys, as it does after
+// 24 h: the same purchase then gets a new PaymentIntent.
+func (f *fakePayments) ForgetKeys() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.intentOf = map[string]string{}
 }
 
 // SetIntentStatus changes a PaymentIntent at "Stripe" (the portal confirmed

@@ -26,7 +26,20 @@ type purchaseStore interface {
 type paymentIntents interface {
 	CreatePaymentIntent(ctx context.Context, in PaymentIntentRequest) (PaymentIntent, error)
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
+	// FindPaymentIntent finds a purchase's PaymentIntent among the
+	// customer's, for when the idempotency key may be forgotten.
+	FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error)
 }
+
+// keyWindow is how long after a purchase's creation Stripe's idempotency
+// key purchase:<id> (kept 24 h) is trusted to find its first PaymentIntent.
+// Past it, a retried creation could charge a second time: the PaymentIntent
+// is looked up instead, and without one the purchase fails as not charged.
+const keyWindow = 23 * time.Hour
+
+// notChargedFailure marks a purchase given up without a charge. It can
+// still succeed if Stripe reports a payment after all (failed → succeeded).
+var notChargedFailure = dsu.Failure{Code: "not_charged", Message: "The payment could not be completed and nothing was charged."}
 
 // Purchases is the manual purchase (§1, §3): packages priced by the server,
 // paid once by card, credited exactly once.
@@ -101,7 +114,10 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 				return PurchaseResult{}, err
 			}
 			if purchase.Status == dsu.StatusPending && purchase.PaymentIntentID == "" {
-				return s.pay(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
+				if s.Clock.Now().Sub(purchase.CreatedAt) < keyWindow {
+					return s.pay(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
+				}
+				return s.giveUp(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
 			}
 			// A webhook finished it meanwhile: answer with what is stored.
 			res, err := s.withClientSecret(ctx, purchase, in.PaymentMethod)
@@ -155,6 +171,39 @@ func (s *Purchases) resumable(ctx context.Context, claim dsu.IdempotencyClaim, p
 	}
 }
 
+// giveUp finishes a purchase whose PaymentIntent creation outlived Stripe's
+// idempotency window: the PaymentIntent it may have created is looked up
+// rather than created again; without one, the purchase fails not charged.
+func (s *Purchases) giveUp(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, method string, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
+	if p.StripeCustomerID != "" {
+		pi, found, err := s.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)
+		if err != nil {
+			return PurchaseResult{}, err
+		}
+		if found {
+			return s.record(ctx, purchase, pi, method, &claim)
+		}
+	}
+	// Without a customer the PaymentIntent was for a new card whose client
+	// secret never reached the portal: it cannot have been paid.
+	now := s.Clock.Now()
+	failed := purchase
+	failed.Status, failed.CompletedAt = dsu.StatusFailed, &now
+	f := notChargedFailure
+	failed.Failure = &f
+	res := PurchaseResult{Purchase: failed}
+	_, err := s.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+		Purchase: failed, From: []dsu.PurchaseStatus{dsu.StatusPending},
+		Complete: &dsu.IdempotencyCompletion{Claim: claim, Result: encodeResult(res)},
+	})
+	if err != nil {
+		return PurchaseResult{}, err
+	}
+	res.Purchase.Version++
+	s.Log.WarnContext(ctx, "purchase given up: not charged", "purchase", purchase.ID)
+	return res, nil
+}
+
 // record moves a pending purchase to what its PaymentIntent says, crediting
 // it when it succeeded, and completes the claim in the same transaction.
 func (s *Purchases) record(ctx context.Context, purchase dsu.Purchase, pi PaymentIntent, method string, claim *dsu.IdempotencyClaim) (PurchaseResult, error) {
@@ -170,9 +219,11 @@ func (s *Purchases) record(ctx context.Context, purchase dsu.Purchase, pi Paymen
 	if claim != nil {
 		u.Complete = &dsu.IdempotencyCompletion{Claim: *claim, Result: encodeResult(res)}
 	}
-	_, err := s.Store.UpdatePurchase(ctx, u)
-	if errors.Is(err, dsu.ErrPurchaseMoved) {
-		// A webhook recorded the payment first: answer with its result.
+	written, err := s.Store.UpdatePurchase(ctx, u)
+	if errors.Is(err, dsu.ErrPurchaseMoved) || (err == nil && u.Ledger != nil && !written.Applied) {
+		// A webhook recorded the payment first (and wrote nothing of this
+		// transaction, the claim's completion included): answer with its
+		// result.
 		stored, gerr := s.Store.GetPurchase(ctx, purchase.PartnerID, purchase.ID)
 		if gerr != nil {
 			return PurchaseResult{}, gerr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -277,6 +278,59 @@ func (f *failAfterStripe) CreatePaymentIntent(ctx context.Context, in app.Paymen
 
 func (f *failAfterStripe) GetPaymentIntent(ctx context.Context, id string) (app.PaymentIntent, error) {
 	return f.w.pay.GetPaymentIntent(ctx, id)
+}
+
+func (f *failAfterStripe) FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (app.PaymentIntent, bool, error) {
+	return f.w.pay.FindPaymentIntent(ctx, customerID, purchaseID, since)
+}
+
+// A purchase resumed near the end of Stripe's 24 h idempotency window: the
+// first PaymentIntent is looked up, never a second one created (here
+// Stripe has already forgotten the key, so a creation would charge again).
+func TestResumeNearStripesKeyWindowNeverChargesTwice(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	w.pay.loseResponse = true
+	if _, err := w.buy(p, "k1", app.PayWithSavedCard, 1); err == nil {
+		t.Fatal("want the lost answer")
+	}
+	w.clock.Advance(23*time.Hour + 30*time.Minute)
+	w.pay.ForgetKeys()
+	res, err := w.buy(p, "k1", app.PayWithSavedCard, 1)
+	if err != nil || res.Purchase.Status != dsu.StatusSucceeded {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	if n := len(w.pay.intents); n != 1 || w.pay.Calls("CreatePaymentIntent") != 1 {
+		t.Fatalf("%d PaymentIntents, %d creations for one purchase", n, w.pay.Calls("CreatePaymentIntent"))
+	}
+	if b := w.balance("p1"); b != 3000 {
+		t.Fatalf("balance %d", b)
+	}
+	// The key's life was fixed by the first claim: 24 h after it, gone.
+	w.clock.Advance(31 * time.Minute)
+	if _, err := w.store.GetIdempotency(context.Background(), "p1", "k1"); dsu.ErrorKind(err) != dsu.KindNotFound {
+		t.Fatalf("the key outlived its window: %v", err)
+	}
+}
+
+// A new-card purchase whose answer was lost and never resumed within the
+// window cannot have been paid (the portal never got its client secret):
+// it fails as not charged.
+func TestUnpaidPurchasePastTheKeyWindowFailsNotCharged(t *testing.T) {
+	w := newWorld(t)
+	p, _ := w.partners.Ensure(context.Background(), "p-nocustomer")
+	w.pay.failOnce["CreatePaymentIntent"] = errStripeDown
+	if _, err := w.buy(p, "k1", app.PayWithNewCard, 1); err == nil {
+		t.Fatal("want the outage")
+	}
+	w.clock.Advance(23 * time.Hour)
+	res, err := w.buy(p, "k1", app.PayWithNewCard, 1)
+	if err != nil || res.Purchase.Status != dsu.StatusFailed || res.Purchase.Failure.Code != "not_charged" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if w.pay.Calls("CreatePaymentIntent") != 1 {
+		t.Fatal("Stripe was asked again past the key window")
+	}
 }
 
 func TestPurchaseRoundTrips(t *testing.T) {

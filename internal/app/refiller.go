@@ -112,8 +112,20 @@ func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purch
 		if err == nil {
 			err = dsu.Errorf(dsu.KindInternal, "Stripe answered without a PaymentIntent")
 		}
-		r.Log.WarnContext(ctx, "refill charge not confirmed; the sweep reconciles it", "partner", p.ID, "purchase", purchase.ID, "error", err.Error())
-		return nil
+		if dsu.IsKind(err, dsu.KindUpstreamUnavailable) {
+			// No answer: a charge may have happened. The refill stays in
+			// flight and the sweep reconciles it.
+			r.Log.WarnContext(ctx, "refill charge not confirmed; the sweep reconciles it", "partner", p.ID, "purchase", purchase.ID, "error", err.Error())
+			return nil
+		}
+		// Stripe refused without creating a PaymentIntent (the card or the
+		// customer is gone, say): retrying would be refused again.
+		reason := dsu.PausedPaymentFailed
+		if dsu.IsKind(err, dsu.KindNotFound) {
+			reason = dsu.PausedCardMissing
+		}
+		r.Log.ErrorContext(ctx, "refill refused by Stripe; plan paused", "partner", p.ID, "purchase", purchase.ID, "reason", string(reason), "error", err.Error())
+		return r.notCharged(ctx, purchase, reason)
 	}
 	// A decline or a needed authentication comes with its PaymentIntent,
 	// whose last error says which.
@@ -137,11 +149,6 @@ func (r *Refiller) pause(ctx context.Context, partnerID string, reason dsu.Pause
 	return err
 }
 
-// reconcileAfter is how long a refill without a PaymentIntent may still be
-// charged through Stripe's idempotency key (kept 24 h): past it, it is
-// canceled, since a second PaymentIntent could otherwise be created.
-const reconcileAfter = 23 * time.Hour
-
 // Reconcile finishes a refill that has been in flight too long (a timeout,
 // a crash, a lost webhook), through its stored PaymentIntent or Stripe's
 // idempotency key: never a second charge, never a lost credit.
@@ -156,17 +163,29 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 	}
 	switch {
 	case purchase.Status == dsu.StatusPending && purchase.PaymentIntentID == "":
-		if r.Clock.Now().Sub(purchase.CreatedAt) >= reconcileAfter {
-			return r.cancel(ctx, purchase)
-		}
 		p, err := r.Store.GetPartner(ctx, acc.PartnerID)
 		if err != nil {
 			return err
 		}
-		if p.Card == nil {
-			return r.cancel(ctx, purchase)
+		if acc.AutoRefill.Status == dsu.AutoRefillActive && p.Card != nil && r.Clock.Now().Sub(purchase.CreatedAt) < keyWindow {
+			return r.charge(ctx, p, purchase) // same idempotency key: finds the first attempt's PaymentIntent
 		}
-		return r.charge(ctx, p, purchase) // same idempotency key: finds the first attempt's PaymentIntent
+		// The plan stopped, the card is gone or Stripe may have forgotten
+		// the key: look for the PaymentIntent instead of creating one.
+		if p.StripeCustomerID != "" {
+			pi, found, err := r.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)
+			if err != nil {
+				return err
+			}
+			if found {
+				_, err := r.Settle.Settle(ctx, purchase, pi, "")
+				if errors.Is(err, errMismatch) {
+					return nil
+				}
+				return err
+			}
+		}
+		return r.notCharged(ctx, purchase, "")
 	case purchase.Status == dsu.StatusPending || purchase.Status == dsu.StatusRequiresAction:
 		pi, err := r.Payments.GetPaymentIntent(ctx, purchase.PaymentIntentID)
 		if err != nil {
@@ -194,23 +213,42 @@ func (r *Refiller) release(ctx context.Context, partnerID, purchaseID string, mu
 	return err
 }
 
-// cancel gives up a refill that was never charged.
-func (r *Refiller) cancel(ctx context.Context, purchase dsu.Purchase) error {
+// notCharged gives up a refill that Stripe never charged: the purchase
+// fails (not_charged; a payment Stripe reports later still credits it,
+// failed → succeeded), the claim is released, and with a reason the plan
+// pauses.
+func (r *Refiller) notCharged(ctx context.Context, purchase dsu.Purchase, reason dsu.PauseReason) error {
 	now := r.Clock.Now()
 	next := purchase
-	next.Status, next.CompletedAt = dsu.StatusCanceled, &now
-	next.Failure = &dsu.Failure{Code: "not_charged", Message: "The automatic purchase could not be charged and was canceled."}
+	f := notChargedFailure
+	next.Status, next.Failure, next.CompletedAt = dsu.StatusFailed, &f, &now
+	paused := false
 	_, err := r.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
 		Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusPending},
-		Account: func(a *dsu.Account) error { return a.RefillReleased(purchase.ID) },
+		Account: func(a *dsu.Account) error {
+			changed := a.RefillReleased(purchase.ID) == nil
+			paused = false
+			if reason != "" && a.AutoRefill.Status == dsu.AutoRefillActive {
+				a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, reason
+				changed, paused = true, true
+			}
+			if !changed {
+				return dsu.ErrNoChange
+			}
+			return nil
+		},
 	})
 	if errors.Is(err, dsu.ErrPurchaseMoved) {
-		return nil
+		return nil // settled meanwhile
 	}
-	if err == nil {
-		r.Log.WarnContext(ctx, "refill canceled: never charged", "partner", purchase.PartnerID, "purchase", purchase.ID)
+	if err != nil {
+		return err
 	}
-	return err
+	r.Log.WarnContext(ctx, "refill given up: not charged", "partner", purchase.PartnerID, "purchase", purchase.ID)
+	if paused {
+		r.Outcomes.paused(ctx, purchase.PartnerID, reason)
+	}
+	return nil
 }
 
 // Sweeper is the scheduled sweep: it reads only the accounts the sparse

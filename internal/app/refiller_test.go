@@ -423,3 +423,81 @@ func TestSweepTouchesOnlyTheAccountsThatNeedIt(t *testing.T) {
 		t.Fatalf("%d refills", n)
 	}
 }
+
+// A refill charged at Stripe whose answer was lost, then the card deleted:
+// the sweep finds the PaymentIntent at Stripe and credits it, and a late
+// webhook changes nothing more.
+func TestReconcileFindsAChargeAfterTheCardIsGone(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_card", 5)
+	r.use("p1", "t", 2000)
+	r.pay.loseResponse = true
+	r.refiller.Refill(context.Background(), "p1")
+	autos := r.autoPurchases("p1")
+	pi, _ := r.pay.IntentFor(autos[0].ID)
+	p, _ := r.store.GetPartner(context.Background(), "p1")
+	if _, err := r.billing.DeleteCard(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)
+	if _, err := r.sweeper.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentSucceeded, pi))
+	if b := r.balance("p1"); b != 1000 {
+		t.Fatalf("balance %d: the charge was not credited once", b)
+	}
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("%d charges", n)
+	}
+}
+
+// A refill that was never charged, reconciled after the plan stopped: it
+// fails as not charged without asking Stripe to charge, and a success
+// Stripe reports later after all still credits it.
+func TestReconcileGivesUpAnUnchargedRefill(t *testing.T) {
+	r := newRefillWorld(t)
+	p := r.planPartner("p1", "pm_card", 5)
+	r.use("p1", "t", 2000)
+	r.pay.failOnce["CreatePaymentIntent"] = errStripeDown
+	r.refiller.Refill(context.Background(), "p1")
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)
+	r.sweeper.Sweep(context.Background())
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusFailed || autos[0].Failure.Code != "not_charged" {
+		t.Fatalf("purchase %+v", autos)
+	}
+	if r.pay.Calls("CreatePaymentIntent") != 1 || r.account("p1").Refill.Phase != dsu.RefillIdle {
+		t.Fatalf("%d charges, refill %+v", r.pay.Calls("CreatePaymentIntent"), r.account("p1").Refill)
+	}
+	late := app.PaymentIntent{ID: "pi_late", Status: app.PISucceeded, Amount: autos[0].Amount,
+		Metadata: map[string]string{"partner_id": "p1", "purchase_id": autos[0].ID}}
+	if err := r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentSucceeded, late)); err != nil {
+		t.Fatal(err)
+	}
+	if b := r.balance("p1"); b != 1000 {
+		t.Fatalf("balance %d: a late payment of a given-up refill must still be credited", b)
+	}
+}
+
+// Stripe refuses a refill outright (no PaymentIntent, not an outage): the
+// plan pauses at once instead of retrying the same refusal.
+func TestPermanentRefusalPausesThePlan(t *testing.T) {
+	r := newRefillWorld(t)
+	r.planPartner("p1", "pm_card", 5)
+	r.use("p1", "t", 2000)
+	r.pay.failOnce["CreatePaymentIntent"] = dsu.Errorf(dsu.KindNotFound, "No such PaymentMethod: 'pm_card'")
+	if err := r.refiller.Refill(context.Background(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	acc := r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedCardMissing || acc.Refill.Phase != dsu.RefillIdle {
+		t.Fatalf("plan %+v %+v", acc.AutoRefill, acc.Refill)
+	}
+	if autos := r.autoPurchases("p1"); len(autos) != 1 || autos[0].Status != dsu.StatusFailed {
+		t.Fatalf("purchase %+v", autos)
+	}
+}

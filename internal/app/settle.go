@@ -35,20 +35,40 @@ var errMismatch = dsu.Errorf(dsu.KindConflict, "the payment does not match its p
 // meanwhile is not an error: the stored state is returned. A PaymentIntent
 // that does not match the purchase returns errMismatch and changes nothing.
 func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, eventID string) (dsu.Purchase, error) {
-	if !matches(p, pi) {
-		s.Log.ErrorContext(ctx, "payment does not match its purchase: nothing recorded",
-			"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
-			"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
-			"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
-		return p, errMismatch
+	for range purchaseRaces {
+		if !matches(p, pi) {
+			s.Log.ErrorContext(ctx, "payment does not match its purchase: nothing recorded",
+				"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
+				"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
+				"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
+			return p, errMismatch
+		}
+		next := applyPaymentIntent(p, pi, s.Clock.Now())
+		if next.Status == p.Status && next.PaymentIntentID == p.PaymentIntentID {
+			return p, nil // nothing new (processing, or a duplicate)
+		}
+		if next.Status != p.Status && !dsu.CanTransition(p.Status, next.Status) {
+			if next.Status == dsu.StatusSucceeded && !p.Status.Paid() {
+				s.Log.ErrorContext(ctx, "payment succeeded for a purchase that can no longer be paid: an operator must credit or refund it",
+					"purchase", p.ID, "status", string(p.Status), "paymentIntent", pi.ID)
+			}
+			return p, nil // late or duplicate: never back
+		}
+		done, err := s.update(ctx, p, next, pi, eventID)
+		if errors.Is(err, dsu.ErrPurchaseMoved) {
+			// Another event moved it first: decide again on what is stored.
+			if p, err = s.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
+				return p, err
+			}
+			continue
+		}
+		return done, err
 	}
-	next := applyPaymentIntent(p, pi, s.Clock.Now())
-	if next.Status == p.Status && next.PaymentIntentID == p.PaymentIntentID {
-		return p, nil // nothing new (processing, or a duplicate)
-	}
-	if next.Status != p.Status && !dsu.CanTransition(p.Status, next.Status) {
-		return p, nil // late or duplicate: never back
-	}
+	return p, dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; try again", p.ID)
+}
+
+// update writes one settlement; dsu.ErrPurchaseMoved asks for a re-read.
+func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIntent, eventID string) (dsu.Purchase, error) {
 	from := dsu.TransitionSources(next.Status)
 	if next.Status == p.Status {
 		from = []dsu.PurchaseStatus{p.Status} // only the PaymentIntent is new
@@ -68,8 +88,6 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 	switch {
 	case errors.Is(err, dsu.ErrEventProcessed):
 		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
-	case errors.Is(err, dsu.ErrPurchaseMoved):
-		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
 	case errors.Is(err, dsu.ErrPaymentIntentTaken):
 		s.Log.ErrorContext(ctx, "payment intent already pays another purchase: nothing recorded", "purchase", p.ID, "paymentIntent", pi.ID)
 		return p, errMismatch
@@ -79,6 +97,7 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 	if u.Ledger != nil && !res.Applied {
 		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID) // credited before
 	}
+	next.Version++
 	if next.Status != p.Status {
 		s.Log.InfoContext(ctx, "purchase settled", "purchase", p.ID, "kind", string(p.Kind), "status", string(next.Status), "paymentIntent", pi.ID)
 		if next.Status == dsu.StatusSucceeded {

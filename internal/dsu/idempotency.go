@@ -69,13 +69,24 @@ type IdempotencyClaim struct {
 	Fingerprint string
 	ResourceID  string // the resource the request creates, e.g. a purchase id
 	StartedAt   time.Time
+	// ExpiresAt is fixed by the first claim (StartedAt + IdempotencyTTL);
+	// a takeover keeps it, so resuming never stretches the key's life past
+	// Stripe's own idempotency window.
+	ExpiresAt time.Time
+}
+
+// Expiry is when the claim's key is forgotten.
+func (c IdempotencyClaim) Expiry() time.Time {
+	if c.ExpiresAt.IsZero() {
+		return c.StartedAt.Add(IdempotencyTTL)
+	}
+	return c.ExpiresAt
 }
 
 // IdempotencyRecord is a claim as stored, with its outcome once completed.
 type IdempotencyRecord struct {
 	IdempotencyClaim
-	State     IdempotencyState
-	ExpiresAt time.Time
+	State IdempotencyState
 	// Result is the use case's outcome, in the use case's own encoding; the
 	// endpoint renders the replayed response from it.
 	Result []byte

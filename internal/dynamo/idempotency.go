@@ -24,7 +24,7 @@ func idemRecordItem(rec dsu.IdempotencyRecord) item {
 	setS(it, "resourceId", rec.ResourceID)
 	it["state"] = avS(string(rec.State))
 	setTime(it, "startedAt", rec.StartedAt)
-	setN(it, AttrExpiresAt, rec.ExpiresAt.Unix())
+	setN(it, AttrExpiresAt, rec.Expiry().Unix())
 	if len(rec.Result) > 0 {
 		it["result"] = &types.AttributeValueMemberB{Value: rec.Result}
 	}
@@ -37,9 +37,9 @@ func decodeIdemRecord(it item) (dsu.IdempotencyRecord, error) {
 		IdempotencyClaim: dsu.IdempotencyClaim{
 			PartnerID: r.str("partnerId"), Key: r.str("key"), Fingerprint: r.str("fingerprint"),
 			ResourceID: r.str("resourceId"), StartedAt: r.time("startedAt"),
+			ExpiresAt: time.Unix(r.num(AttrExpiresAt), 0).UTC(),
 		},
-		State:     dsu.IdempotencyState(r.str("state")),
-		ExpiresAt: time.Unix(r.num(AttrExpiresAt), 0).UTC(),
+		State: dsu.IdempotencyState(r.str("state")),
 	}
 	if b, ok := it["result"].(*types.AttributeValueMemberB); ok {
 		rec.Result = b.Value
@@ -52,14 +52,14 @@ const unclaimed = "(attribute_not_exists(pk) OR expiresAt < :now)"
 // claimIdem is the transaction item that claims a key: it fails when the
 // key has a live record.
 func (s *Store) claimIdem(claim dsu.IdempotencyClaim) types.TransactWriteItem {
-	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemInProgress, ExpiresAt: claim.StartedAt.Add(dsu.IdempotencyTTL)}
+	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemInProgress}
 	return s.put(idemRecordItem(rec), unclaimed, item{":now": avN(s.now().Unix())})
 }
 
 // completeIdem is the transaction item that stores a claim's outcome; it
 // fails unless the record is still the claim's.
 func (s *Store) completeIdem(claim dsu.IdempotencyClaim, result []byte) types.TransactWriteItem {
-	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemCompleted, ExpiresAt: claim.StartedAt.Add(dsu.IdempotencyTTL), Result: result}
+	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemCompleted, Result: result}
 	return s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)})
 }
 
@@ -77,7 +77,7 @@ func (s *Store) GetIdempotency(ctx context.Context, partnerID, key string) (dsu.
 	if err != nil {
 		return dsu.IdempotencyRecord{}, err
 	}
-	if !s.now().Before(rec.ExpiresAt) {
+	if !s.now().Before(rec.Expiry()) {
 		return dsu.IdempotencyRecord{}, dsu.Errorf(dsu.KindNotFound, "no idempotency record")
 	}
 	return rec, nil
@@ -122,7 +122,7 @@ func (s *Store) TakeOverIdempotency(ctx context.Context, rec dsu.IdempotencyReco
 // failure after creating its resource: the next request with the key
 // resumes it instead of waiting for the claim to go stale.
 func (s *Store) MarkIdempotencyRetryable(ctx context.Context, claim dsu.IdempotencyClaim) error {
-	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemRetryable, ExpiresAt: claim.StartedAt.Add(dsu.IdempotencyTTL)}
+	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemRetryable}
 	return s.single(ctx, s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)}),
 		dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over"))
 }

@@ -19,6 +19,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/stripe/stripe-go/v76"
@@ -466,6 +467,33 @@ func (c *Client) ListRefunds(ctx context.Context, chargeID string) ([]Refund, er
 		return nil, translateError(err, "list refunds")
 	}
 	return out, nil
+}
+
+// FindPaymentIntent looks for the PaymentIntent created for a purchase
+// among the customer's PaymentIntents created since since (by the metadata
+// purchase_id this system puts on each). It is how a purchase whose
+// creation answer was lost is reconciled once Stripe's idempotency key
+// (kept 24 h) may be gone: listing is strongly consistent, unlike search.
+func (c *Client) FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error) {
+	if customerID == "" || purchaseID == "" {
+		return PaymentIntent{}, false, dsu.Errorf(dsu.KindInternal, "stripe: find payment intent needs a customer and a purchase")
+	}
+	p := &stripe.PaymentIntentListParams{
+		Customer:     stripe.String(customerID),
+		CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: since.Add(-5 * time.Minute).Unix()},
+	}
+	p.Context = ctx
+	p.Limit = stripe.Int64(100)
+	it := c.api.PaymentIntents.List(p)
+	for it.Next() {
+		if pi := it.PaymentIntent(); pi.Metadata["purchase_id"] == purchaseID {
+			return paymentIntentFrom(pi), true, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return PaymentIntent{}, false, translateError(err, "list payment intents")
+	}
+	return PaymentIntent{}, false, nil
 }
 
 // maxKeyLength is the longest idempotency key Stripe (and stripe-go) accepts.

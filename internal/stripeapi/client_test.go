@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/stripe/stripe-go/v76"
@@ -448,3 +449,39 @@ func TestDefaultAPIBase(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestFindPaymentIntent(t *testing.T) {
+	c, rec := newTestClient(mockURL(t))
+	since := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	if _, found, err := c.FindPaymentIntent(context.Background(), "cus_123", "pur_1", since); err != nil || found {
+		t.Fatalf("found %v, %v: stripe-mock's fixture carries no purchase_id, nothing may match", found, err)
+	}
+	s := rec.only(t)
+	if s.Method != http.MethodGet || s.Path != "/v1/payment_intents" {
+		t.Errorf("request = %s %s", s.Method, s.Path)
+	}
+	wantForm(t, s.Query, map[string]string{"customer": "cus_123", "limit": "100", "created[gte]": fmt.Sprint(since.Add(-5 * time.Minute).Unix())})
+	if _, _, err := c.FindPaymentIntent(context.Background(), "", "pur_1", since); dsu.ErrorKind(err) != dsu.KindInternal {
+		t.Fatalf("no customer: %v", err)
+	}
+}
+
+// The purchase's PaymentIntent is found by its metadata across pages.
+func TestFindPaymentIntentByMetadata(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("starting_after") == "" {
+			fmt.Fprint(w, `{"object":"list","url":"/v1/payment_intents","has_more":true,"data":[
+				{"id":"pi_other","object":"payment_intent","amount":100,"currency":"usd","status":"succeeded","metadata":{"purchase_id":"pur_0"}}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"object":"list","url":"/v1/payment_intents","has_more":false,"data":[
+			{"id":"pi_mine","object":"payment_intent","amount":5000,"currency":"usd","status":"succeeded","metadata":{"purchase_id":"pur_1","partner_id":"p1"}}]}`)
+	}))
+	defer srv.Close()
+	c, _ := newTestClient(srv.URL)
+	pi, found, err := c.FindPaymentIntent(context.Background(), "cus_1", "pur_1", time.Now())
+	if err != nil || !found || pi.ID != "pi_mine" || pi.Status != "succeeded" || pi.Amount.Amount != 5000 {
+		t.Fatalf("%+v %v %v", pi, found, err)
+	}
+}

@@ -54,6 +54,11 @@ func (p Port) GetPaymentIntent(ctx context.Context, id string) (app.PaymentInten
 	return toAppPI(pi), err
 }
 
+func (p Port) FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (app.PaymentIntent, bool, error) {
+	pi, ok, err := p.C.FindPaymentIntent(ctx, customerID, purchaseID, since)
+	return toAppPI(pi), ok, err
+}
+
 func (p Port) ListRefunds(ctx context.Context, chargeID string) ([]app.Refund, error) {
 	rs, err := p.C.ListRefunds(ctx, chargeID)
 	out := make([]app.Refund, len(rs))
