@@ -388,6 +388,10 @@ func (b *Billing) updatePartner(ctx context.Context, p dsu.Partner, change func(
 	}
 }
 
+// MaxThreshold bounds the threshold: a typo of a few zeros would otherwise
+// buy packages back to back up to the monthly limit.
+const MaxThreshold = 10_000_000
+
 // AutoRefillInput is a PUT /v1/billing/auto-refill body; nil fields keep
 // their current values.
 type AutoRefillInput struct {
@@ -413,7 +417,7 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in AutoRe
 		v.Check(ok, "packageId", "is not a package of the catalog")
 	}
 	if in.Threshold != nil {
-		v.Check(*in.Threshold >= 0, "threshold", "must be 0 or more DSUs")
+		v.Check(*in.Threshold >= 0 && *in.Threshold <= MaxThreshold, "threshold", "must be between 0 and 10,000,000 DSUs")
 	}
 	if in.MonthlyLimit != nil {
 		v.Check(*in.MonthlyLimit >= 1 && *in.MonthlyLimit <= 31, "monthlyLimit", "must be between 1 and 31 automatic purchases a month")
@@ -439,6 +443,11 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in AutoRe
 		}
 		if in.MonthlyLimit != nil {
 			ar.MonthlyLimit = *in.MonthlyLimit
+		}
+		if in.Enabled && ar.DisputeHold {
+			// A chargeback needs a person at CiraSync: the partner cannot
+			// re-arm off-session charging by themselves.
+			return dsu.Errorf(dsu.KindConflict, "the automated plan is on hold because of a card dispute; contact support to resume it")
 		}
 		if in.Enabled {
 			// Every field must be set once the plan runs.

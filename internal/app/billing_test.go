@@ -1177,3 +1177,25 @@ func TestBillingSampleEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestDisputePauseNeedsSupport(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) error {
+		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", MonthlyLimit: 5}
+		return a.PauseForDispute()
+	})
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
+		t.Fatalf("re-enabling after a dispute: %v", err)
+	}
+	// Turning the plan off stays possible, and does not lift the hold.
+	if info, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: false}); err != nil || info.Account.AutoRefill.Status != dsu.AutoRefillOff {
+		t.Fatalf("turning off: %+v %v", info.Account.AutoRefill, err)
+	}
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
+		t.Fatalf("off and on again lifted the dispute hold: %v", err)
+	}
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true, Threshold: ptr[int64](10_000_001)}); dsu.ErrorKind(err) != dsu.KindInvalid {
+		t.Fatalf("a threshold of ten million and one: %v", err)
+	}
+}

@@ -89,13 +89,15 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 		return PurchaseResult{}, err
 	}
 	items, units, amount, err := dsu.PriceLines(cat, p.Currency, in.Lines)
-	if err != nil {
-		return PurchaseResult{}, err
-	}
-	if in.PaymentMethod == PayWithSavedCard && p.Card == nil {
-		return PurchaseResult{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "there is no saved card; pay with a new card or save one first")
+	if err == nil && in.PaymentMethod == PayWithSavedCard && p.Card == nil {
+		err = dsu.Errorf(dsu.KindPaymentMethodRequired, "there is no saved card; pay with a new card or save one first")
 	}
 	claim := dsu.IdempotencyClaim{PartnerID: p.ID, Key: in.IdempotencyKey, Fingerprint: in.Fingerprint}
+	if err != nil {
+		// The same key and body get the first answer even if the catalog
+		// or the card changed since; only a new request is refused.
+		return s.replayOr(ctx, claim, err)
+	}
 	return RunIdempotent(ctx, s.Store, s.Clock, claim, IdempotentOp[PurchaseResult]{
 		Start: func(ctx context.Context, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
 			purchase := dsu.Purchase{
@@ -130,6 +132,20 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 			return s.replay(ctx, rec.Result)
 		},
 	})
+}
+
+// replayOr answers with the stored result when the key was completed with
+// this very request before, and with err otherwise. It costs a read only
+// on the refusal path.
+func (s *Purchases) replayOr(ctx context.Context, claim dsu.IdempotencyClaim, err error) (PurchaseResult, error) {
+	rec, gerr := s.Store.GetIdempotency(ctx, claim.PartnerID, claim.Key)
+	if gerr != nil {
+		return PurchaseResult{}, err
+	}
+	if decision, derr := dsu.DecideIdempotency(rec, claim.Fingerprint, s.Clock.Now()); derr == nil && decision == dsu.IdemReplay {
+		return s.replay(ctx, rec.Result)
+	}
+	return PurchaseResult{}, err
 }
 
 // pay creates the purchase's PaymentIntent and records the outcome.

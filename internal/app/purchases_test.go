@@ -424,3 +424,26 @@ func TestConfirmReturnsTheClientSecretOnlyWhenActionIsNeeded(t *testing.T) {
 		t.Fatalf("confirm of a paid purchase: %v", err)
 	}
 }
+
+// The same key and body get the first answer even after the catalog or
+// the saved card changed.
+func TestReplaySurvivesACardRemoval(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	first, err := w.buy(p, "k1", app.PayWithSavedCard, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ = w.store.GetPartner(context.Background(), "p1")
+	if _, err := w.billing.DeleteCard(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = w.store.GetPartner(context.Background(), "p1")
+	again, err := w.buy(p, "k1", app.PayWithSavedCard, 1)
+	if err != nil || again.Purchase.ID != first.Purchase.ID {
+		t.Fatalf("replay after the card's removal: %+v %v", again, err)
+	}
+	if _, err := w.buy(p, "k2", app.PayWithSavedCard, 1); dsu.ErrorKind(err) != dsu.KindPaymentMethodRequired {
+		t.Fatalf("a new request without a card: %v", err)
+	}
+}

@@ -285,19 +285,25 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	if sleep == nil {
 		sleep = sleepCtx
 	}
+	charged := 0
 	for shard := range s.Store.SweepShards() {
 		partners, err := s.Store.DueAccounts(ctx, shard, now)
 		if err != nil {
 			return res, err
 		}
 		for _, partnerID := range partners {
-			if res.Due > 0 && interval > 0 {
-				if err := sleep(ctx, interval); err != nil {
-					return res, err
-				}
-			}
 			res.Due++
-			if err := s.handle(ctx, partnerID, now); err != nil {
+			err := s.handle(ctx, partnerID, now, func() error {
+				// Pace only the accounts that reach Stripe.
+				if charged > 0 && interval > 0 {
+					if err := sleep(ctx, interval); err != nil {
+						return err
+					}
+				}
+				charged++
+				return nil
+			})
+			if err != nil {
 				res.Failed++
 				s.Log.ErrorContext(ctx, "sweep could not handle an account; it is due again next sweep", "partner", partnerID, "error", err.Error())
 			}
@@ -307,7 +313,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	return res, nil
 }
 
-func (s *Sweeper) handle(ctx context.Context, partnerID string, now time.Time) error {
+// handle looks at one due account; pace is called before anything that
+// may reach Stripe.
+func (s *Sweeper) handle(ctx context.Context, partnerID string, now time.Time, pace func() error) error {
 	acc, err := s.Store.GetAccount(ctx, partnerID)
 	if err != nil {
 		return err
@@ -317,8 +325,14 @@ func (s *Sweeper) handle(ctx context.Context, partnerID string, now time.Time) e
 		if now.Sub(acc.Refill.StartedAt) < s.Refiller.Outcomes.Policy.StuckAfter {
 			return nil
 		}
+		if err := pace(); err != nil {
+			return err
+		}
 		return s.Refiller.Reconcile(ctx, acc)
 	case acc.RefillDue(now):
+		if err := pace(); err != nil {
+			return err
+		}
 		return s.Refiller.Refill(ctx, partnerID)
 	}
 	return nil

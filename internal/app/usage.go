@@ -70,6 +70,7 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 	}
 	now := u.Clock.Now()
 	units := make([]dsu.Units, len(records))
+	billed := make([]bool, len(records))
 	for i, r := range records {
 		field := fmt.Sprintf("records[%d]", i)
 		if err := dsu.ValidatePartnerID(r.PartnerID); err != nil {
@@ -85,7 +86,7 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 		if r.Users < 0 {
 			v.Add(field+".users", "must be a whole number ≥ 0")
 		}
-		units[i] = dsu.UsageUnits(d, r.Users)
+		units[i], billed[i] = dsu.UsageUnits(d, r.Users), dsu.IsBilledDay(d)
 	}
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i], errs[i] = u.apply(ctx, r, units[i], now, &ensured)
+			results[i], errs[i] = u.apply(ctx, r, units[i], billed[i], now, &ensured)
 		})
 	}
 	wg.Wait()
@@ -113,7 +114,7 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 	return results, nil
 }
 
-func (u *Usage) apply(ctx context.Context, r UsageInput, units dsu.Units, now time.Time, ensured *sync.Map) (UsageResult, error) {
+func (u *Usage) apply(ctx context.Context, r UsageInput, units dsu.Units, billed bool, now time.Time, ensured *sync.Map) (UsageResult, error) {
 	once, _ := ensured.LoadOrStore(r.PartnerID, &onceErr{})
 	if err := once.(*onceErr).do(func() error { _, err := u.Partners.Ensure(ctx, r.PartnerID); return err }); err != nil {
 		return UsageResult{}, err
@@ -125,11 +126,13 @@ func (u *Usage) apply(ctx context.Context, r UsageInput, units dsu.Units, now ti
 	}
 	res := UsageResult{UsageInput: r, Units: first.Units}
 	switch {
-	case applied && units == 0:
-		res.Status = UsageNotBilled
+	case applied && !billed:
+		res.Status = UsageNotBilled // days 26+: recorded, free
 	case applied:
 		res.Status = UsageApplied
-		u.balanceLow(ctx, acc, units)
+		if units > 0 {
+			u.balanceLow(ctx, acc, units)
+		}
 	case first.Users == r.Users:
 		res.Status = UsageDuplicate
 	default:

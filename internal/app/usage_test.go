@@ -18,7 +18,7 @@ func TestUsageStatuses(t *testing.T) {
 	records := []app.UsageInput{
 		{PartnerID: "newcomer", TenantID: "t1", Date: "2026-11-25", Users: 120}, // billed, unknown partner
 		{PartnerID: "newcomer", TenantID: "t2", Date: "2026-11-26", Users: 80},  // the free true-up days
-		{PartnerID: "newcomer", TenantID: "t1", Date: "2026-11-24", Users: 0},   // nobody synced
+		{PartnerID: "newcomer", TenantID: "t1", Date: "2026-11-24", Users: 0},   // a billed day nobody synced
 	}
 	res, err := r.usage.Record(ctx, records)
 	if err != nil {
@@ -27,7 +27,7 @@ func TestUsageStatuses(t *testing.T) {
 	want := []struct {
 		status string
 		units  int64
-	}{{app.UsageApplied, 120}, {app.UsageNotBilled, 0}, {app.UsageNotBilled, 0}}
+	}{{app.UsageApplied, 120}, {app.UsageNotBilled, 0}, {app.UsageApplied, 0}}
 	for i, w := range want {
 		if res[i].Status != w.status || res[i].Units != w.units {
 			t.Errorf("record %d: %+v, want %+v", i, res[i], w)

@@ -46,6 +46,10 @@ type AutoRefill struct {
 	MonthlyLimit int
 	Status       AutoRefillStatus
 	PausedReason PauseReason
+	// DisputeHold is set by a chargeback and cleared only by support: the
+	// partner cannot re-arm off-session charging, not even by turning the
+	// plan off and on.
+	DisputeHold bool
 }
 
 // RefillPhase is where the current automatic purchase is.
@@ -90,14 +94,17 @@ func (a Account) SweepAt(stuckAfter time.Duration) (at time.Time, ok bool) {
 		}
 		return time.Time{}, false
 	}
-	switch a.Refill.Phase {
-	case RefillInFlight:
+	if a.Refill.Phase == RefillInFlight {
 		return a.Refill.StartedAt.Add(stuckAfter), true
-	case RefillFailed:
+	}
+	if a.Units > a.AutoRefill.Threshold {
+		// Enough DSUs: nothing to do, even after a failed refill (the
+		// balance recovered by a manual purchase); it is indexed again
+		// when the balance falls.
+		return time.Time{}, false
+	}
+	if a.Refill.Phase == RefillFailed {
 		return a.Refill.NextAttemptAt, true
 	}
-	if a.Units <= a.AutoRefill.Threshold {
-		return a.UpdatedAt, true
-	}
-	return time.Time{}, false
+	return a.UpdatedAt, true
 }

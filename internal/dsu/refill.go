@@ -140,12 +140,17 @@ func (a *Account) RefillReleased(purchaseID string) error {
 	return nil
 }
 
-// PauseForDispute pauses an enabled plan: a chargeback needs a person.
+// PauseForDispute pauses an enabled plan and holds it: a chargeback needs a
+// person.
 func (a *Account) PauseForDispute() error {
-	if !a.AutoRefill.Enabled || (a.AutoRefill.Status == AutoRefillPaused && a.AutoRefill.PausedReason == PausedDispute) {
+	ar := &a.AutoRefill
+	if ar.DisputeHold && (!ar.Enabled || ar.PausedReason == PausedDispute) {
 		return ErrNoChange
 	}
-	a.AutoRefill.Status, a.AutoRefill.PausedReason = AutoRefillPaused, PausedDispute
+	ar.DisputeHold = true
+	if ar.Enabled {
+		ar.Status, ar.PausedReason = AutoRefillPaused, PausedDispute
+	}
 	return nil
 }
 

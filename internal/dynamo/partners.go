@@ -100,6 +100,9 @@ func (s *Store) balanceItem(a dsu.Account) item {
 	setS(it, "arPackageId", ar.PackageID)
 	setN(it, "arThreshold", ar.Threshold)
 	setN(it, "arMonthlyLimit", int64(ar.MonthlyLimit))
+	if ar.DisputeHold {
+		it["arDisputeHold"] = avBool(true)
+	}
 
 	rf := a.Refill
 	setS(it, "refillPhase", string(rf.Phase))
@@ -138,6 +141,7 @@ func decodeBalance(it item) (dsu.Account, error) {
 			PackageID:    r.str("arPackageId"),
 			Threshold:    r.num("arThreshold"),
 			MonthlyLimit: int(r.num("arMonthlyLimit")),
+			DisputeHold:  r.boolean("arDisputeHold"),
 		},
 		Refill: dsu.RefillState{
 			Phase:         dsu.RefillPhase(r.str("refillPhase")),

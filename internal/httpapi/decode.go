@@ -29,16 +29,21 @@ var cardFieldNames = map[string]bool{"number": true, "cardnumber": true, "cvc": 
 // 413 over 16 KiB; 415 unless application/json; 400 for malformed JSON,
 // duplicate keys, anything that looks like card data, unknown fields and
 // wrong types, each naming the field.
-func (r *Request) DecodeJSON(dst any) error { return r.decodeJSONUpTo(dst, MaxBodyBytes) }
+func (r *Request) DecodeJSON(dst any) error { return r.decodeJSONUpTo(dst, MaxBodyBytes, true) }
 
-func (r *Request) decodeJSONUpTo(dst any, limit int) error {
+// decodeJSONUpTo applies the rules with another size limit. cardDigits
+// says whether bare 13–19 digit values count as card data: not on the
+// internal usage route, whose ids may be long numbers and whose caller is
+// the sync platform, never a person with a card (card field names are
+// refused everywhere).
+func (r *Request) decodeJSONUpTo(dst any, limit int, cardDigits bool) error {
 	if len(r.Body) > limit {
 		return dsu.Errorf(dsu.KindPayloadTooLarge, "the request body is larger than %d bytes", limit)
 	}
 	if err := checkJSONContentType(r.Header("Content-Type")); err != nil {
 		return err
 	}
-	return decodeStrict(r.Body, dst)
+	return decodeStrict(r.Body, dst, cardDigits)
 }
 
 // DecodeEmpty accepts a body-less request: an empty body or "{}". Anything
@@ -66,13 +71,13 @@ func checkJSONContentType(ct string) error {
 	return nil
 }
 
-func decodeStrict(body []byte, dst any) error {
+func decodeStrict(body []byte, dst any, cardDigits bool) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return dsu.InvalidField("body", "a JSON body is required")
 	}
 	// First pass: syntax, duplicate keys and card data, over the generic
 	// structure, so the card check sees fields dst does not declare.
-	if err := scanJSON(body); err != nil {
+	if err := scanJSON(body, cardDigits); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -182,10 +187,10 @@ func jsonTypeName(kind string) string {
 // scanJSON walks the body token by token: it rejects malformed JSON,
 // duplicate object keys (which encoding/json would silently resolve) and
 // anything that looks like card data.
-func scanJSON(body []byte) error {
+func scanJSON(body []byte, cardDigits bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := scanValue(dec, "", 0); err != nil {
+	if err := scanValue(dec, "", 0, cardDigits); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -196,7 +201,7 @@ func scanJSON(body []byte) error {
 
 const maxDepth = 32
 
-func scanValue(dec *json.Decoder, path string, depth int) error {
+func scanValue(dec *json.Decoder, path string, depth int, cardDigits bool) error {
 	if depth > maxDepth {
 		return dsu.InvalidField("body", "is nested too deeply")
 	}
@@ -223,13 +228,13 @@ func scanValue(dec *json.Decoder, path string, depth int) error {
 				if cardFieldNames[strings.ToLower(k)] {
 					return dsu.InvalidField(field, cardMessage)
 				}
-				if err := scanValue(dec, field, depth+1); err != nil {
+				if err := scanValue(dec, field, depth+1, cardDigits); err != nil {
 					return err
 				}
 			}
 		case '[':
 			for i := 0; dec.More(); i++ {
-				if err := scanValue(dec, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+				if err := scanValue(dec, fmt.Sprintf("%s[%d]", path, i), depth+1, cardDigits); err != nil {
 					return err
 				}
 			}
@@ -238,11 +243,11 @@ func scanValue(dec *json.Decoder, path string, depth int) error {
 			return dsu.InvalidField("body", "is not valid JSON")
 		}
 	case string:
-		if LooksLikeCardNumber(t) {
+		if cardDigits && LooksLikeCardNumber(t) {
 			return dsu.InvalidField(orBody(path), cardMessage)
 		}
 	case json.Number:
-		if LooksLikeCardNumber(t.String()) {
+		if cardDigits && LooksLikeCardNumber(t.String()) {
 			return dsu.InvalidField(orBody(path), cardMessage)
 		}
 	}

@@ -141,3 +141,22 @@ func TestNewRequestDecodesBase64(t *testing.T) {
 		t.Fatalf("huge base64: %v", err)
 	}
 }
+
+// The internal usage route takes long numeric ids (the sync platform is
+// the caller, never a person with a card); card field names stay refused.
+func TestUsageBodiesMayHoldLongNumbers(t *testing.T) {
+	var body struct {
+		Records []struct {
+			PartnerID string `json:"partnerId"`
+			TenantID  string `json:"tenantId"`
+		} `json:"records"`
+	}
+	r := jsonRequest(`{"records":[{"partnerId":"4242424242424242","tenantId":"1234567890123"}]}`)
+	if err := r.decodeJSONUpTo(&body, 1<<20, false); err != nil || body.Records[0].TenantID != "1234567890123" {
+		t.Fatalf("%v %+v", err, body)
+	}
+	r = jsonRequest(`{"records":[{"partnerId":"p","cvc":"123"}]}`)
+	if err := r.decodeJSONUpTo(&body, 1<<20, false); fieldOf(t, err) != "records[0].cvc" {
+		t.Fatal("a card field name passed")
+	}
+}

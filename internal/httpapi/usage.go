@@ -29,7 +29,7 @@ func UsageEndpoints(u usageRecorder) map[string]Endpoint {
 					Users     int64  `json:"users"`
 				} `json:"records"`
 			}
-			if err := r.decodeJSONUpTo(&body, maxUsageBody); err != nil {
+			if err := r.decodeJSONUpTo(&body, maxUsageBody, false); err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
 			if len(body.Records) > app.MaxUsageRecords {
