@@ -37,7 +37,7 @@ type billingRig struct {
 	clock     *dsu.FixedClock
 	ids       *dsu.SequentialIDs
 	pay       *fakePayments
-	published *billingEvents
+	published *recordedEvents
 	catalog   *app.CachedCatalog
 	partners  *app.Partners
 	billing   *app.Billing
@@ -49,7 +49,7 @@ var billingNow = time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)
 func newBillingRig(t *testing.T) *billingRig {
 	t.Helper()
 	emu := dynamotest.New(t)
-	r := &billingRig{t: t, clock: dsu.NewFixedClock(billingNow), ids: &dsu.SequentialIDs{}, pay: newFakePayments(), published: &billingEvents{}}
+	r := &billingRig{t: t, clock: dsu.NewFixedClock(billingNow), ids: &dsu.SequentialIDs{}, pay: newFakePayments(), published: &recordedEvents{}}
 	r.api = dynamo.NewCountingAPI(emu.Client)
 	r.store = dynamo.New(r.api, dynamo.Options{Table: dynamotest.Table, Clock: r.clock, IDs: r.ids})
 	cat, err := catalog.Default()
@@ -70,30 +70,6 @@ func newBillingRig(t *testing.T) *billingRig {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// billingEvents records published domain events.
-type billingEvents struct {
-	mu  sync.Mutex
-	all []app.DomainEvent
-}
-
-func (e *billingEvents) Publish(_ context.Context, ev app.DomainEvent) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.all = append(e.all, ev)
-}
-
-func (e *billingEvents) of(typ app.EventType) []app.DomainEvent {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []app.DomainEvent
-	for _, ev := range e.all {
-		if ev.Type == typ {
-			out = append(out, ev)
-		}
-	}
-	return out
 }
 
 // Callers, with claims as API Gateway's JWT authorizer passes them: every
@@ -827,7 +803,7 @@ func TestBillingDeleteCardPausesTheActivePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.do(billingAdmin("p-del"), "DELETE /v1/billing/card", "").info(t)
-	if n := len(r.published.of(app.EventAutoRefillPaused)); n != 1 {
+	if n := len(r.published.Of(app.EventAutoRefillPaused)); n != 1 {
 		t.Fatalf("%d autorefill.paused events, want 1", n)
 	}
 	if r.pay.Calls("DetachPaymentMethod") != 1 {
@@ -929,7 +905,7 @@ func TestBillingPaymentMethodEvents(t *testing.T) {
 	if info.Card != nil || info.AutoRefill.Status != "paused" || *info.AutoRefill.PausedReason != "card_missing" {
 		t.Fatalf("after the detach: card %+v plan %+v", info.Card, info.AutoRefill)
 	}
-	if evs := r.published.of(app.EventAutoRefillPaused); len(evs) != 1 || evs[0].PartnerID != "p-pm" || evs[0].Reason != "card_missing" {
+	if evs := r.published.Of(app.EventAutoRefillPaused); len(evs) != 1 || evs[0].PartnerID != "p-pm" || evs[0].Reason != "card_missing" {
 		t.Fatalf("events %+v", evs)
 	}
 }
