@@ -178,3 +178,5 @@ func (f *faultyAPI) TransactWriteItems(ctx context.Context, in *dynamodb.Transac
 	}
 	return f.API.TransactWriteItems(ctx, in, opts...)
 }
+
+func dsuPage(limit int) dsu.Page { return dsu.Page{Limit: limit} }

@@ -178,3 +178,29 @@ func TestDispatcherFiltersBatchesAndRetriesFromTheFailure(t *testing.T) {
 		t.Fatalf("deliveries %v; want [1 4 5] then a retry from 4: [4 5]", deliveries)
 	}
 }
+
+// The sweep runs on its schedule with the scheduled event EventBridge
+// sends, until the stack closes.
+func TestSweepTicker(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan events.EventBridgeEvent, 10)
+	done := make(chan struct{})
+	go func() {
+		runSweep(ctx, 20*time.Millisecond, func(_ context.Context, ev events.EventBridgeEvent) error {
+			got <- ev
+			return nil
+		}, logging.Discard())
+		close(done)
+	}()
+	ev := <-got
+	<-got
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the sweep did not stop with the stack")
+	}
+	if ev.DetailType != "Scheduled Event" || ev.Source != "aws.events" {
+		t.Fatalf("event %+v", ev)
+	}
+}
