@@ -4,8 +4,10 @@
 // process, webhook signature verification, and parsers for the event objects
 // the webhook handles.
 //
-// Its signatures use only standard and dsu types; stripe-go stays inside.
-// Every error it returns is a *dsu.Error (see translateError for the kinds).
+// It speaks the payment types the use cases declare (internal/app,
+// payments.go), so the client itself is what the use cases call; stripe-go's
+// types stay inside. Every error it returns is a *dsu.Error (see
+// translateError for the kinds).
 //
 // No package-level mutable state: the secret key lives in the Client, never in
 // stripe.Key, and stripe-go's own logging is switched off so that nothing it
@@ -21,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -43,8 +46,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// MaxNetworkRetries is how often stripe-go retries a request that failed
 	// for a transient reason (network errors, 409, 429, 5xx), with backoff
-	// and the same idempotency key. Used as given: 0 disables retries;
-	// production uses 2 (stripe-go's default).
+	// and the same idempotency key. Used as given: 0 disables retries. The
+	// functions use 1 (internal/wiring, NewStripe): two attempts fit the
+	// Lambda's timeout with room to answer.
 	MaxNetworkRetries int64
 }
 
@@ -84,16 +88,6 @@ func New(cfg Config) *Client {
 // ---------------------------------------------------------------------------
 // Customers
 
-// CustomerInput is what Stripe's customer object holds of a partner.
-type CustomerInput struct {
-	PartnerID string
-	Name      string
-	Email     string
-	Phone     string
-	Address   dsu.Address
-	VATID     string
-}
-
 // CustomerIdempotencyKey is the idempotency key of the customer creation of
 // a partner: one customer per partner, even when creation is retried.
 func CustomerIdempotencyKey(partnerID string) string { return "customer:" + partnerID }
@@ -101,7 +95,7 @@ func CustomerIdempotencyKey(partnerID string) string { return "customer:" + part
 // CreateCustomer creates the partner's Stripe customer (name, email, phone,
 // address, metadata partner_id and vat_id) under the idempotency key
 // "customer:<partnerID>", so a retried creation returns the same customer.
-func (c *Client) CreateCustomer(ctx context.Context, in CustomerInput) (string, error) {
+func (c *Client) CreateCustomer(ctx context.Context, in app.CustomerDetails) (string, error) {
 	if in.PartnerID == "" || !validKey(CustomerIdempotencyKey(in.PartnerID)) {
 		return "", dsu.Errorf(dsu.KindInternal, "stripe: create customer needs a partner id of at most %d characters", maxKeyLength-len("customer:"))
 	}
@@ -126,7 +120,7 @@ func (c *Client) CreateCustomer(ctx context.Context, in CustomerInput) (string, 
 // UpdateCustomer replaces the customer's name, email, phone, address and
 // metadata partner_id and vat_id. Empty fields are cleared at Stripe (an
 // empty vat_id removes the metadata key).
-func (c *Client) UpdateCustomer(ctx context.Context, customerID string, in CustomerInput) error {
+func (c *Client) UpdateCustomer(ctx context.Context, customerID string, in app.CustomerDetails) error {
 	if customerID == "" {
 		return dsu.Errorf(dsu.KindInternal, "stripe: update customer without a customer id")
 	}
@@ -171,22 +165,12 @@ func nonEmpty(s string) *string {
 // ---------------------------------------------------------------------------
 // SetupIntents
 
-// SetupIntent is what this system reads of a Stripe SetupIntent.
-type SetupIntent struct {
-	ID              string
-	ClientSecret    string // for the portal only; never log it
-	CustomerID      string
-	Status          string // requires_payment_method, ..., succeeded, canceled
-	PaymentMethodID string
-	Metadata        map[string]string
-}
-
 // CreateSetupIntent creates a SetupIntent for saving a card for off-session
 // use (usage=off_session, payment_method_types=[card]) on the customer, with
 // metadata partner_id, under the caller's idempotency key.
-func (c *Client) CreateSetupIntent(ctx context.Context, customerID, partnerID, idempotencyKey string) (SetupIntent, error) {
+func (c *Client) CreateSetupIntent(ctx context.Context, customerID, partnerID, idempotencyKey string) (app.SetupIntent, error) {
 	if customerID == "" || partnerID == "" || !validKey(idempotencyKey) {
-		return SetupIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create setup intent needs a customer, a partner and an idempotency key of 1-255 characters")
+		return app.SetupIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create setup intent needs a customer, a partner and an idempotency key of 1-255 characters")
 	}
 	p := &stripe.SetupIntentParams{
 		Params:             stripe.Params{Context: ctx, IdempotencyKey: stripe.String(idempotencyKey)},
@@ -197,25 +181,25 @@ func (c *Client) CreateSetupIntent(ctx context.Context, customerID, partnerID, i
 	}
 	si, err := c.api.SetupIntents.New(p)
 	if err != nil {
-		return SetupIntent{}, translateError(err, "create setup intent")
+		return app.SetupIntent{}, translateError(err, "create setup intent")
 	}
 	return setupIntentFrom(si), nil
 }
 
 // GetSetupIntent reads a SetupIntent.
-func (c *Client) GetSetupIntent(ctx context.Context, id string) (SetupIntent, error) {
+func (c *Client) GetSetupIntent(ctx context.Context, id string) (app.SetupIntent, error) {
 	if id == "" {
-		return SetupIntent{}, dsu.Errorf(dsu.KindNotFound, "the setup intent was not found")
+		return app.SetupIntent{}, dsu.Errorf(dsu.KindNotFound, "the setup intent was not found")
 	}
 	si, err := c.api.SetupIntents.Get(id, &stripe.SetupIntentParams{Params: stripe.Params{Context: ctx}})
 	if err != nil {
-		return SetupIntent{}, translateError(err, "get setup intent")
+		return app.SetupIntent{}, translateError(err, "get setup intent")
 	}
 	return setupIntentFrom(si), nil
 }
 
-func setupIntentFrom(si *stripe.SetupIntent) SetupIntent {
-	out := SetupIntent{
+func setupIntentFrom(si *stripe.SetupIntent) app.SetupIntent {
+	out := app.SetupIntent{
 		ID:           si.ID,
 		ClientSecret: si.ClientSecret,
 		Status:       string(si.Status),
@@ -233,30 +217,20 @@ func setupIntentFrom(si *stripe.SetupIntent) SetupIntent {
 // ---------------------------------------------------------------------------
 // Payment methods
 
-// PaymentMethod is all this system keeps of a card: enough to show it.
-type PaymentMethod struct {
-	ID         string
-	CustomerID string // "" once detached
-	Brand      string // visa, mastercard, amex, ...
-	Last4      string
-	ExpMonth   int
-	ExpYear    int
-}
-
 // GetPaymentMethod reads a payment method.
-func (c *Client) GetPaymentMethod(ctx context.Context, id string) (PaymentMethod, error) {
+func (c *Client) GetPaymentMethod(ctx context.Context, id string) (app.PaymentMethod, error) {
 	if id == "" {
-		return PaymentMethod{}, dsu.Errorf(dsu.KindNotFound, "the payment method was not found")
+		return app.PaymentMethod{}, dsu.Errorf(dsu.KindNotFound, "the payment method was not found")
 	}
 	pm, err := c.api.PaymentMethods.Get(id, &stripe.PaymentMethodParams{Params: stripe.Params{Context: ctx}})
 	if err != nil {
-		return PaymentMethod{}, translateError(err, "get payment method")
+		return app.PaymentMethod{}, translateError(err, "get payment method")
 	}
 	return paymentMethodFrom(pm), nil
 }
 
-func paymentMethodFrom(pm *stripe.PaymentMethod) PaymentMethod {
-	out := PaymentMethod{ID: pm.ID}
+func paymentMethodFrom(pm *stripe.PaymentMethod) app.PaymentMethod {
+	out := app.PaymentMethod{ID: pm.ID}
 	if pm.Customer != nil {
 		out.CustomerID = pm.Customer.ID
 	}
@@ -302,44 +276,6 @@ func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethodID string
 // ---------------------------------------------------------------------------
 // PaymentIntents
 
-// PaymentIntentInput is one purchase's payment.
-type PaymentIntentInput struct {
-	PurchaseID   string
-	PartnerID    string
-	Kind         dsu.PurchaseKind
-	Amount       dsu.Money
-	CustomerID   string
-	ReceiptEmail string
-	// PaymentMethodID is the saved card; empty for a new card the portal
-	// confirms with Stripe Elements.
-	PaymentMethodID string
-	// Confirm confirms at once with PaymentMethodID.
-	Confirm bool
-	// OffSession marks an automatic charge without the partner present
-	// (off_session=true); only with Confirm.
-	OffSession bool
-}
-
-// PaymentIntent is what this system reads of a Stripe PaymentIntent.
-type PaymentIntent struct {
-	ID              string
-	Status          string // requires_payment_method, requires_action, processing, succeeded, canceled, ...
-	ClientSecret    string // for the portal only; never log it
-	CustomerID      string
-	PaymentMethodID string
-	LatestChargeID  string
-	Amount          dsu.Money
-	Metadata        map[string]string
-	LastError       *PaymentError
-}
-
-// PaymentError is the last payment error Stripe recorded on a PaymentIntent.
-type PaymentError struct {
-	Code        string // card_declined, authentication_required, expired_card, ...
-	DeclineCode string // insufficient_funds, ... (card declines only)
-	Message     string // Stripe's message, which Stripe says may be shown to the cardholder
-}
-
 // PurchaseIdempotencyKey is the idempotency key of a purchase's
 // PaymentIntent: one PaymentIntent per purchase, even when creation is
 // retried.
@@ -353,16 +289,16 @@ func PurchaseIdempotencyKey(purchaseID string) string { return "purchase:" + pur
 // returns the PaymentIntent inside the error: it is returned together with
 // the error, with ID, Status and LastError set, so the caller can record the
 // PaymentIntent id and the decline.
-func (c *Client) CreatePaymentIntent(ctx context.Context, in PaymentIntentInput) (PaymentIntent, error) {
+func (c *Client) CreatePaymentIntent(ctx context.Context, in app.PaymentIntentRequest) (app.PaymentIntent, error) {
 	switch {
 	case in.PurchaseID == "" || in.PartnerID == "" || in.Kind == "" || !validKey(PurchaseIdempotencyKey(in.PurchaseID)):
-		return PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create payment intent needs a purchase id (at most %d characters), a partner and a kind", maxKeyLength-len("purchase:"))
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create payment intent needs a purchase id (at most %d characters), a partner and a kind", maxKeyLength-len("purchase:"))
 	case in.Amount.Amount <= 0 || in.Amount.Currency == "":
-		return PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create payment intent needs a positive amount and a currency")
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: create payment intent needs a positive amount and a currency")
 	case in.Confirm && in.PaymentMethodID == "":
-		return PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: confirming a payment intent needs a payment method")
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: confirming a payment intent needs a payment method")
 	case in.OffSession && !in.Confirm:
-		return PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: off_session needs confirm")
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "stripe: off_session needs confirm")
 	}
 	p := &stripe.PaymentIntentParams{
 		Params:             stripe.Params{Context: ctx, IdempotencyKey: stripe.String(PurchaseIdempotencyKey(in.PurchaseID))},
@@ -386,7 +322,7 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, in PaymentIntentInput)
 	}
 	pi, err := c.api.PaymentIntents.New(p)
 	if err != nil {
-		out := PaymentIntent{}
+		out := app.PaymentIntent{}
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.PaymentIntent != nil {
 			out = paymentIntentFrom(se.PaymentIntent)
 			if out.LastError == nil {
@@ -399,19 +335,19 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, in PaymentIntentInput)
 }
 
 // GetPaymentIntent reads a PaymentIntent.
-func (c *Client) GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error) {
+func (c *Client) GetPaymentIntent(ctx context.Context, id string) (app.PaymentIntent, error) {
 	if id == "" {
-		return PaymentIntent{}, dsu.Errorf(dsu.KindNotFound, "the payment intent was not found")
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindNotFound, "the payment intent was not found")
 	}
 	pi, err := c.api.PaymentIntents.Get(id, &stripe.PaymentIntentParams{Params: stripe.Params{Context: ctx}})
 	if err != nil {
-		return PaymentIntent{}, translateError(err, "get payment intent")
+		return app.PaymentIntent{}, translateError(err, "get payment intent")
 	}
 	return paymentIntentFrom(pi), nil
 }
 
-func paymentIntentFrom(pi *stripe.PaymentIntent) PaymentIntent {
-	out := PaymentIntent{
+func paymentIntentFrom(pi *stripe.PaymentIntent) app.PaymentIntent {
+	out := app.PaymentIntent{
 		ID:           pi.ID,
 		Status:       string(pi.Status),
 		ClientSecret: pi.ClientSecret,
@@ -431,26 +367,19 @@ func paymentIntentFrom(pi *stripe.PaymentIntent) PaymentIntent {
 	return out
 }
 
-func paymentErrorFrom(e *stripe.Error) *PaymentError {
+func paymentErrorFrom(e *stripe.Error) *app.PaymentError {
 	if e == nil || (e.Code == "" && e.DeclineCode == "" && e.Msg == "") {
 		return nil
 	}
-	return &PaymentError{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
+	return &app.PaymentError{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
 }
 
 // ---------------------------------------------------------------------------
 // Refunds
 
-// Refund is one refund of a charge.
-type Refund struct {
-	ID     string
-	Status string // pending, requires_action, succeeded, failed, canceled
-	Amount int64  // in the charge's currency
-}
-
 // ListRefunds lists every refund of a charge, all pages, newest first.
 // charge.refunded events do not carry refund ids in API 2023-10-16.
-func (c *Client) ListRefunds(ctx context.Context, chargeID string) ([]Refund, error) {
+func (c *Client) ListRefunds(ctx context.Context, chargeID string) ([]app.Refund, error) {
 	if chargeID == "" {
 		return nil, dsu.Errorf(dsu.KindNotFound, "the charge was not found")
 	}
@@ -458,10 +387,10 @@ func (c *Client) ListRefunds(ctx context.Context, chargeID string) ([]Refund, er
 	p.Context = ctx
 	p.Limit = stripe.Int64(100)
 	it := c.api.Refunds.List(p)
-	var out []Refund
+	var out []app.Refund
 	for it.Next() {
 		r := it.Refund()
-		out = append(out, Refund{ID: r.ID, Status: string(r.Status), Amount: r.Amount})
+		out = append(out, app.Refund{ID: r.ID, Status: string(r.Status), Amount: r.Amount})
 	}
 	if err := it.Err(); err != nil {
 		return nil, translateError(err, "list refunds")
@@ -474,9 +403,9 @@ func (c *Client) ListRefunds(ctx context.Context, chargeID string) ([]Refund, er
 // purchase_id this system puts on each). It is how a purchase whose
 // creation answer was lost is reconciled once Stripe's idempotency key
 // (kept 24 h) may be gone: listing is strongly consistent, unlike search.
-func (c *Client) FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error) {
+func (c *Client) FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (app.PaymentIntent, bool, error) {
 	if customerID == "" || purchaseID == "" {
-		return PaymentIntent{}, false, dsu.Errorf(dsu.KindInternal, "stripe: find payment intent needs a customer and a purchase")
+		return app.PaymentIntent{}, false, dsu.Errorf(dsu.KindInternal, "stripe: find payment intent needs a customer and a purchase")
 	}
 	p := &stripe.PaymentIntentListParams{
 		Customer:     stripe.String(customerID),
@@ -491,9 +420,9 @@ func (c *Client) FindPaymentIntent(ctx context.Context, customerID, purchaseID s
 		}
 	}
 	if err := it.Err(); err != nil {
-		return PaymentIntent{}, false, translateError(err, "list payment intents")
+		return app.PaymentIntent{}, false, translateError(err, "list payment intents")
 	}
-	return PaymentIntent{}, false, nil
+	return app.PaymentIntent{}, false, nil
 }
 
 // maxKeyLength is the longest idempotency key Stripe (and stripe-go) accepts.

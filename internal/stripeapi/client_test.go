@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/app"
+
 	"github.com/stripe/stripe-go/v76"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
 // Contract tests: every call through the real stripe-go client against
@@ -26,7 +29,7 @@ var testAddress = dsu.Address{
 
 func TestCreateCustomer(t *testing.T) {
 	c, rec := newTestClient(mockURL(t))
-	id, err := c.CreateCustomer(context.Background(), CustomerInput{
+	id, err := c.CreateCustomer(context.Background(), app.CustomerDetails{
 		PartnerID: "partner-1", Name: "Ada Lovelace", Email: "ada@example.com",
 		Phone: "+1 555 0100", Address: testAddress, VATID: "DE123456789",
 	})
@@ -53,7 +56,7 @@ func TestCreateCustomer(t *testing.T) {
 
 func TestCreateCustomerOmitsEmptyFields(t *testing.T) {
 	c, rec := newTestClient(mockURL(t))
-	_, err := c.CreateCustomer(context.Background(), CustomerInput{
+	_, err := c.CreateCustomer(context.Background(), app.CustomerDetails{
 		PartnerID: "partner-2", Name: "Grace Hopper", Email: "grace@example.com",
 		Address: dsu.Address{Line1: "2 Side St", City: "Paris", PostalCode: "75001", Country: "FR"},
 	})
@@ -69,7 +72,7 @@ func TestUpdateCustomer(t *testing.T) {
 	c, rec := newTestClient(mockURL(t))
 	addr := testAddress
 	addr.Line2 = ""
-	err := c.UpdateCustomer(context.Background(), "cus_123", CustomerInput{
+	err := c.UpdateCustomer(context.Background(), "cus_123", app.CustomerDetails{
 		PartnerID: "partner-1", Name: "Ada Lovelace", Email: "ada@example.com",
 		Phone: "+1 555 0100", Address: addr,
 	})
@@ -186,19 +189,19 @@ func TestDetachPaymentMethod(t *testing.T) {
 }
 
 func TestCreatePaymentIntent(t *testing.T) {
-	base := PaymentIntentInput{
+	base := app.PaymentIntentRequest{
 		PurchaseID: "pur_01", PartnerID: "partner-1", Amount: dsu.Money{Amount: 12345, Currency: dsu.EUR},
 		CustomerID: "cus_123", ReceiptEmail: "ada@example.com",
 	}
 	tests := []struct {
 		name   string
-		in     func(PaymentIntentInput) PaymentIntentInput
+		in     func(app.PaymentIntentRequest) app.PaymentIntentRequest
 		want   map[string]string
 		absent []string
 	}{
 		{
 			name: "new card, confirmed by the portal",
-			in: func(in PaymentIntentInput) PaymentIntentInput {
+			in: func(in app.PaymentIntentRequest) app.PaymentIntentRequest {
 				in.Kind = dsu.KindManual
 				return in
 			},
@@ -207,7 +210,7 @@ func TestCreatePaymentIntent(t *testing.T) {
 		},
 		{
 			name: "saved card, on-session",
-			in: func(in PaymentIntentInput) PaymentIntentInput {
+			in: func(in app.PaymentIntentRequest) app.PaymentIntentRequest {
 				in.Kind, in.PaymentMethodID, in.Confirm = dsu.KindManual, "pm_123", true
 				return in
 			},
@@ -216,7 +219,7 @@ func TestCreatePaymentIntent(t *testing.T) {
 		},
 		{
 			name: "automatic refill, off-session",
-			in: func(in PaymentIntentInput) PaymentIntentInput {
+			in: func(in app.PaymentIntentRequest) app.PaymentIntentRequest {
 				in.Kind, in.PaymentMethodID, in.Confirm, in.OffSession = dsu.KindAutoRefill, "pm_123", true, true
 				return in
 			},
@@ -258,19 +261,19 @@ func TestCreatePaymentIntent(t *testing.T) {
 }
 
 func TestCreatePaymentIntentRejectsBadInput(t *testing.T) {
-	ok := PaymentIntentInput{
+	ok := app.PaymentIntentRequest{
 		PurchaseID: "pur_01", PartnerID: "partner-1", Kind: dsu.KindManual,
 		Amount: dsu.Money{Amount: 100, Currency: dsu.USD}, CustomerID: "cus_123",
 	}
-	tests := map[string]func(*PaymentIntentInput){
-		"no purchase":           func(in *PaymentIntentInput) { in.PurchaseID = "" },
-		"no partner":            func(in *PaymentIntentInput) { in.PartnerID = "" },
-		"no kind":               func(in *PaymentIntentInput) { in.Kind = "" },
-		"zero amount":           func(in *PaymentIntentInput) { in.Amount.Amount = 0 },
-		"no currency":           func(in *PaymentIntentInput) { in.Amount.Currency = "" },
-		"confirm without card":  func(in *PaymentIntentInput) { in.Confirm = true },
-		"off-session unconfirm": func(in *PaymentIntentInput) { in.OffSession, in.PaymentMethodID = true, "pm_1" },
-		"key too long":          func(in *PaymentIntentInput) { in.PurchaseID = strings.Repeat("x", 250) },
+	tests := map[string]func(*app.PaymentIntentRequest){
+		"no purchase":           func(in *app.PaymentIntentRequest) { in.PurchaseID = "" },
+		"no partner":            func(in *app.PaymentIntentRequest) { in.PartnerID = "" },
+		"no kind":               func(in *app.PaymentIntentRequest) { in.Kind = "" },
+		"zero amount":           func(in *app.PaymentIntentRequest) { in.Amount.Amount = 0 },
+		"no currency":           func(in *app.PaymentIntentRequest) { in.Amount.Currency = "" },
+		"confirm without card":  func(in *app.PaymentIntentRequest) { in.Confirm = true },
+		"off-session unconfirm": func(in *app.PaymentIntentRequest) { in.OffSession, in.PaymentMethodID = true, "pm_1" },
+		"key too long":          func(in *app.PaymentIntentRequest) { in.PurchaseID = strings.Repeat("x", 250) },
 	}
 	for name, mutate := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -289,9 +292,9 @@ func TestCreatePaymentIntentRejectsBadInput(t *testing.T) {
 func TestRejectsMissingIDsWithoutARequest(t *testing.T) {
 	c, rec := newTestClient("http://127.0.0.1:1")
 	ctx := context.Background()
-	_, err := c.CreateCustomer(ctx, CustomerInput{})
+	_, err := c.CreateCustomer(ctx, app.CustomerDetails{})
 	dsuError(t, err, dsu.KindInternal)
-	dsuError(t, c.UpdateCustomer(ctx, "", CustomerInput{PartnerID: "p"}), dsu.KindInternal)
+	dsuError(t, c.UpdateCustomer(ctx, "", app.CustomerDetails{PartnerID: "p"}), dsu.KindInternal)
 	_, err = c.CreateSetupIntent(ctx, "cus_1", "p", "")
 	dsuError(t, err, dsu.KindInternal)
 	_, err = c.CreateSetupIntent(ctx, "cus_1", "p", " padded ")
@@ -375,7 +378,7 @@ func TestListRefundsAllPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Refund{{"re_3", "succeeded", 300}, {"re_2", "pending", 200}, {"re_1", "failed", 100}}
+	want := []app.Refund{{ID: "re_3", Status: "succeeded", Amount: 300}, {ID: "re_2", Status: "pending", Amount: 200}, {ID: "re_1", Status: "failed", Amount: 100}}
 	if fmt.Sprint(refunds) != fmt.Sprint(want) {
 		t.Errorf("refunds = %v, want %v", refunds, want)
 	}

@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/app"
+
 	"github.com/stripe/stripe-go/v76"
+
+	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
 // The one translation table, on the errors stripe-go produces.
@@ -123,7 +126,7 @@ const declinedPI = `{
   }
 }`
 
-var refill = PaymentIntentInput{
+var refill = app.PaymentIntentRequest{
 	PurchaseID: "pur_01", PartnerID: "partner-1", Kind: dsu.KindAutoRefill,
 	Amount: dsu.Money{Amount: 5000, Currency: dsu.USD}, CustomerID: "cus_123",
 	PaymentMethodID: "pm_123", Confirm: true, OffSession: true,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -15,32 +16,6 @@ import (
 // An expandable reference (customer, payment_method, charge, ...) may be an
 // id string, an expanded object with an "id", or null. Errors are
 // *dsu.Error of KindInvalid, field "body".
-
-// Charge is what this system reads of a Stripe charge (charge.refunded).
-type Charge struct {
-	ID              string
-	PaymentIntentID string
-	Amount          int64
-	AmountRefunded  int64
-	Currency        dsu.Currency
-	Refunded        bool // fully refunded
-	// Refunds are the charge's refunds when the event carries all of them
-	// (older API versions); otherwise the caller lists them.
-	Refunds         []Refund
-	RefundsIncluded bool
-}
-
-// Dispute is what this system reads of a Stripe dispute
-// (charge.dispute.created, charge.dispute.closed).
-type Dispute struct {
-	ID              string
-	ChargeID        string
-	PaymentIntentID string // may be "" on old disputes: look it up through the charge
-	Status          string // warning_needs_response, ..., needs_response, under_review, won, lost
-	Reason          string // fraudulent, duplicate, ...
-	Amount          int64
-	Currency        dsu.Currency
-}
 
 // ref is an expandable reference: an id, an object with an id, or null.
 type ref string
@@ -91,12 +66,12 @@ type paymentIntentObject struct {
 }
 
 // ParsePaymentIntent reads a payment_intent object.
-func ParsePaymentIntent(raw json.RawMessage) (PaymentIntent, error) {
+func ParsePaymentIntent(raw json.RawMessage) (app.PaymentIntent, error) {
 	var o paymentIntentObject
 	if err := decodeObject(raw, "payment_intent", &o.Object, &o.ID, &o); err != nil {
-		return PaymentIntent{}, err
+		return app.PaymentIntent{}, err
 	}
-	pi := PaymentIntent{
+	pi := app.PaymentIntent{
 		ID:              o.ID,
 		Status:          o.Status,
 		ClientSecret:    o.ClientSecret,
@@ -107,7 +82,7 @@ func ParsePaymentIntent(raw json.RawMessage) (PaymentIntent, error) {
 		Metadata:        o.Metadata,
 	}
 	if e := o.LastPaymentError; e != nil && (e.Code != "" || e.DeclineCode != "" || e.Message != "") {
-		pi.LastError = &PaymentError{Code: e.Code, DeclineCode: e.DeclineCode, Message: e.Message}
+		pi.LastError = &app.PaymentError{Code: e.Code, DeclineCode: e.DeclineCode, Message: e.Message}
 	}
 	return pi, nil
 }
@@ -133,12 +108,12 @@ type chargeObject struct {
 }
 
 // ParseCharge reads a charge object.
-func ParseCharge(raw json.RawMessage) (Charge, error) {
+func ParseCharge(raw json.RawMessage) (app.Charge, error) {
 	var o chargeObject
 	if err := decodeObject(raw, "charge", &o.Object, &o.ID, &o); err != nil {
-		return Charge{}, err
+		return app.Charge{}, err
 	}
-	ch := Charge{
+	ch := app.Charge{
 		ID:              o.ID,
 		PaymentIntentID: string(o.PaymentIntent),
 		Amount:          o.Amount,
@@ -149,7 +124,7 @@ func ParseCharge(raw json.RawMessage) (Charge, error) {
 	if o.Refunds != nil && !o.Refunds.HasMore {
 		ch.RefundsIncluded = true
 		for _, r := range o.Refunds.Data {
-			ch.Refunds = append(ch.Refunds, Refund{ID: r.ID, Status: r.Status, Amount: r.Amount})
+			ch.Refunds = append(ch.Refunds, app.Refund{ID: r.ID, Status: r.Status, Amount: r.Amount})
 		}
 	}
 	return ch, nil
@@ -167,12 +142,12 @@ type disputeObject struct {
 }
 
 // ParseDispute reads a dispute object.
-func ParseDispute(raw json.RawMessage) (Dispute, error) {
+func ParseDispute(raw json.RawMessage) (app.Dispute, error) {
 	var o disputeObject
 	if err := decodeObject(raw, "dispute", &o.Object, &o.ID, &o); err != nil {
-		return Dispute{}, err
+		return app.Dispute{}, err
 	}
-	return Dispute{
+	return app.Dispute{
 		ID:              o.ID,
 		ChargeID:        string(o.Charge),
 		PaymentIntentID: string(o.PaymentIntent),
@@ -194,12 +169,12 @@ type setupIntentObject struct {
 }
 
 // ParseSetupIntent reads a setup_intent object.
-func ParseSetupIntent(raw json.RawMessage) (SetupIntent, error) {
+func ParseSetupIntent(raw json.RawMessage) (app.SetupIntent, error) {
 	var o setupIntentObject
 	if err := decodeObject(raw, "setup_intent", &o.Object, &o.ID, &o); err != nil {
-		return SetupIntent{}, err
+		return app.SetupIntent{}, err
 	}
-	return SetupIntent{
+	return app.SetupIntent{
 		ID:              o.ID,
 		ClientSecret:    o.ClientSecret,
 		CustomerID:      string(o.Customer),
@@ -224,12 +199,12 @@ type paymentMethodObject struct {
 // ParsePaymentMethod reads a payment_method object. CustomerID is "" for a
 // detached payment method; the card fields are zero for one that is not a
 // card.
-func ParsePaymentMethod(raw json.RawMessage) (PaymentMethod, error) {
+func ParsePaymentMethod(raw json.RawMessage) (app.PaymentMethod, error) {
 	var o paymentMethodObject
 	if err := decodeObject(raw, "payment_method", &o.Object, &o.ID, &o); err != nil {
-		return PaymentMethod{}, err
+		return app.PaymentMethod{}, err
 	}
-	pm := PaymentMethod{ID: o.ID, CustomerID: string(o.Customer)}
+	pm := app.PaymentMethod{ID: o.ID, CustomerID: string(o.Customer)}
 	if c := o.Card; c != nil {
 		pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear = c.Brand, c.Last4, c.ExpMonth, c.ExpYear
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cirasync/dsubilling/internal/app"
+
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -195,9 +197,9 @@ func TestParsePaymentIntent(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want PaymentIntent
+		want app.PaymentIntent
 	}{
-		{"succeeded", piSucceeded, PaymentIntent{
+		{"succeeded", piSucceeded, app.PaymentIntent{
 			ID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "succeeded",
 			ClientSecret: "pi_3OqWxYB7WZ01zgkW1def5678_secret_abcdef",
 			CustomerID:   "cus_PfQ2x3y4z5", PaymentMethodID: "pm_1OqWxYB7WZ01zgkWcard0001",
@@ -205,28 +207,28 @@ func TestParsePaymentIntent(t *testing.T) {
 			Amount:         dsu.Money{Amount: 45000, Currency: dsu.USD},
 			Metadata:       map[string]string{"kind": "manual", "partner_id": "partner-1", "purchase_id": "pur_01HQ"},
 		}},
-		{"payment failed, expanded customer and charge", piPaymentFailed, PaymentIntent{
+		{"payment failed, expanded customer and charge", piPaymentFailed, app.PaymentIntent{
 			ID: "pi_3OqX00B7WZ01zgkW0fail001", Status: "requires_payment_method",
 			ClientSecret: "pi_3OqX00B7WZ01zgkW0fail001_secret_xyz",
 			CustomerID:   "cus_PfQ2x3y4z5", LatestChargeID: "ch_3OqX00B7WZ01zgkW0chg0001",
 			Amount:    dsu.Money{Amount: 12000, Currency: dsu.EUR},
 			Metadata:  map[string]string{"kind": "auto_refill", "partner_id": "partner-1", "purchase_id": "pur_02"},
-			LastError: &PaymentError{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."},
+			LastError: &app.PaymentError{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card has insufficient funds."},
 		}},
 		{"expanded payment method, upper-case currency, no client secret, no metadata", `{
 			"id": "pi_x", "object": "payment_intent", "amount": 100, "currency": "EUR", "status": "processing",
 			"customer": null, "payment_method": {"id": "pm_x", "object": "payment_method", "card": {"last4": "4242"}},
-			"latest_charge": null, "some_future_field": {"nested": [1, 2, 3]}}`, PaymentIntent{
+			"latest_charge": null, "some_future_field": {"nested": [1, 2, 3]}}`, app.PaymentIntent{
 			ID: "pi_x", Status: "processing", PaymentMethodID: "pm_x",
 			Amount: dsu.Money{Amount: 100, Currency: dsu.EUR},
 		}},
-		{"last_payment_error without codes", `{"id": "pi_y", "amount": 1, "currency": "usd", "status": "requires_payment_method", "last_payment_error": {"type": "api_error"}}`, PaymentIntent{
+		{"last_payment_error without codes", `{"id": "pi_y", "amount": 1, "currency": "usd", "status": "requires_payment_method", "last_payment_error": {"type": "api_error"}}`, app.PaymentIntent{
 			ID: "pi_y", Status: "requires_payment_method", Amount: dsu.Money{Amount: 1, Currency: dsu.USD},
 		}},
 		{"authentication required", `{"id": "pi_z", "object": "payment_intent", "amount": 5000, "currency": "usd", "status": "requires_payment_method",
-			"last_payment_error": {"type": "card_error", "code": "authentication_required", "decline_code": "authentication_required", "message": "Your card was declined. This transaction requires authentication."}}`, PaymentIntent{
+			"last_payment_error": {"type": "card_error", "code": "authentication_required", "decline_code": "authentication_required", "message": "Your card was declined. This transaction requires authentication."}}`, app.PaymentIntent{
 			ID: "pi_z", Status: "requires_payment_method", Amount: dsu.Money{Amount: 5000, Currency: dsu.USD},
-			LastError: &PaymentError{Code: "authentication_required", DeclineCode: "authentication_required", Message: "Your card was declined. This transaction requires authentication."},
+			LastError: &app.PaymentError{Code: "authentication_required", DeclineCode: "authentication_required", Message: "Your card was declined. This transaction requires authentication."},
 		}},
 	}
 	for _, tt := range tests {
@@ -246,9 +248,9 @@ func TestParseCharge(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want Charge
+		want app.Charge
 	}{
-		{"partially refunded", chargeRefunded, Charge{
+		{"partially refunded", chargeRefunded, app.Charge{
 			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678",
 			Amount: 45000, AmountRefunded: 15000, Currency: dsu.USD,
 		}},
@@ -256,20 +258,20 @@ func TestParseCharge(t *testing.T) {
 			`"amount_refunded": 15000`, `"amount_refunded": 45000`,
 			`"refunded": false`, `"refunded": true`,
 			`"payment_intent": "pi_3OqWxYB7WZ01zgkW1def5678"`, `"payment_intent": {"id": "pi_3OqWxYB7WZ01zgkW1def5678", "object": "payment_intent", "status": "succeeded"}`,
-		).Replace(chargeRefunded), Charge{
+		).Replace(chargeRefunded), app.Charge{
 			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678",
 			Amount: 45000, AmountRefunded: 45000, Currency: dsu.USD, Refunded: true,
 		}},
-		{"no payment intent", `{"id": "ch_old", "object": "charge", "amount": 500, "amount_refunded": 0, "currency": "usd", "payment_intent": null}`, Charge{
+		{"no payment intent", `{"id": "ch_old", "object": "charge", "amount": 500, "amount_refunded": 0, "currency": "usd", "payment_intent": null}`, app.Charge{
 			ID: "ch_old", Amount: 500, Currency: dsu.USD,
 		}},
 		{"refunds included (API before 2022-11-15)", `{"id": "ch_1", "object": "charge", "amount": 500, "amount_refunded": 300, "currency": "usd", "payment_intent": "pi_1",
-			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}, {"id": "re_1", "object": "refund", "amount": 100, "status": "succeeded"}], "has_more": false}}`, Charge{
+			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}, {"id": "re_1", "object": "refund", "amount": 100, "status": "succeeded"}], "has_more": false}}`, app.Charge{
 			ID: "ch_1", PaymentIntentID: "pi_1", Amount: 500, AmountRefunded: 300, Currency: dsu.USD, RefundsIncluded: true,
-			Refunds: []Refund{{ID: "re_2", Status: "succeeded", Amount: 200}, {ID: "re_1", Status: "succeeded", Amount: 100}},
+			Refunds: []app.Refund{{ID: "re_2", Status: "succeeded", Amount: 200}, {ID: "re_1", Status: "succeeded", Amount: 100}},
 		}},
 		{"refunds truncated: listed instead", `{"id": "ch_1", "object": "charge", "amount": 500, "amount_refunded": 300, "currency": "usd", "payment_intent": "pi_1",
-			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}], "has_more": true}}`, Charge{
+			"refunds": {"object": "list", "data": [{"id": "re_2", "object": "refund", "amount": 200, "status": "succeeded"}], "has_more": true}}`, app.Charge{
 			ID: "ch_1", PaymentIntentID: "pi_1", Amount: 500, AmountRefunded: 300, Currency: dsu.USD,
 		}},
 	}
@@ -290,9 +292,9 @@ func TestParseDispute(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want Dispute
+		want app.Dispute
 	}{
-		{"created", disputeCreated, Dispute{
+		{"created", disputeCreated, app.Dispute{
 			ID: "dp_1OqX9zB7WZ01zgkWdisp0001", ChargeID: "ch_3OqWxYB7WZ01zgkW1xyz9876",
 			PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "needs_response", Reason: "fraudulent",
 			Amount: 45000, Currency: dsu.USD,
@@ -300,12 +302,12 @@ func TestParseDispute(t *testing.T) {
 		{"closed lost, expanded charge", strings.NewReplacer(
 			`"status": "needs_response"`, `"status": "lost"`,
 			`"charge": "ch_3OqWxYB7WZ01zgkW1xyz9876"`, `"charge": {"id": "ch_3OqWxYB7WZ01zgkW1xyz9876", "object": "charge", "amount": 45000}`,
-		).Replace(disputeCreated), Dispute{
+		).Replace(disputeCreated), app.Dispute{
 			ID: "dp_1OqX9zB7WZ01zgkWdisp0001", ChargeID: "ch_3OqWxYB7WZ01zgkW1xyz9876",
 			PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "lost", Reason: "fraudulent",
 			Amount: 45000, Currency: dsu.USD,
 		}},
-		{"old dispute without payment_intent", `{"id": "dp_old", "object": "dispute", "amount": 700, "currency": "EUR", "charge": "ch_old", "reason": "general", "status": "won"}`, Dispute{
+		{"old dispute without payment_intent", `{"id": "dp_old", "object": "dispute", "amount": 700, "currency": "EUR", "charge": "ch_old", "reason": "general", "status": "won"}`, app.Dispute{
 			ID: "dp_old", ChargeID: "ch_old", Status: "won", Reason: "general", Amount: 700, Currency: dsu.EUR,
 		}},
 	}
@@ -326,9 +328,9 @@ func TestParseSetupIntent(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want SetupIntent
+		want app.SetupIntent
 	}{
-		{"succeeded", setupIntentSucceeded, SetupIntent{
+		{"succeeded", setupIntentSucceeded, app.SetupIntent{
 			ID: "seti_1OqWaaB7WZ01zgkWsetup001", ClientSecret: "seti_1OqWaaB7WZ01zgkWsetup001_secret_Pq1",
 			CustomerID: "cus_PfQ2x3y4z5", Status: "succeeded", PaymentMethodID: "pm_1OqWxYB7WZ01zgkWcard0001",
 			Metadata: map[string]string{"partner_id": "partner-1"},
@@ -336,13 +338,13 @@ func TestParseSetupIntent(t *testing.T) {
 		{"expanded customer and payment method", strings.NewReplacer(
 			`"customer": "cus_PfQ2x3y4z5"`, `"customer": {"id": "cus_PfQ2x3y4z5", "object": "customer"}`,
 			`"payment_method": "pm_1OqWxYB7WZ01zgkWcard0001"`, `"payment_method": {"id": "pm_1OqWxYB7WZ01zgkWcard0001", "object": "payment_method", "card": {"last4": "4242"}}`,
-		).Replace(setupIntentSucceeded), SetupIntent{
+		).Replace(setupIntentSucceeded), app.SetupIntent{
 			ID: "seti_1OqWaaB7WZ01zgkWsetup001", ClientSecret: "seti_1OqWaaB7WZ01zgkWsetup001_secret_Pq1",
 			CustomerID: "cus_PfQ2x3y4z5", Status: "succeeded", PaymentMethodID: "pm_1OqWxYB7WZ01zgkWcard0001",
 			Metadata: map[string]string{"partner_id": "partner-1"},
 		}},
 		{"setup failed", `{"id": "seti_f", "object": "setup_intent", "customer": "cus_1", "status": "requires_payment_method",
-			"payment_method": null, "last_setup_error": {"code": "card_declined"}, "metadata": {}}`, SetupIntent{
+			"payment_method": null, "last_setup_error": {"code": "card_declined"}, "metadata": {}}`, app.SetupIntent{
 			ID: "seti_f", CustomerID: "cus_1", Status: "requires_payment_method", Metadata: map[string]string{},
 		}},
 	}
@@ -363,24 +365,24 @@ func TestParsePaymentMethod(t *testing.T) {
 	tests := []struct {
 		name string
 		raw  string
-		want PaymentMethod
+		want app.PaymentMethod
 	}{
-		{"attached card", paymentMethodAttached, PaymentMethod{
+		{"attached card", paymentMethodAttached, app.PaymentMethod{
 			ID: "pm_1OqWxYB7WZ01zgkWcard0001", CustomerID: "cus_PfQ2x3y4z5",
 			Brand: "mastercard", Last4: "4444", ExpMonth: 4, ExpYear: 2031,
 		}},
-		{"detached", strings.Replace(paymentMethodAttached, `"customer": "cus_PfQ2x3y4z5"`, `"customer": null`, 1), PaymentMethod{
+		{"detached", strings.Replace(paymentMethodAttached, `"customer": "cus_PfQ2x3y4z5"`, `"customer": null`, 1), app.PaymentMethod{
 			ID: "pm_1OqWxYB7WZ01zgkWcard0001", Brand: "mastercard", Last4: "4444", ExpMonth: 4, ExpYear: 2031,
 		}},
-		{"expanded customer", strings.Replace(paymentMethodAttached, `"customer": "cus_PfQ2x3y4z5"`, `"customer": {"id": "cus_PfQ2x3y4z5", "object": "customer", "email": "ada@example.com"}`, 1), PaymentMethod{
+		{"expanded customer", strings.Replace(paymentMethodAttached, `"customer": "cus_PfQ2x3y4z5"`, `"customer": {"id": "cus_PfQ2x3y4z5", "object": "customer", "email": "ada@example.com"}`, 1), app.PaymentMethod{
 			ID: "pm_1OqWxYB7WZ01zgkWcard0001", CustomerID: "cus_PfQ2x3y4z5",
 			Brand: "mastercard", Last4: "4444", ExpMonth: 4, ExpYear: 2031,
 		}},
-		{"automatically updated card", strings.NewReplacer(`"exp_month": 4`, `"exp_month": 9`, `"exp_year": 2031`, `"exp_year": 2034`).Replace(paymentMethodAttached), PaymentMethod{
+		{"automatically updated card", strings.NewReplacer(`"exp_month": 4`, `"exp_month": 9`, `"exp_year": 2031`, `"exp_year": 2034`).Replace(paymentMethodAttached), app.PaymentMethod{
 			ID: "pm_1OqWxYB7WZ01zgkWcard0001", CustomerID: "cus_PfQ2x3y4z5",
 			Brand: "mastercard", Last4: "4444", ExpMonth: 9, ExpYear: 2034,
 		}},
-		{"not a card", `{"id": "pm_sepa", "object": "payment_method", "type": "sepa_debit", "sepa_debit": {"last4": "3000"}, "customer": "cus_1"}`, PaymentMethod{
+		{"not a card", `{"id": "pm_sepa", "object": "payment_method", "type": "sepa_debit", "sepa_debit": {"last4": "3000"}, "customer": "cus_1"}`, app.PaymentMethod{
 			ID: "pm_sepa", CustomerID: "cus_1",
 		}},
 	}

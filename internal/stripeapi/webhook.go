@@ -15,14 +15,18 @@ import (
 )
 
 // Webhook verification follows Stripe's scheme
-// (https://docs.stripe.com/webhooks#verify-manually) without stripe-go's
-// webhook package, whose API-version check would reject a correctly signed
-// event of another version (§5 says never).
+// (https://docs.stripe.com/webhooks#verify-manually). stripe-go's webhook
+// package does the same for one secret (and, with
+// ConstructEventWithOptions{IgnoreAPIVersionMismatch}, for events of other
+// API versions too); this checks every configured secret in one pass, so a
+// secret can be rotated without refusing deliveries, reads only the
+// envelope fields the handler uses, and answers with this project's error
+// kinds.
 
 // SignatureHeader is the header Stripe signs webhook deliveries in.
 const SignatureHeader = "Stripe-Signature"
 
-// DefaultTolerance is how far a signature's timestamp may be from now (§3).
+// DefaultTolerance is how far a signature's timestamp may be from now.
 const DefaultTolerance = 300 * time.Second
 
 // Why a delivery was rejected. VerifyEvent returns them as the Err of a

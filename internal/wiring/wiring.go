@@ -145,8 +145,6 @@ func (d Deps) catalog(store *dynamo.Store) *app.CachedCatalog {
 	return &app.CachedCatalog{Source: store, Clock: d.Clock, TTL: d.Config.CatalogTTL}
 }
 
-func (d Deps) payments() stripeapi.Port { return stripeapi.Port{C: d.Stripe} }
-
 func (d Deps) refillPolicy() dsu.RefillPolicy {
 	p := dsu.DefaultRefillPolicy
 	if d.Config.RefillMaxPackages > 0 {
@@ -164,7 +162,7 @@ func (d Deps) settler(store *dynamo.Store, outcomes *app.RefillOutcomes) *app.Se
 }
 
 func (d Deps) billing(store *dynamo.Store) *app.Billing {
-	return &app.Billing{Store: store, Payments: d.payments(), Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log}
+	return &app.Billing{Store: store, Payments: d.Stripe, Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log}
 }
 
 func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
@@ -190,7 +188,7 @@ func Purchases(d Deps) (*httpapi.Function, error) {
 	catalog := d.catalog(store)
 	return httpapi.NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases), d.httpConfig(store, routes.Purchases), httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
 		Packages:  &app.Packages{Catalog: catalog},
-		Purchases: &app.Purchases{Store: store, Payments: d.payments(), Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log},
+		Purchases: &app.Purchases{Store: store, Payments: d.Stripe, Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log},
 		Balances:  &app.Balances{Store: store, Clock: d.Clock},
 	}))
 }
@@ -200,7 +198,7 @@ func StripeWebhook(d Deps) (*httpapi.Function, error) {
 	store := d.store()
 	secrets := d.WebhookSecrets
 	outcomes := d.refillOutcomes()
-	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.payments(), Cards: d.billing(store), Refills: outcomes, Clock: d.Clock, Log: d.Log}
+	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.Stripe, Cards: d.billing(store), Refills: outcomes, Clock: d.Clock, Log: d.Log}
 	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
 		Parse: func(payload []byte, signature string, now time.Time) (app.WebhookEvent, string, error) {
 			ev, raw, err := stripeapi.ParseWebhook(payload, signature, secrets, now)
@@ -226,7 +224,7 @@ func AutoRefill(d Deps) *triggers.AutoRefill {
 	store := d.store()
 	outcomes := d.refillOutcomes()
 	refiller := &app.Refiller{
-		Store: store, Payments: d.payments(), Catalog: d.catalog(store), Settle: d.settler(store, outcomes),
+		Store: store, Payments: d.Stripe, Catalog: d.catalog(store), Settle: d.settler(store, outcomes),
 		Outcomes: outcomes, Clock: d.Clock, IDs: d.IDs, Log: d.Log,
 	}
 	return &triggers.AutoRefill{
