@@ -17,9 +17,9 @@ func TestUsageReportedAndRefillStartedFromTheStream(t *testing.T) {
 	emu := seededTable(t)
 	store := fixtureWorld(t, emu) // partner-acme with a card, balance 2000
 	ctx := context.Background()
-	if _, err := store.ChangeAccount(ctx, "partner-acme", func(a *dsu.Account) error {
+	if _, _, err := store.ChangeAccount(ctx, "partner-acme", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", Threshold: 0, MonthlyLimit: 5}
-		return nil
+		return dsu.PlanChange{}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}

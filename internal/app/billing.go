@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -15,7 +14,7 @@ type billingStore interface {
 	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
 	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
 	SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool) (dsu.Partner, error)
-	ChangeAccount(ctx context.Context, partnerID string, mutate func(*dsu.Account) error) (dsu.Account, error)
+	ChangeAccount(ctx context.Context, partnerID string, mutate dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error)
 	PartnerByCustomer(ctx context.Context, customerID string) (dsu.Partner, error)
 }
 
@@ -234,7 +233,7 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	acc, err := b.Store.ChangeAccount(ctx, p.ID, ResumeForNewCard)
+	acc, _, err := b.Store.ChangeAccount(ctx, p.ID, (*dsu.Account).ResumeForNewCard)
 	if err != nil {
 		return BillingInfo{}, err
 	}
@@ -245,31 +244,6 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	}
 	b.Log.InfoContext(ctx, "card saved", "partner", p.ID, "brand", card.Brand)
 	return BillingInfo{Partner: p, Account: acc}, nil
-}
-
-// ResumeForNewCard resumes a plan paused by the card: a missing card, a
-// failed payment or a needed authentication. A new card is the partner's
-// answer to all three. Plans paused for other reasons stay paused.
-func ResumeForNewCard(a *dsu.Account) error {
-	ar := &a.AutoRefill
-	if ar.Status != dsu.AutoRefillPaused {
-		return dsu.ErrNoChange
-	}
-	switch ar.PausedReason {
-	case dsu.PausedCardMissing, dsu.PausedPaymentFailed, dsu.PausedAuthenticationRequired:
-		resume(a)
-		return nil
-	}
-	return dsu.ErrNoChange
-}
-
-// resume reactivates the plan and clears the failure streak.
-func resume(a *dsu.Account) {
-	a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillActive, ""
-	if a.Refill.Phase == dsu.RefillFailed {
-		a.Refill.Phase = dsu.RefillIdle
-	}
-	a.Refill.Failures, a.Refill.NextAttemptAt = 0, time.Time{}
 }
 
 // DeleteCard detaches the card at Stripe and forgets it; an active plan
@@ -303,21 +277,14 @@ func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID
 		// plan keeps charging the new card.
 		return b.Info(ctx, p)
 	}
-	paused := false
-	acc, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) error {
-		paused = false
-		if a.AutoRefill.Status != dsu.AutoRefillActive {
-			return dsu.ErrNoChange
-		}
-		a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, dsu.PausedCardMissing
-		paused = true
-		return nil
+	acc, change, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
+		return a.Pause(dsu.PausedCardMissing)
 	})
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	if paused { // once, not again for the webhook that reports the same detach
-		b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(dsu.PausedCardMissing)})
+	if change.Paused != "" { // once, not again for the webhook that reports the same detach
+		b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(change.Paused)})
 	}
 	return BillingInfo{Partner: p, Account: acc}, nil
 }
@@ -388,41 +355,17 @@ func (b *Billing) updatePartner(ctx context.Context, p dsu.Partner, change func(
 	}
 }
 
-// MaxThreshold bounds the threshold: a typo of a few zeros would otherwise
-// buy packages back to back up to the monthly limit.
-const MaxThreshold = 10_000_000
-
-// AutoRefillInput is a PUT /v1/billing/auto-refill body; nil fields keep
-// their current values.
-type AutoRefillInput struct {
-	Enabled      bool
-	PackageID    *string
-	Threshold    *int64
-	MonthlyLimit *int
-}
-
 // UpdateAutoRefill validates and saves the plan's settings. Enabling needs
 // a contact and a card; enabling (or re-enabling a paused plan) while the
 // balance is at or below the threshold starts a refill: the account write
 // reaches the autorefill function through the stream, and the sweep index
-// marks the account due.
-func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in AutoRefillInput) (BillingInfo, error) {
+// marks it due. The rules themselves are dsu.Account.ConfigurePlan's.
+func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.PlanSettings) (BillingInfo, error) {
 	cat, err := b.Catalog.Catalog(ctx)
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	var v dsu.Validation
-	if in.PackageID != nil {
-		_, ok := cat.Find(*in.PackageID)
-		v.Check(ok, "packageId", "is not a package of the catalog")
-	}
-	if in.Threshold != nil {
-		v.Check(*in.Threshold >= 0 && *in.Threshold <= MaxThreshold, "threshold", "must be between 0 and 10,000,000 DSUs")
-	}
-	if in.MonthlyLimit != nil {
-		v.Check(*in.MonthlyLimit >= 1 && *in.MonthlyLimit <= 31, "monthlyLimit", "must be between 1 and 31 automatic purchases a month")
-	}
-	if err := v.Err(); err != nil {
+	if err := in.Validate(cat); err != nil {
 		return BillingInfo{}, err
 	}
 	if in.Enabled {
@@ -433,46 +376,8 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in AutoRe
 			return BillingInfo{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "the automated plan needs a saved card")
 		}
 	}
-	acc, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) error {
-		ar := &a.AutoRefill
-		if in.PackageID != nil {
-			ar.PackageID = *in.PackageID
-		}
-		if in.Threshold != nil {
-			ar.Threshold = *in.Threshold
-		}
-		if in.MonthlyLimit != nil {
-			ar.MonthlyLimit = *in.MonthlyLimit
-		}
-		if in.Enabled && ar.DisputeHold {
-			// A chargeback needs a person at CiraSync: the partner cannot
-			// re-arm off-session charging by themselves.
-			return dsu.Errorf(dsu.KindConflict, "the automated plan is on hold because of a card dispute; contact support to resume it")
-		}
-		if in.Enabled {
-			// Every field must be set once the plan runs.
-			var v dsu.Validation
-			if _, ok := cat.Find(ar.PackageID); ar.PackageID == "" {
-				v.Add("packageId", "is required to enable the automated plan")
-			} else if !ok { // saved earlier, since removed from the catalog
-				v.Add("packageId", "is no longer a package of the catalog; choose another")
-			}
-			v.Check(ar.MonthlyLimit >= 1, "monthlyLimit", "is required to enable the automated plan")
-			if err := v.Err(); err != nil {
-				return err
-			}
-			// Saving the settings of a plan that already runs keeps its
-			// retry state: resetting it would retry a declined card at once
-			// and never let the failure streak pause the plan.
-			running := ar.Enabled && ar.Status == dsu.AutoRefillActive
-			ar.Enabled = true
-			if !running {
-				resume(a)
-			}
-		} else {
-			ar.Enabled, ar.Status, ar.PausedReason = false, dsu.AutoRefillOff, ""
-		}
-		return nil
+	acc, _, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
+		return a.ConfigurePlan(in, cat)
 	})
 	if err != nil {
 		return BillingInfo{}, err

@@ -16,6 +16,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/catalog"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
@@ -32,10 +33,10 @@ import (
 // billingRig is one billing function with its own table and Stripe.
 type billingRig struct {
 	t         *testing.T
-	api       *dynamo.CountingAPI
+	api       *dynamotest.CountingAPI
 	store     *dynamo.Store
-	clock     *dsu.FixedClock
-	ids       *dsu.SequentialIDs
+	clock     *dsutest.FixedClock
+	ids       *dsutest.SequentialIDs
 	pay       *fakePayments
 	published *recordedEvents
 	catalog   *app.CachedCatalog
@@ -49,8 +50,8 @@ var billingNow = time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)
 func newBillingRig(t *testing.T) *billingRig {
 	t.Helper()
 	emu := dynamotest.New(t)
-	r := &billingRig{t: t, clock: dsu.NewFixedClock(billingNow), ids: &dsu.SequentialIDs{}, pay: newFakePayments(), published: &recordedEvents{}}
-	r.api = dynamo.NewCountingAPI(emu.Client)
+	r := &billingRig{t: t, clock: dsutest.NewFixedClock(billingNow), ids: &dsutest.SequentialIDs{}, pay: newFakePayments(), published: &recordedEvents{}}
+	r.api = dynamotest.NewCountingAPI(emu.Client)
 	r.store = dynamo.New(r.api, dynamo.Options{Table: dynamotest.Table, Clock: r.clock, IDs: r.ids})
 	cat, err := catalog.Default()
 	if err != nil {
@@ -834,7 +835,7 @@ func TestBillingNewCardResumesAPlanPausedForCardMissing(t *testing.T) {
 	}
 
 	// A plan paused for a dispute waits for a person, card or not.
-	if _, err := r.store.ChangeAccount(context.Background(), "p-resume", func(a *dsu.Account) error { return a.PauseForDispute() }); err != nil {
+	if _, _, err := r.store.ChangeAccount(context.Background(), "p-resume", (*dsu.Account).PauseForDispute); err != nil {
 		t.Fatal(err)
 	}
 	r.saveCard("p-resume", "visa", "1881")
@@ -965,9 +966,9 @@ func TestBillingAutoRefillSettingsAreValidated(t *testing.T) {
 	}
 
 	// A default package since removed from the catalog cannot be enabled.
-	if _, err := r.store.ChangeAccount(context.Background(), "p-ar", func(a *dsu.Account) error {
+	if _, _, err := r.store.ChangeAccount(context.Background(), "p-ar", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill.PackageID = "dsu-retired"
-		return nil
+		return dsu.PlanChange{}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -993,9 +994,9 @@ func TestBillingAutoRefillSettingsKeepTheRetryState(t *testing.T) {
 	// An automatic purchase was declined (insufficient funds): the next
 	// attempt waits an hour.
 	retryAt := r.clock.Now().Add(time.Hour)
-	if _, err := r.store.ChangeAccount(ctx, "p-retry", func(a *dsu.Account) error {
+	if _, _, err := r.store.ChangeAccount(ctx, "p-retry", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.Refill = dsu.RefillState{Phase: dsu.RefillFailed, Failures: 1, NextAttemptAt: retryAt, Month: "2026-11", MonthCount: 1}
-		return nil
+		return dsu.PlanChange{}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -1006,10 +1007,10 @@ func TestBillingAutoRefillSettingsKeepTheRetryState(t *testing.T) {
 		t.Fatalf("saving the settings reset the retry state: %+v", acc.Refill)
 	}
 	// Re-enabling a paused plan is the partner's decision to try again.
-	if _, err := r.store.ChangeAccount(ctx, "p-retry", func(a *dsu.Account) error {
+	if _, _, err := r.store.ChangeAccount(ctx, "p-retry", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, dsu.PausedPaymentFailed
 		a.Refill = dsu.RefillState{Failures: 3, Month: "2026-11", MonthCount: 3}
-		return nil
+		return dsu.PlanChange{}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -1157,21 +1158,21 @@ func TestBillingSampleEvents(t *testing.T) {
 func TestDisputePauseNeedsSupport(t *testing.T) {
 	w := newWorld(t)
 	p := w.partner("p1", "pm_card")
-	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) error {
+	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", MonthlyLimit: 5}
 		return a.PauseForDispute()
 	})
-	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
 		t.Fatalf("re-enabling after a dispute: %v", err)
 	}
 	// Turning the plan off stays possible, and does not lift the hold.
-	if info, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: false}); err != nil || info.Account.AutoRefill.Status != dsu.AutoRefillOff {
+	if info, err := w.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: false}); err != nil || info.Account.AutoRefill.Status != dsu.AutoRefillOff {
 		t.Fatalf("turning off: %+v %v", info.Account.AutoRefill, err)
 	}
-	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true}); dsu.ErrorKind(err) != dsu.KindConflict {
 		t.Fatalf("off and on again lifted the dispute hold: %v", err)
 	}
-	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true, Threshold: ptr[int64](10_000_001)}); dsu.ErrorKind(err) != dsu.KindInvalid {
+	if _, err := w.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true, Threshold: ptr[int64](10_000_001)}); dsu.ErrorKind(err) != dsu.KindInvalid {
 		t.Fatalf("a threshold of ten million and one: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 )
@@ -51,9 +52,9 @@ func (c *creator) op() app.IdempotentOp[string] {
 	}
 }
 
-func setup(t *testing.T) (*dynamo.Store, *dsu.FixedClock, *creator) {
+func setup(t *testing.T) (*dynamo.Store, *dsutest.FixedClock, *creator) {
 	emu := dynamotest.New(t)
-	clock := dsu.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	clock := dsutest.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	store := dynamo.New(emu.Client, dynamo.Options{Table: dynamotest.Table, Clock: clock})
 	return store, clock, &creator{store: store}
 }

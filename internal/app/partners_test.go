@@ -9,13 +9,14 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/catalog"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 )
 
 func TestEnsureCreatesOnceWithTheWelcomeGrant(t *testing.T) {
 	emu := dynamotest.New(t)
-	clock := dsu.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	clock := dsutest.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	store := dynamo.New(emu.Client, dynamo.Options{Table: dynamotest.Table, Clock: clock})
 	partners := &app.Partners{Store: store, Defaults: dsu.PartnerDefaults{Currency: dsu.EUR, WelcomeGrant: 2000}, Clock: clock}
 	ctx := context.Background()
@@ -42,8 +43,8 @@ func TestEnsureCreatesOnceWithTheWelcomeGrant(t *testing.T) {
 
 func TestPackagesInThePartnersCurrency(t *testing.T) {
 	emu := dynamotest.New(t)
-	clock := dsu.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
-	api := dynamo.NewCountingAPI(emu.Client)
+	clock := dsutest.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	api := dynamotest.NewCountingAPI(emu.Client)
 	store := dynamo.New(api, dynamo.Options{Table: dynamotest.Table, Clock: clock})
 	cat, _ := catalog.Default()
 	if err := store.PutCatalog(context.Background(), cat); err != nil {

@@ -171,7 +171,7 @@ func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchas
 	}
 	// A decline comes with its PaymentIntent: record it as the outcome.
 	res, err := s.record(ctx, purchase, pi, method, &claim)
-	if err != nil && transient(err) {
+	if err != nil && Transient(err) {
 		// Stripe has the outcome but storage did not take it: the retry
 		// (or the webhook) records it.
 		s.resumable(ctx, claim, purchase.ID)

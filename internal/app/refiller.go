@@ -13,8 +13,8 @@ type refillStore interface {
 	settleStore
 	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
 	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
-	ChangeAccount(ctx context.Context, partnerID string, mutate func(*dsu.Account) error) (dsu.Account, error)
-	StartRefill(ctx context.Context, purchase dsu.Purchase, claim func(*dsu.Account) error) (dsu.Account, error)
+	ChangeAccount(ctx context.Context, partnerID string, mutate dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error)
+	StartRefill(ctx context.Context, purchase dsu.Purchase, claim dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error)
 	DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error)
 	SweepShards() int
 }
@@ -71,15 +71,8 @@ func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
 			Amount: dsu.Money{Amount: price.Amount * n, Currency: p.Currency}}},
 		Units: pkg.Units * n, Amount: dsu.Money{Amount: price.Amount * n, Currency: p.Currency}, CreatedAt: now,
 	}
-	limitReached := false
-	acc, err = r.Store.StartRefill(ctx, purchase, func(a *dsu.Account) error {
-		limitReached = false
-		err := a.ClaimRefill(purchase.ID, now)
-		if errors.Is(err, dsu.ErrMonthlyLimitReached) {
-			limitReached = true
-			return nil // write the pause, charge nothing
-		}
-		return err
+	acc, change, err := r.Store.StartRefill(ctx, purchase, func(a *dsu.Account) (dsu.PlanChange, error) {
+		return a.ClaimRefill(purchase.ID, now)
 	})
 	if errors.Is(err, dsu.ErrRefillNotNeeded) {
 		return nil // another trigger claimed it, or the balance recovered
@@ -87,9 +80,11 @@ func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
 	if err != nil {
 		return err
 	}
-	if limitReached {
+	if change.Paused != "" {
+		// The claim paused the plan instead (the monthly limit): charge
+		// nothing.
 		r.Log.InfoContext(ctx, "monthly limit of automatic purchases reached; plan paused", "partner", partnerID, "limit", acc.AutoRefill.MonthlyLimit)
-		r.Outcomes.paused(ctx, partnerID, dsu.PausedMonthlyLimitReached)
+		r.Outcomes.paused(ctx, partnerID, change)
 		return nil
 	}
 	r.Log.InfoContext(ctx, "refill started", "partner", partnerID, "purchase", purchase.ID, "packages", n, "balance", acc.Units)
@@ -136,15 +131,11 @@ func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purch
 }
 
 func (r *Refiller) pause(ctx context.Context, partnerID string, reason dsu.PauseReason) error {
-	acc, err := r.Store.ChangeAccount(ctx, partnerID, func(a *dsu.Account) error {
-		if a.AutoRefill.Status != dsu.AutoRefillActive {
-			return dsu.ErrNoChange
-		}
-		a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, reason
-		return nil
+	_, change, err := r.Store.ChangeAccount(ctx, partnerID, func(a *dsu.Account) (dsu.PlanChange, error) {
+		return a.Pause(reason)
 	})
-	if err == nil && acc.AutoRefill.PausedReason == reason {
-		r.Outcomes.paused(ctx, partnerID, reason)
+	if err == nil {
+		r.Outcomes.paused(ctx, partnerID, change)
 	}
 	return err
 }
@@ -156,7 +147,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 	purchase, err := r.Store.GetPurchase(ctx, acc.PartnerID, acc.Refill.PurchaseID)
 	if dsu.IsKind(err, dsu.KindNotFound) {
 		r.Log.ErrorContext(ctx, "refill in flight without its purchase; claim released", "partner", acc.PartnerID, "purchase", acc.Refill.PurchaseID)
-		return r.release(ctx, acc.PartnerID, acc.Refill.PurchaseID, func(a *dsu.Account) error { return a.RefillReleased(acc.Refill.PurchaseID) })
+		return r.release(ctx, acc.PartnerID, func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillReleased(acc.Refill.PurchaseID) })
 	}
 	if err != nil {
 		return err
@@ -197,19 +188,16 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		}
 		return err
 	case purchase.Status.Paid():
-		return r.release(ctx, acc.PartnerID, purchase.ID, func(a *dsu.Account) error { return a.RefillSucceeded(purchase.ID) })
+		return r.release(ctx, acc.PartnerID, func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillSucceeded(purchase.ID) })
 	default: // failed or canceled, recorded without the claim's release
-		return r.release(ctx, acc.PartnerID, purchase.ID, func(a *dsu.Account) error { return a.RefillReleased(purchase.ID) })
+		return r.release(ctx, acc.PartnerID, func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillReleased(purchase.ID) })
 	}
 }
 
-func (r *Refiller) release(ctx context.Context, partnerID, purchaseID string, mutate func(*dsu.Account) error) error {
-	_, err := r.Store.ChangeAccount(ctx, partnerID, func(a *dsu.Account) error {
-		if err := mutate(a); err != nil {
-			return dsu.ErrNoChange
-		}
-		return nil
-	})
+// release frees a claim the purchase's outcome did not free; a claim that
+// moved on meanwhile is left alone.
+func (r *Refiller) release(ctx context.Context, partnerID string, mutate dsu.AccountMutation) error {
+	_, _, err := r.Store.ChangeAccount(ctx, partnerID, mutate)
 	return err
 }
 
@@ -222,20 +210,10 @@ func (r *Refiller) notCharged(ctx context.Context, purchase dsu.Purchase, reason
 	next := purchase
 	f := notChargedFailure
 	next.Status, next.Failure, next.CompletedAt = dsu.StatusFailed, &f, &now
-	paused := false
-	_, err := r.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+	res, err := r.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
 		Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusPending},
-		Account: func(a *dsu.Account) error {
-			changed := a.RefillReleased(purchase.ID) == nil
-			paused = false
-			if reason != "" && a.AutoRefill.Status == dsu.AutoRefillActive {
-				a.AutoRefill.Status, a.AutoRefill.PausedReason = dsu.AutoRefillPaused, reason
-				changed, paused = true, true
-			}
-			if !changed {
-				return dsu.ErrNoChange
-			}
-			return nil
+		Account: func(a *dsu.Account) (dsu.PlanChange, error) {
+			return a.RefillNotCharged(purchase.ID, reason)
 		},
 	})
 	if errors.Is(err, dsu.ErrPurchaseMoved) {
@@ -245,9 +223,7 @@ func (r *Refiller) notCharged(ctx context.Context, purchase dsu.Purchase, reason
 		return err
 	}
 	r.Log.WarnContext(ctx, "refill given up: not charged", "partner", purchase.PartnerID, "purchase", purchase.ID)
-	if paused {
-		r.Outcomes.paused(ctx, purchase.PartnerID, reason)
-	}
+	r.Outcomes.paused(ctx, purchase.PartnerID, res.Plan)
 	return nil
 }
 
@@ -283,7 +259,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	sleep := s.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = dsu.Sleep
 	}
 	charged := 0
 	for shard := range s.Store.SweepShards() {
@@ -336,15 +312,4 @@ func (s *Sweeper) handle(ctx context.Context, partnerID string, now time.Time, p
 		return s.Refiller.Refill(ctx, partnerID)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -44,7 +44,7 @@ func newRefillWorld(t *testing.T) *refillWorld {
 // one dsu-1000 package per refill, monthlyLimit refills a month.
 func (r *refillWorld) planPartner(id, pm string, monthlyLimit int) dsu.Partner {
 	p := r.partner(id, pm)
-	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{
 		Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr[int64](0), MonthlyLimit: ptr(monthlyLimit),
 	}); err != nil {
 		r.t.Fatal(err)
@@ -300,7 +300,7 @@ func TestMonthlyLimitPausesWithoutCharging(t *testing.T) {
 	// Next month the partner re-enables the plan: it refills at once.
 	r.clock.Set(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	p, _ := r.store.GetPartner(context.Background(), "p1")
-	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: true}); err != nil {
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	r.sweeper.Sweep(context.Background())
@@ -461,7 +461,7 @@ func TestReconcileGivesUpAnUnchargedRefill(t *testing.T) {
 	r.use("p1", "t", 2000)
 	r.pay.failOnce["CreatePaymentIntent"] = errStripeDown
 	r.refiller.Refill(context.Background(), "p1")
-	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, app.AutoRefillInput{Enabled: false}); err != nil {
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: false}); err != nil {
 		t.Fatal(err)
 	}
 	r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)

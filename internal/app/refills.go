@@ -24,14 +24,14 @@ type RefillOutcomes struct {
 // The on* methods return the account change to write in the same
 // transaction as the purchase's update; nil for manual purchases.
 
-func (r *RefillOutcomes) onSucceeded(p dsu.Purchase) func(*dsu.Account) error {
+func (r *RefillOutcomes) onSucceeded(p dsu.Purchase) dsu.AccountMutation {
 	if r == nil || p.Kind != dsu.KindAutoRefill {
 		return nil
 	}
-	return func(a *dsu.Account) error { return a.RefillSucceeded(p.ID) }
+	return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillSucceeded(p.ID) }
 }
 
-func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure) func(*dsu.Account) error {
+func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure) dsu.AccountMutation {
 	if r == nil || p.Kind != dsu.KindAutoRefill {
 		return nil
 	}
@@ -40,21 +40,21 @@ func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure) func(*dsu.Acco
 	}
 	retryable := f != nil && r.Retryable != nil && r.Retryable(f.Code)
 	now := r.Clock.Now()
-	return func(a *dsu.Account) error { return a.RefillFailed(p.ID, retryable, now, r.Policy) }
+	return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillFailed(p.ID, retryable, now, r.Policy) }
 }
 
-func (r *RefillOutcomes) onNeedsAuthentication(p dsu.Purchase) func(*dsu.Account) error {
+func (r *RefillOutcomes) onNeedsAuthentication(p dsu.Purchase) dsu.AccountMutation {
 	if r == nil || p.Kind != dsu.KindAutoRefill {
 		return nil
 	}
-	return func(a *dsu.Account) error { return a.RefillNeedsAuthentication(p.ID) }
+	return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillNeedsAuthentication(p.ID) }
 }
 
-func (r *RefillOutcomes) onReleased(p dsu.Purchase) func(*dsu.Account) error {
+func (r *RefillOutcomes) onReleased(p dsu.Purchase) dsu.AccountMutation {
 	if r == nil || p.Kind != dsu.KindAutoRefill {
 		return nil
 	}
-	return func(a *dsu.Account) error { return a.RefillReleased(p.ID) }
+	return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillReleased(p.ID) }
 }
 
 // After a committed outcome: the domain events for notifications.
@@ -88,11 +88,13 @@ func (r *RefillOutcomes) changed(ctx context.Context, p dsu.Purchase) {
 	}
 }
 
-func (r *RefillOutcomes) paused(ctx context.Context, partnerID string, reason dsu.PauseReason) {
-	if r == nil {
+// paused announces a pause the stored change made; nothing when it made
+// none.
+func (r *RefillOutcomes) paused(ctx context.Context, partnerID string, change dsu.PlanChange) {
+	if r == nil || change.Paused == "" {
 		return
 	}
-	r.publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: partnerID, Reason: string(reason)})
+	r.publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: partnerID, Reason: string(change.Paused)})
 }
 
 func (r *RefillOutcomes) publish(ctx context.Context, ev DomainEvent) {

@@ -35,7 +35,7 @@ var errMismatch = dsu.Errorf(dsu.KindConflict, "the payment does not match its p
 // meanwhile is not an error: the stored state is returned. A PaymentIntent
 // that does not match the purchase returns errMismatch and changes nothing.
 func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, eventID string) (dsu.Purchase, error) {
-	for range purchaseRaces {
+	return onFreshPurchase(ctx, s.Store, p, func(p dsu.Purchase) (dsu.Purchase, error) {
 		if !matches(p, pi) {
 			s.Log.ErrorContext(ctx, "payment does not match its purchase: nothing recorded",
 				"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
@@ -54,17 +54,8 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 			}
 			return p, nil // late or duplicate: never back
 		}
-		done, err := s.update(ctx, p, next, pi, eventID)
-		if errors.Is(err, dsu.ErrPurchaseMoved) {
-			// Another event moved it first: decide again on what is stored.
-			if p, err = s.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
-				return p, err
-			}
-			continue
-		}
-		return done, err
-	}
-	return p, dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; try again", p.ID)
+		return s.update(ctx, p, next, pi, eventID)
+	})
 }
 
 // update writes one settlement; dsu.ErrPurchaseMoved asks for a re-read.
@@ -105,10 +96,34 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 		} else {
 			s.Refills.changed(ctx, next)
 		}
-		paused := next.Status == dsu.StatusFailed || next.Status == dsu.StatusRequiresAction
-		if paused && u.Account != nil && res.Account.AutoRefill.Status == dsu.AutoRefillPaused {
-			s.Refills.paused(ctx, p.PartnerID, res.Account.AutoRefill.PausedReason)
-		}
+		s.Refills.paused(ctx, p.PartnerID, res.Plan)
 	}
 	return next, nil
+}
+
+// purchaseRaces bounds the re-reads of a purchase other events keep
+// changing.
+const purchaseRaces = 5
+
+// purchaseReader reads a purchase again.
+type purchaseReader interface {
+	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
+}
+
+// onFreshPurchase runs step on p and, each time step reports that the
+// stored purchase moved on meanwhile (dsu.ErrPurchaseMoved), on the
+// purchase read again: every decision is made on what is stored. Past
+// purchaseRaces re-reads it gives up with a transient error.
+func onFreshPurchase[T any](ctx context.Context, store purchaseReader, p dsu.Purchase, step func(dsu.Purchase) (T, error)) (T, error) {
+	var zero T
+	for range purchaseRaces {
+		out, err := step(p)
+		if !errors.Is(err, dsu.ErrPurchaseMoved) {
+			return out, err
+		}
+		if p, err = store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
+			return zero, err
+		}
+	}
+	return zero, dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; try again", p.ID)
 }

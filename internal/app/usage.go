@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -93,23 +95,17 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 	}
 
 	results := make([]UsageResult, len(records))
-	errs := make([]error, len(records))
 	ensured := sync.Map{} // partner → error, so each partner is ensured once
-	parallel := max(u.Parallel, 1)
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(u.Parallel, 1))
 	for i, r := range records {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i], errs[i] = u.apply(ctx, r, units[i], billed[i], now, &ensured)
+		g.Go(func() (err error) {
+			results[i], err = u.apply(gctx, r, units[i], billed[i], now, &ensured)
+			return err
 		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return results, nil
 }

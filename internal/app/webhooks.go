@@ -110,15 +110,19 @@ func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
 		log.DebugContext(ctx, "event ignored")
 		return nil
 	}
-	if err != nil && !transient(err) {
+	if err != nil && !Transient(err) {
 		log.ErrorContext(ctx, "event could not be processed and is acknowledged; an operator must look", "error", err.Error())
 		return nil
 	}
 	return err
 }
 
-// transient reports errors worth a Stripe retry.
-func transient(err error) bool {
+// Transient reports whether err may go away when the same work is tried
+// again: a dependency did not answer, another request holds what this one
+// needs, or something unexpected happened. Every trigger (Stripe's webhook
+// retries, the stream's batch retries, a client's retry with its
+// Idempotency-Key) retries these and gives up on the rest.
+func Transient(err error) bool {
 	switch dsu.ErrorKind(err) {
 	case dsu.KindUpstreamUnavailable, dsu.KindInternal, dsu.KindRequestInProgress:
 		return true
@@ -218,19 +222,15 @@ func unpaid(ctx context.Context, log *slog.Logger, p dsu.Purchase) error {
 	return errRetryLater
 }
 
-// purchaseRaces bounds the re-reads of a purchase other events keep
-// changing.
-const purchaseRaces = 5
-
-// applyRefund debits one refund once (its reference guards it), re-reading
-// the purchase when another event changed it meanwhile.
+// applyRefund debits one refund once (its reference guards it), deciding
+// on the purchase as stored.
 func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
-	for range purchaseRaces {
+	_, err := onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
 		if !p.Status.Paid() {
-			return unpaid(ctx, log, p)
+			return struct{}{}, unpaid(ctx, log, p)
 		}
 		if p.Status == dsu.StatusRefunded {
-			return nil // refunded in full before: nothing left
+			return struct{}{}, nil // refunded in full before: nothing left
 		}
 		next, debit := dsu.ApplyRefund(p, r.Amount)
 		// The entry is written even for 0 DSUs (a lost dispute took them
@@ -239,21 +239,12 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
 			Ledger: &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -debit, Reference: dsu.RefundRef(r.ID)},
 		})
-		if errors.Is(err, dsu.ErrPurchaseMoved) {
-			if p, err = w.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if res.Applied {
+		if err == nil && res.Applied {
 			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", debit)
 		}
-		return nil
-	}
-	return dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; Stripe will retry", p.ID)
+		return struct{}{}, err
+	})
+	return err
 }
 
 // dispute marks the purchase disputed and pauses the plan; a lost dispute
@@ -275,14 +266,13 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		return err
 	}
 	lost := ev.Type == EvDisputeClosed && d.Status == "lost"
-	for range purchaseRaces {
+	_, err = onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
 		if !p.Status.Paid() {
-			return unpaid(ctx, log, p)
+			return struct{}{}, unpaid(ctx, log, p)
 		}
 		if p.Status == dsu.StatusDisputed && !lost {
-			return nil
+			return struct{}{}, nil
 		}
-		paused := false
 		next := p
 		from := []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed}
 		if p.Status == dsu.StatusRefunded {
@@ -290,14 +280,7 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		} else {
 			next.Status = dsu.StatusDisputed
 		}
-		u := dsu.PurchaseUpdate{
-			Purchase: next, From: from, EventID: ev.ID,
-			Account: func(a *dsu.Account) error {
-				err := a.PauseForDispute()
-				paused = err == nil
-				return err
-			},
-		}
+		u := dsu.PurchaseUpdate{Purchase: next, From: from, EventID: ev.ID, Account: (*dsu.Account).PauseForDispute}
 		if lost {
 			debit := p.CreditedUnits()
 			next.DisputeDebitedUnits += debit
@@ -306,22 +289,14 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		}
 		res, err := w.Store.UpdatePurchase(ctx, u)
 		if errors.Is(err, dsu.ErrEventProcessed) {
-			return nil
-		}
-		if errors.Is(err, dsu.ErrPurchaseMoved) {
-			if p, err = w.Store.GetPurchase(ctx, p.PartnerID, p.ID); err != nil {
-				return err
-			}
-			continue
+			return struct{}{}, nil
 		}
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
 		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status, "debited", lost && res.Applied)
-		if paused {
-			w.Refills.paused(ctx, p.PartnerID, dsu.PausedDispute)
-		}
-		return nil
-	}
-	return dsu.Errorf(dsu.KindUpstreamUnavailable, "purchase %s keeps changing; Stripe will retry", p.ID)
+		w.Refills.paused(ctx, p.PartnerID, res.Plan)
+		return struct{}{}, nil
+	})
+	return err
 }

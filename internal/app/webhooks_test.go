@@ -213,9 +213,9 @@ func TestPartialRefundsDebitTheirShareOnce(t *testing.T) {
 func TestDisputes(t *testing.T) {
 	w := newWorld(t)
 	p := w.partner("p1", "pm_card")
-	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) error {
+	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", MonthlyLimit: 5}
-		return nil
+		return dsu.PlanChange{}, nil
 	})
 	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 2)
 	pi, _ := w.pay.IntentFor(res.Purchase.ID)
@@ -346,9 +346,9 @@ func TestRefundOfADisputedPurchaseIsDebited(t *testing.T) {
 func TestDisputeOfARefundedPurchase(t *testing.T) {
 	w := newWorld(t)
 	p := w.partner("p1", "pm_card")
-	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) error {
+	w.store.ChangeAccount(context.Background(), "p1", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", MonthlyLimit: 5}
-		return nil
+		return dsu.PlanChange{}, nil
 	})
 	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 1)
 	pi, _ := w.pay.IntentFor(res.Purchase.ID)

@@ -13,6 +13,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/catalog"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/logging"
@@ -23,11 +24,11 @@ import (
 type world struct {
 	t       *testing.T
 	emu     *dynamotest.Emulator
-	api     *dynamo.CountingAPI
+	api     *dynamotest.CountingAPI
 	faults  *faultyAPI
 	store   *dynamo.Store
-	clock   *dsu.FixedClock
-	ids     *dsu.SequentialIDs
+	clock   *dsutest.FixedClock
+	ids     *dsutest.SequentialIDs
 	pay     *fakePayments
 	events  *recordedEvents
 	catalog *app.CachedCatalog
@@ -45,9 +46,9 @@ var worldStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	emu := dynamotest.New(t)
-	w := &world{t: t, emu: emu, clock: dsu.NewFixedClock(worldStart), ids: &dsu.SequentialIDs{}, pay: newFakePayments(), events: &recordedEvents{}}
+	w := &world{t: t, emu: emu, clock: dsutest.NewFixedClock(worldStart), ids: &dsutest.SequentialIDs{}, pay: newFakePayments(), events: &recordedEvents{}}
 	w.faults = &faultyAPI{API: emu.Client}
-	w.api = dynamo.NewCountingAPI(w.faults)
+	w.api = dynamotest.NewCountingAPI(w.faults)
 	w.store = dynamo.New(w.api, dynamo.Options{Table: dynamotest.Table, Clock: w.clock, IDs: w.ids})
 	cat, _ := catalog.Default()
 	if err := w.store.PutCatalog(context.Background(), cat); err != nil {

@@ -33,7 +33,7 @@ type PurchaseUpdate struct {
 	// Ledger applies an entry in the same transaction (a credit or debit).
 	Ledger *LedgerChange
 	// Account changes the partner's account in the same transaction.
-	Account func(*Account) error
+	Account AccountMutation
 	// EventID records the Stripe event that caused the update.
 	EventID string
 	// Complete stores the result of the Idempotency-Key claim that created
@@ -50,6 +50,8 @@ type IdempotencyCompletion struct {
 // UpdateResult tells what an update did.
 type UpdateResult struct {
 	Account Account
+	// Plan is what the stored change did to the automated plan.
+	Plan PlanChange
 	// Applied is false when the update's ledger reference had been applied
 	// before: then nothing at all was written.
 	Applied bool

@@ -1,10 +1,10 @@
 package dsu
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -49,45 +49,15 @@ func encode128(b [16]byte) string {
 	return string(out[:])
 }
 
-// SequentialIDs issues prefix + a zero-padded counter: deterministic ids for
-// tests that still sort in creation order.
-type SequentialIDs struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (g *SequentialIDs) NewID(prefix string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.n++
-	return fmt.Sprintf("%s%010d", prefix, g.n)
-}
-
-// FixedClock is a settable clock for tests.
-type FixedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewFixedClock starts at t.
-func NewFixedClock(t time.Time) *FixedClock { return &FixedClock{t: t.UTC()} }
-
-func (c *FixedClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Set moves the clock to t.
-func (c *FixedClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t.UTC()
-}
-
-// Advance moves the clock forward by d.
-func (c *FixedClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// Sleep waits for d or until ctx is done, whichever comes first: retries
+// and pacing must stop waiting when the invocation's time is up.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -32,12 +32,8 @@ var DefaultRefillPolicy = RefillPolicy{
 	MaxPackages:            10,
 }
 
-// Reasons a refill cannot be claimed.
-var (
-	ErrRefillNotNeeded = errors.New("no refill needed")
-	// ErrMonthlyLimitReached: the claim paused the plan instead.
-	ErrMonthlyLimitReached = errors.New("monthly limit of automatic purchases reached")
-)
+// ErrRefillNotNeeded is why a refill cannot be claimed: none is due.
+var ErrRefillNotNeeded = errors.New("no refill needed")
 
 // monthOf is the calendar month (UTC) of t, as the monthly limit counts.
 func monthOf(t time.Time) string { return t.UTC().Format("2006-01") }
@@ -60,11 +56,11 @@ func (a Account) RefillDue(now time.Time) bool {
 
 // ClaimRefill marks an automatic purchase in flight for purchaseID: the one
 // refill per partner. When this month's limit is used up it pauses the plan
-// (monthly_limit_reached) and returns ErrMonthlyLimitReached: charging
-// nothing. ErrRefillNotNeeded when no refill is due.
-func (a *Account) ClaimRefill(purchaseID string, now time.Time) error {
+// instead (monthly_limit_reached), which the PlanChange says: nothing may be
+// charged then. ErrRefillNotNeeded when no refill is due.
+func (a *Account) ClaimRefill(purchaseID string, now time.Time) (PlanChange, error) {
 	if !a.RefillDue(now) {
-		return ErrRefillNotNeeded
+		return PlanChange{}, ErrRefillNotNeeded
 	}
 	month := monthOf(now)
 	count := a.Refill.MonthCount
@@ -72,13 +68,12 @@ func (a *Account) ClaimRefill(purchaseID string, now time.Time) error {
 		count = 0
 	}
 	if a.AutoRefill.MonthlyLimit > 0 && count >= a.AutoRefill.MonthlyLimit {
-		a.AutoRefill.Status, a.AutoRefill.PausedReason = AutoRefillPaused, PausedMonthlyLimitReached
 		a.Refill.Phase, a.Refill.PurchaseID = RefillIdle, ""
-		return ErrMonthlyLimitReached
+		return a.Pause(PausedMonthlyLimitReached)
 	}
 	a.Refill.Phase, a.Refill.PurchaseID, a.Refill.StartedAt = RefillInFlight, purchaseID, now.UTC()
 	a.Refill.Month, a.Refill.MonthCount = month, count+1
-	return nil
+	return PlanChange{}, nil
 }
 
 // inFlightFor reports whether purchaseID is the refill in flight; outcomes
@@ -88,70 +83,73 @@ func (a Account) inFlightFor(purchaseID string) bool {
 }
 
 // RefillSucceeded releases the claim and clears the failure streak.
-func (a *Account) RefillSucceeded(purchaseID string) error {
+func (a *Account) RefillSucceeded(purchaseID string) (PlanChange, error) {
 	if !a.inFlightFor(purchaseID) && !(a.Refill.Phase == RefillFailed && a.Refill.PurchaseID == purchaseID) {
-		return ErrNoChange
+		return PlanChange{}, ErrNoChange
 	}
 	a.Refill = RefillState{Month: a.Refill.Month, MonthCount: a.Refill.MonthCount}
-	return nil
+	return PlanChange{}, nil
 }
 
 // RefillFailed records a declined automatic purchase. A retryable decline
 // waits for the next delay, until the streak reaches the maximum; any other
 // decline pauses the plan at once. Both pause with payment_failed.
-func (a *Account) RefillFailed(purchaseID string, retryable bool, now time.Time, p RefillPolicy) error {
+func (a *Account) RefillFailed(purchaseID string, retryable bool, now time.Time, p RefillPolicy) (PlanChange, error) {
 	if !a.inFlightFor(purchaseID) {
-		return ErrNoChange
+		return PlanChange{}, ErrNoChange
 	}
 	a.Refill.Failures++
 	a.Refill.Phase = RefillFailed
 	if !retryable || a.Refill.Failures >= p.MaxConsecutiveFailures {
 		a.Refill.Phase, a.Refill.NextAttemptAt = RefillIdle, time.Time{}
-		if a.AutoRefill.Status == AutoRefillActive {
-			a.AutoRefill.Status, a.AutoRefill.PausedReason = AutoRefillPaused, PausedPaymentFailed
-		}
-		return nil
+		return a.pauseIfActive(PausedPaymentFailed), nil
 	}
 	delay := p.RetryDelays[min(a.Refill.Failures, len(p.RetryDelays))-1]
 	a.Refill.NextAttemptAt = now.UTC().Add(delay)
-	return nil
+	return PlanChange{}, nil
 }
 
 // RefillNeedsAuthentication pauses the plan: the bank wants the partner to
 // confirm on-session, and retrying blindly would only fail again (§5).
-func (a *Account) RefillNeedsAuthentication(purchaseID string) error {
+func (a *Account) RefillNeedsAuthentication(purchaseID string) (PlanChange, error) {
 	if !a.inFlightFor(purchaseID) {
-		return ErrNoChange
+		return PlanChange{}, ErrNoChange
 	}
 	a.Refill.Phase, a.Refill.PurchaseID = RefillIdle, ""
-	if a.AutoRefill.Status == AutoRefillActive {
-		a.AutoRefill.Status, a.AutoRefill.PausedReason = AutoRefillPaused, PausedAuthenticationRequired
-	}
-	return nil
+	return a.pauseIfActive(PausedAuthenticationRequired), nil
 }
 
 // RefillReleased frees the claim of a refill that ended without a payment
 // (canceled, or never charged).
-func (a *Account) RefillReleased(purchaseID string) error {
+func (a *Account) RefillReleased(purchaseID string) (PlanChange, error) {
 	if !a.inFlightFor(purchaseID) {
-		return ErrNoChange
+		return PlanChange{}, ErrNoChange
 	}
 	a.Refill.Phase, a.Refill.PurchaseID = RefillIdle, ""
-	return nil
+	return PlanChange{}, nil
 }
 
-// PauseForDispute pauses an enabled plan and holds it: a chargeback needs a
-// person.
-func (a *Account) PauseForDispute() error {
-	ar := &a.AutoRefill
-	if ar.DisputeHold && (!ar.Enabled || ar.PausedReason == PausedDispute) {
-		return ErrNoChange
+// RefillNotCharged gives up a refill Stripe never charged: it releases the
+// claim and, with a reason, pauses an active plan (the card or customer is
+// gone). ErrNoChange when neither applies.
+func (a *Account) RefillNotCharged(purchaseID string, reason PauseReason) (PlanChange, error) {
+	_, err := a.RefillReleased(purchaseID)
+	released := err == nil
+	var change PlanChange
+	if reason != "" {
+		change = a.pauseIfActive(reason)
 	}
-	ar.DisputeHold = true
-	if ar.Enabled {
-		ar.Status, ar.PausedReason = AutoRefillPaused, PausedDispute
+	if !released && change.Paused == "" {
+		return PlanChange{}, ErrNoChange
 	}
-	return nil
+	return change, nil
+}
+
+// pauseIfActive pauses an active plan and says so; other plans stay as they
+// are.
+func (a *Account) pauseIfActive(reason PauseReason) PlanChange {
+	change, _ := a.Pause(reason)
+	return change
 }
 
 // RefillQuantity is how many default packages an automatic purchase buys:

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 )
 
 func TestBilledDays(t *testing.T) {
@@ -131,7 +133,7 @@ func TestParseCurrency(t *testing.T) {
 }
 
 func TestRandomIDsSortByTime(t *testing.T) {
-	clock := NewFixedClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := dsutest.NewFixedClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	g := RandomIDs{Clock: clock}
 	var ids []string
 	seen := map[string]bool{}

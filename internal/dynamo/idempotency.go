@@ -49,18 +49,21 @@ func decodeIdemRecord(it item) (dsu.IdempotencyRecord, error) {
 
 const unclaimed = "(attribute_not_exists(pk) OR expiresAt < :now)"
 
-// claimIdem is the transaction item that claims a key: it fails when the
-// key has a live record.
-func (s *Store) claimIdem(claim dsu.IdempotencyClaim) types.TransactWriteItem {
+// errKeyTakenOver: the key's record is no longer the caller's claim.
+var errKeyTakenOver = dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over")
+
+// claimIdem is the transaction item that claims a key: it fails with
+// dsu.ErrIdempotencyKeyTaken when the key has a live record.
+func (s *Store) claimIdem(claim dsu.IdempotencyClaim) txItem {
 	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemInProgress}
-	return s.put(idemRecordItem(rec), unclaimed, item{":now": avN(s.now().Unix())})
+	return s.put(idemRecordItem(rec), unclaimed, item{":now": avN(s.now().Unix())}, dsu.ErrIdempotencyKeyTaken)
 }
 
 // completeIdem is the transaction item that stores a claim's outcome; it
 // fails unless the record is still the claim's.
-func (s *Store) completeIdem(claim dsu.IdempotencyClaim, result []byte) types.TransactWriteItem {
+func (s *Store) completeIdem(claim dsu.IdempotencyClaim, result []byte) txItem {
 	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemCompleted, Result: result}
-	return s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)})
+	return s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)}, errKeyTakenOver)
 }
 
 // GetIdempotency reads the live record of a key; KindNotFound when there is
@@ -87,12 +90,12 @@ func (s *Store) GetIdempotency(ctx context.Context, partnerID, key string) (dsu.
 // the claim into their first transaction. dsu.ErrIdempotencyKeyTaken when
 // the key has a live record.
 func (s *Store) ClaimIdempotency(ctx context.Context, claim dsu.IdempotencyClaim) error {
-	return s.single(ctx, s.claimIdem(claim), dsu.ErrIdempotencyKeyTaken)
+	return s.single(ctx, s.claimIdem(claim))
 }
 
 // CompleteIdempotency stores the outcome of a claim on its own.
 func (s *Store) CompleteIdempotency(ctx context.Context, claim dsu.IdempotencyClaim, result []byte) error {
-	return s.single(ctx, s.completeIdem(claim, result), dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over"))
+	return s.single(ctx, s.completeIdem(claim, result))
 }
 
 // TakeOverIdempotency makes an abandoned or retryable claim the caller's:
@@ -123,8 +126,7 @@ func (s *Store) TakeOverIdempotency(ctx context.Context, rec dsu.IdempotencyReco
 // resumes it instead of waiting for the claim to go stale.
 func (s *Store) MarkIdempotencyRetryable(ctx context.Context, claim dsu.IdempotencyClaim) error {
 	rec := dsu.IdempotencyRecord{IdempotencyClaim: claim, State: dsu.IdemRetryable}
-	return s.single(ctx, s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)}),
-		dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over"))
+	return s.single(ctx, s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)}, errKeyTakenOver))
 }
 
 // ReleaseIdempotency forgets a claim whose request created nothing, so the
@@ -142,16 +144,16 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, claim dsu.IdempotencyCla
 	return storageErr(err, "release idempotency key")
 }
 
-// single runs one conditional transaction item as a plain write, returning
-// onFailed when its condition fails.
-func (s *Store) single(ctx context.Context, ti types.TransactWriteItem, onFailed error) error {
-	p := ti.Put
+// single runs one conditional put item as a plain write, returning its
+// failure when its condition fails.
+func (s *Store) single(ctx context.Context, ti txItem) error {
+	p := ti.write.Put
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
 		ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
 	})
 	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		return onFailed
+		return ti.failed
 	}
 	return storageErr(err, "idempotency record")
 }

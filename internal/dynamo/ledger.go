@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -58,12 +57,14 @@ func decodeEntry(it item) (dsu.Entry, error) {
 type balanceChange struct {
 	partnerID string
 	entry     *dsu.LedgerChange
-	// mutate changes the account as read; it runs again on every retry. An
-	// error aborts the change and is returned as is.
-	mutate func(acc *dsu.Account) error
+	// mutate changes the account as read; it runs again on every retry,
+	// and the result of the attempt that was stored is returned. An error
+	// other than dsu.ErrNoChange aborts the change and is returned as is.
+	mutate dsu.AccountMutation
 	// extra builds items written in the same transaction, after the guard.
-	// A failed condition on one of them ends the change with *extraFailed.
-	extra func(acc dsu.Account, e *dsu.Entry) []types.TransactWriteItem
+	// A failed condition on one of them ends the change with that item's
+	// failure.
+	extra func(acc dsu.Account, e *dsu.Entry) []txItem
 }
 
 // changeResult is what a balance change did.
@@ -73,12 +74,9 @@ type changeResult struct {
 	// Applied is false when the entry's reference had been applied before;
 	// Entry is then the first application's entry and nothing was written.
 	Applied bool
+	// Plan is what the stored mutation did to the automated plan.
+	Plan dsu.PlanChange
 }
-
-// extraFailed reports that the condition of extra item Index failed.
-type extraFailed struct{ Index int }
-
-func (e *extraFailed) Error() string { return fmt.Sprintf("condition of item %d failed", e.Index) }
 
 // change applies c with optimistic concurrency: read the account, compute
 // its next state, and write entry, guard, extras and account in one
@@ -109,24 +107,25 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 	if err != nil {
 		return changeResult{}, false, err
 	}
-	from := acc.Version
-	next := acc
 	now := s.now()
-	next.Version++
-	next.UpdatedAt = now
+	next := acc
+	var plan dsu.PlanChange
 	if c.mutate != nil {
-		err := c.mutate(&next)
+		plan, err = c.mutate(&next)
 		switch {
 		case errors.Is(err, dsu.ErrNoChange) && c.entry == nil && c.extra == nil:
 			return changeResult{Account: acc}, false, nil
 		case errors.Is(err, dsu.ErrNoChange):
 			// The plan stays as it is; the entry and extras still apply.
+			next, plan = acc, dsu.PlanChange{}
 		case err != nil:
 			return changeResult{}, false, err
 		}
 	}
+	next.Version++
+	next.UpdatedAt = now
 
-	var items []types.TransactWriteItem
+	var items []txItem
 	var entry *dsu.Entry
 	if c.entry != nil {
 		units, ok := dsu.AddInt(next.Units, c.entry.Units)
@@ -140,44 +139,33 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 			Type: c.entry.Type, Units: c.entry.Units, BalanceAfter: units,
 			Reference: c.entry.Reference, CreatedAt: now,
 		}
-		// The guard goes first: when a reference was applied before, that is
-		// the answer, whatever else also failed.
-		items = append(items, s.putNew(guardItem(*entry)))
+		items = append(items, s.putNew(guardItem(*entry), errApplied))
 	}
-	extraStart := len(items)
 	if c.extra != nil {
 		items = append(items, c.extra(next, entry)...)
 	}
-	extraEnd := len(items)
 	if entry != nil {
-		items = append(items, s.putNew(entryItem(*entry)))
+		items = append(items, s.putNew(entryItem(*entry), errStale))
 	}
-	items = append(items, s.putAccount(next, from))
+	items = append(items, s.putAccount(next, acc.Version))
 
-	err = s.transact(ctx, items)
-	if err == nil {
-		res = changeResult{Account: next, Applied: true}
+	err = s.transact(ctx, "balance change", items)
+	switch {
+	case err == nil:
+		res = changeResult{Account: next, Applied: true, Plan: plan}
 		if entry != nil {
 			res.Entry = *entry
 		}
 		return res, false, nil
-	}
-	codes, cancelled := txReasons(err)
-	if !cancelled {
-		return changeResult{}, false, storageErr(err, "balance change")
-	}
-	if entry != nil && txFailedAt(codes, 0) {
+	case errors.Is(err, errApplied):
 		first, err := s.appliedEntry(ctx, c.partnerID, c.entry.Reference)
 		return changeResult{Account: acc, Entry: first}, false, err
+	case errors.Is(err, errStale), errors.Is(err, errTxConflict):
+		// The account (or the entry's sequence number) moved on, or the
+		// transaction collided with another: read again and retry.
+		return changeResult{}, true, err
 	}
-	for i := extraStart; i < extraEnd; i++ {
-		if txFailedAt(codes, i) {
-			return changeResult{Account: acc}, false, &extraFailed{Index: i - extraStart}
-		}
-	}
-	// The account (or the entry's sequence number) moved on, or the
-	// transaction collided with another: read again and retry.
-	return changeResult{}, true, err
+	return changeResult{Account: acc}, false, err
 }
 
 // appliedEntry returns the entry a reference produced when first applied.

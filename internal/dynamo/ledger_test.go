@@ -7,27 +7,29 @@ import (
 	"testing"
 	"time"
 
+	miniserver "github.com/truora/minidyn/server"
+
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
-	miniserver "github.com/truora/minidyn/server"
 )
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	emu   *dynamotest.Emulator
-	api   *dynamo.CountingAPI
+	api   *dynamotest.CountingAPI
 	store *dynamo.Store
-	clock *dsu.FixedClock
+	clock *dsutest.FixedClock
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	emu := dynamotest.New(t)
-	api := dynamo.NewCountingAPI(emu.Client)
-	clock := dsu.NewFixedClock(t0)
-	store := dynamo.New(api, dynamo.Options{Table: dynamotest.Table, Clock: clock, IDs: &dsu.SequentialIDs{}})
+	api := dynamotest.NewCountingAPI(emu.Client)
+	clock := dsutest.NewFixedClock(t0)
+	store := dynamo.New(api, dynamo.Options{Table: dynamotest.Table, Clock: clock, IDs: &dsutest.SequentialIDs{}})
 	return &fixture{emu: emu, api: api, store: store, clock: clock}
 }
 

@@ -161,8 +161,8 @@ func decodeBalance(it item) (dsu.Account, error) {
 
 // putAccount writes a new state of the account if nobody changed it since
 // version `from` was read.
-func (s *Store) putAccount(a dsu.Account, from int64) types.TransactWriteItem {
-	return s.put(s.balanceItem(a), "version = :v", item{":v": avN(from)})
+func (s *Store) putAccount(a dsu.Account, from int64) txItem {
+	return s.put(s.balanceItem(a), "version = :v", item{":v": avN(from)}, errStale)
 }
 
 // ---- reads ----
@@ -206,22 +206,19 @@ func (s *Store) CreatePartner(ctx context.Context, p dsu.Partner, grant dsu.Unit
 		UpdatedAt:  now,
 		AutoRefill: dsu.AutoRefill{Status: dsu.AutoRefillOff},
 	}
-	items := []types.TransactWriteItem{s.putNew(profileItem(p))}
+	exists := dsu.Errorf(dsu.KindConflict, "partner %s already exists", p.ID)
+	items := []txItem{s.putNew(profileItem(p), exists)}
 	if grant != 0 {
 		acc.Units, acc.LedgerSeq = grant, 1
 		e := dsu.Entry{
 			ID: s.opts.IDs.NewID("le_"), PartnerID: p.ID, Seq: 1, Type: dsu.EntryGrant,
 			Units: grant, BalanceAfter: grant, Reference: dsu.WelcomeGrantRef, CreatedAt: now,
 		}
-		items = append(items, s.putNew(guardItem(e)), s.putNew(entryItem(e)))
+		items = append(items, s.putNew(guardItem(e), exists), s.putNew(entryItem(e), exists))
 	}
-	items = append(items, s.putNew(s.balanceItem(acc)))
-	err := s.transact(ctx, items)
-	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
-		return dsu.Account{}, dsu.Errorf(dsu.KindConflict, "partner %s already exists", p.ID)
-	}
-	if err != nil {
-		return dsu.Account{}, storageErr(err, "create partner")
+	items = append(items, s.putNew(s.balanceItem(acc), exists))
+	if err := s.transact(ctx, "create partner", items); err != nil {
+		return dsu.Account{}, err
 	}
 	return acc, nil
 }
@@ -238,13 +235,17 @@ func (s *Store) UpdatePartner(ctx context.Context, p dsu.Partner) (dsu.Partner, 
 		ExpressionAttributeValues: item{":v": avN(from)},
 	})
 	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		return dsu.Partner{}, dsu.Errorf(dsu.KindConflict, "the billing record changed meanwhile; try again")
+		return dsu.Partner{}, errPartnerChanged
 	}
 	if err != nil {
 		return dsu.Partner{}, storageErr(err, "update partner")
 	}
 	return p, nil
 }
+
+// errPartnerChanged: the billing record was written by someone else since
+// it was read.
+var errPartnerChanged = dsu.Errorf(dsu.KindConflict, "the billing record changed meanwhile; try again")
 
 // ---- customers ----
 
@@ -263,18 +264,13 @@ func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer boo
 	link := withKey(item{}, customerKey(p.StripeCustomerID))
 	link[AttrType] = avS("customer")
 	link["partnerId"] = avS(p.ID)
-	err := s.transact(ctx, []types.TransactWriteItem{
-		s.put(profileItem(p), "version = :v", item{":v": avN(from)}),
-		s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)}),
+	err := s.transact(ctx, "save partner", []txItem{
+		s.put(profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged),
+		s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)},
+			dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)),
 	})
-	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
-		if txFailedAt(codes, 1) {
-			return dsu.Partner{}, dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)
-		}
-		return dsu.Partner{}, dsu.Errorf(dsu.KindConflict, "the billing record changed meanwhile; try again")
-	}
 	if err != nil {
-		return dsu.Partner{}, storageErr(err, "save partner")
+		return dsu.Partner{}, err
 	}
 	return p, nil
 }
@@ -293,8 +289,9 @@ func (s *Store) PartnerByCustomer(ctx context.Context, customerID string) (dsu.P
 }
 
 // ChangeAccount applies mutate to the partner's account under optimistic
-// concurrency (retried on conflicts) and returns the new state.
-func (s *Store) ChangeAccount(ctx context.Context, partnerID string, mutate func(*dsu.Account) error) (dsu.Account, error) {
+// concurrency (retried on conflicts) and returns the new state with what
+// the stored mutation did to the plan.
+func (s *Store) ChangeAccount(ctx context.Context, partnerID string, mutate dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error) {
 	res, err := s.change(ctx, balanceChange{partnerID: partnerID, mutate: mutate})
-	return res.Account, err
+	return res.Account, res.Plan, err
 }

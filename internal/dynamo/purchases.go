@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -114,33 +113,12 @@ const EventRetention = 30 * 24 * time.Hour
 // dsu.ErrIdempotencyKeyTaken when the key is taken and with KindConflict
 // when the partner's currency is no longer the purchase's.
 func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim) error {
-	var items []types.TransactWriteItem
+	var items []txItem
 	if claim != nil {
 		items = append(items, s.claimIdem(*claim))
 	}
-	items = append(items, s.putNew(purchaseItem(p)), types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(s.opts.Table),
-		Key:       profileKey(p.PartnerID),
-		// Bumping the version makes a concurrent read-modify-write of the
-		// billing record retry instead of overwriting firstPurchaseAt.
-		UpdateExpression:          aws.String("SET firstPurchaseAt = if_not_exists(firstPurchaseAt, :now), version = version + :one"),
-		ConditionExpression:       aws.String("currency = :cur"),
-		ExpressionAttributeValues: item{":now": avTime(p.CreatedAt), ":one": avN(1), ":cur": avS(string(p.Amount.Currency))},
-	}})
-	err := s.transact(ctx, items)
-	if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
-		switch {
-		case claim != nil && txFailedAt(codes, 0):
-			return dsu.ErrIdempotencyKeyTaken
-		case txFailedAt(codes, len(items)-1):
-			return dsu.Errorf(dsu.KindConflict, "the billing currency changed; review the prices and try again")
-		}
-		return dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)
-	}
-	if err != nil {
-		return storageErr(err, "create purchase")
-	}
-	return nil
+	items = append(items, s.putNew(purchaseItem(p), dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)), s.markFirstPurchase(p))
+	return s.transact(ctx, "create purchase", items)
 }
 
 // GetPurchase reads one of a partner's purchases; KindNotFound for another
@@ -212,7 +190,9 @@ func (s *Store) MarkEventProcessed(ctx context.Context, eventID string) error {
 // UpdatePurchase writes u in one transaction: the purchase under its
 // status condition, the PaymentIntent link, the ledger entry with its guard
 // and the new balance, the account change, the event record and the
-// idempotency completion.
+// idempotency completion. Each item's failed condition has its own error:
+// dsu.ErrPurchaseMoved, dsu.ErrPaymentIntentTaken, dsu.ErrEventProcessed,
+// or KindRequestInProgress for a key taken over.
 func (s *Store) UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error) {
 	p := u.Purchase
 	if len(u.From) == 0 {
@@ -230,63 +210,33 @@ func (s *Store) UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.U
 		cond = append(cond, "(attribute_not_exists(paymentIntentId) OR paymentIntentId = :pi)")
 		values[":pi"] = avS(p.PaymentIntentID)
 	}
-	purchasePut := types.TransactWriteItem{Put: &types.Put{
-		TableName:                 aws.String(s.opts.Table),
-		Item:                      purchaseItem(p),
-		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
-		ExpressionAttributeNames:  map[string]string{"#status": "status"},
-		ExpressionAttributeValues: values,
-	}}
-	// Extras in a fixed order; their index says which condition failed.
-	extras := func(dsu.Account, *dsu.Entry) []types.TransactWriteItem {
-		xs := []types.TransactWriteItem{purchasePut}
-		if u.LinkPaymentIntent {
-			xs = append(xs, s.put(paymentIntentItem(p.PaymentIntentID, p.PartnerID, p.ID),
-				"attribute_not_exists(pk) OR purchaseId = :id", item{":id": avS(p.ID)}))
-		}
-		if u.EventID != "" {
-			xs = append(xs, s.put(eventItem(u.EventID, s.now()), "attribute_not_exists(pk) OR expiresAt < :now", item{":now": avN(s.now().Unix())}))
-		}
-		if u.Complete != nil {
-			xs = append(xs, s.completeIdem(u.Complete.Claim, u.Complete.Result))
-		}
-		return xs
+	purchasePut := s.put(purchaseItem(p), strings.Join(cond, " AND "), values, dsu.ErrPurchaseMoved)
+	purchasePut.write.Put.ExpressionAttributeNames = map[string]string{"#status": "status"}
+	items := []txItem{purchasePut}
+	if u.LinkPaymentIntent {
+		items = append(items, s.put(paymentIntentItem(p.PaymentIntentID, p.PartnerID, p.ID),
+			"attribute_not_exists(pk) OR purchaseId = :id", item{":id": avS(p.ID)}, dsu.ErrPaymentIntentTaken))
 	}
-	explain := func(index int) error {
-		switch {
-		case index == 0:
-			return dsu.ErrPurchaseMoved
-		case u.LinkPaymentIntent && index == 1:
-			return dsu.ErrPaymentIntentTaken
-		case u.EventID != "" && index == 1+b2i(u.LinkPaymentIntent):
-			return dsu.ErrEventProcessed
-		}
-		return dsu.Errorf(dsu.KindRequestInProgress, "another request took this Idempotency-Key over")
+	if u.EventID != "" {
+		items = append(items, s.put(eventItem(u.EventID, s.now()), "attribute_not_exists(pk) OR expiresAt < :now",
+			item{":now": avN(s.now().Unix())}, dsu.ErrEventProcessed))
+	}
+	if u.Complete != nil {
+		items = append(items, s.completeIdem(u.Complete.Claim, u.Complete.Result))
 	}
 
 	if u.Ledger == nil && u.Account == nil {
-		items := extras(dsu.Account{}, nil)
-		err := s.transact(ctx, items)
-		if codes, ok := txReasons(err); ok && !txConflict(err, codes) {
-			for i := range items {
-				if txFailedAt(codes, i) {
-					return dsu.UpdateResult{}, explain(i)
-				}
-			}
-		}
-		if err != nil {
-			return dsu.UpdateResult{}, storageErr(err, "update purchase")
+		if err := s.transact(ctx, "update purchase", items); err != nil {
+			return dsu.UpdateResult{}, err
 		}
 		return dsu.UpdateResult{Applied: true}, nil
 	}
-	res, err := s.change(ctx, balanceChange{partnerID: p.PartnerID, entry: u.Ledger, mutate: u.Account, extra: extras})
-	if ef, ok := errors.AsType[*extraFailed](err); ok {
-		return dsu.UpdateResult{}, explain(ef.Index)
-	}
+	res, err := s.change(ctx, balanceChange{partnerID: p.PartnerID, entry: u.Ledger, mutate: u.Account,
+		extra: func(dsu.Account, *dsu.Entry) []txItem { return items }})
 	if err != nil {
 		return dsu.UpdateResult{}, err
 	}
-	return dsu.UpdateResult{Account: res.Account, Applied: res.Applied, Entry: res.Entry}, nil
+	return dsu.UpdateResult{Account: res.Account, Plan: res.Plan, Applied: res.Applied, Entry: res.Entry}, nil
 }
 
 func placeholders(prefix string, n int) string {
@@ -295,11 +245,4 @@ func placeholders(prefix string, n int) string {
 		ps[i] = fmt.Sprintf("%s%d", prefix, i)
 	}
 	return strings.Join(ps, ", ")
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 )
 
@@ -184,7 +185,7 @@ func TestListPurchasesNewestFirst(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.createPartner(t, "p1", 0)
-	ids := dsu.SequentialIDs{}
+	ids := dsutest.SequentialIDs{}
 	for range 7 {
 		f.store.CreatePurchase(ctx, newPurchase(f, "p1", ids.NewID("pur_")), nil)
 	}
@@ -214,15 +215,15 @@ func TestCustomerLinkAndAccountChanges(t *testing.T) {
 	if got, err := f.store.PartnerByCustomer(ctx, "cus_1"); err != nil || got.ID != "p1" {
 		t.Fatalf("by customer: %+v %v", got, err)
 	}
-	acc, err := f.store.ChangeAccount(ctx, "p1", func(a *dsu.Account) error {
+	acc, _, err := f.store.ChangeAccount(ctx, "p1", func(a *dsu.Account) (dsu.PlanChange, error) {
 		a.AutoRefill = dsu.AutoRefill{Enabled: true, Status: dsu.AutoRefillActive, PackageID: "dsu-1000", Threshold: 100, MonthlyLimit: 3}
-		return nil
+		return dsu.PlanChange{}, nil
 	})
 	if err != nil || acc.AutoRefill.Status != dsu.AutoRefillActive {
 		t.Fatalf("%+v %v", acc, err)
 	}
 	f.api.Reset()
-	same, err := f.store.ChangeAccount(ctx, "p1", func(*dsu.Account) error { return dsu.ErrNoChange })
+	same, _, err := f.store.ChangeAccount(ctx, "p1", func(*dsu.Account) (dsu.PlanChange, error) { return dsu.PlanChange{}, dsu.ErrNoChange })
 	if err != nil || same.Version != acc.Version || f.api.Counts().Transactions != 0 {
 		t.Fatalf("a no-op change wrote: %+v %v %+v", same, err, f.api.Counts())
 	}

@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -19,27 +18,21 @@ import (
 // claimed account names it as the refill in flight (a claim that paused the
 // plan for its monthly limit writes the pause alone). It returns the
 // account as written, or the unchanged account with dsu.ErrRefillNotNeeded.
-func (s *Store) StartRefill(ctx context.Context, purchase dsu.Purchase, claim func(*dsu.Account) error) (dsu.Account, error) {
+func (s *Store) StartRefill(ctx context.Context, purchase dsu.Purchase, claim dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error) {
 	res, err := s.change(ctx, balanceChange{
 		partnerID: purchase.PartnerID,
 		mutate:    claim,
-		extra: func(acc dsu.Account, _ *dsu.Entry) []types.TransactWriteItem {
+		extra: func(acc dsu.Account, _ *dsu.Entry) []txItem {
 			if acc.Refill.Phase != dsu.RefillInFlight || acc.Refill.PurchaseID != purchase.ID {
 				return nil
 			}
-			return []types.TransactWriteItem{s.putNew(purchaseItem(purchase)), {Update: &types.Update{
-				TableName:                 aws.String(s.opts.Table),
-				Key:                       profileKey(purchase.PartnerID),
-				UpdateExpression:          aws.String("SET firstPurchaseAt = if_not_exists(firstPurchaseAt, :now), version = version + :one"),
-				ConditionExpression:       aws.String("currency = :cur"),
-				ExpressionAttributeValues: item{":now": avTime(purchase.CreatedAt), ":one": avN(1), ":cur": avS(string(purchase.Amount.Currency))},
-			}}}
+			return []txItem{
+				s.putNew(purchaseItem(purchase), dsu.Errorf(dsu.KindConflict, "purchase %s exists", purchase.ID)),
+				s.markFirstPurchase(purchase),
+			}
 		},
 	})
-	if ef, ok := errors.AsType[*extraFailed](err); ok && ef.Index == 1 {
-		return dsu.Account{}, dsu.Errorf(dsu.KindConflict, "the billing currency changed while the refill was priced")
-	}
-	return res.Account, err
+	return res.Account, res.Plan, err
 }
 
 // DecodeAccountImage reads an account from a balance item image, as the

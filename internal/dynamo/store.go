@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -35,6 +34,9 @@ type Options struct {
 type Store struct {
 	api  API
 	opts Options
+	// leadingItems, when set (by tests only), go in front of every
+	// transaction: failures must keep meaning the same whatever precedes.
+	leadingItems func() []txItem
 }
 
 const (
@@ -93,62 +95,6 @@ func (s *Store) get(ctx context.Context, k item) (item, error) {
 	return out.Item, nil
 }
 
-// transact runs one TransactWriteItems.
-func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	return err
-}
-
-func (s *Store) put(it item, condition string, values map[string]types.AttributeValue) types.TransactWriteItem {
-	p := &types.Put{TableName: aws.String(s.opts.Table), Item: it}
-	if condition != "" {
-		p.ConditionExpression = aws.String(condition)
-		p.ExpressionAttributeValues = values
-	}
-	return types.TransactWriteItem{Put: p}
-}
-
-// putNew puts an item that must not exist yet.
-func (s *Store) putNew(it item) types.TransactWriteItem {
-	return s.put(it, "attribute_not_exists("+AttrPK+")", nil)
-}
-
-// txReasons returns the cancellation code of each transaction item when err
-// is a cancelled transaction. DynamoDB reports every failed condition;
-// the local emulator reports only the first, so callers order items by the
-// precedence of their conditions.
-func txReasons(err error) ([]string, bool) {
-	tce, ok := errors.AsType[*types.TransactionCanceledException](err)
-	if !ok {
-		return nil, false
-	}
-	codes := make([]string, len(tce.CancellationReasons))
-	for i, r := range tce.CancellationReasons {
-		codes[i] = aws.ToString(r.Code)
-	}
-	return codes, true
-}
-
-// txFailedAt reports whether item i of a cancelled transaction failed its
-// condition.
-func txFailedAt(codes []string, i int) bool {
-	return i < len(codes) && codes[i] == "ConditionalCheckFailed"
-}
-
-// txConflict reports a transaction that lost a race without any condition
-// failing: retrying it is safe.
-func txConflict(err error, codes []string) bool {
-	if _, ok := errors.AsType[*types.TransactionInProgressException](err); ok {
-		return true
-	}
-	for _, c := range codes {
-		if c == "TransactionConflict" {
-			return true
-		}
-	}
-	return false
-}
-
 // storageErr classifies an SDK error. Everything the database says is either
 // a condition the caller handles before getting here, or transient.
 func storageErr(err error, what string) error {
@@ -166,12 +112,5 @@ func storageErr(err error, what string) error {
 // eventually wins.
 func backoff(ctx context.Context, n int) error {
 	ceiling := min(2*time.Millisecond<<min(n, 10), 50*time.Millisecond)
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling)) + 1))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return dsu.Sleep(ctx, time.Duration(rand.Int64N(int64(ceiling))+1))
 }

@@ -56,11 +56,11 @@ func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRe
 	res, err := s.change(ctx, balanceChange{
 		partnerID: u.PartnerID,
 		entry:     &dsu.LedgerChange{PartnerID: u.PartnerID, Type: dsu.EntryUsage, Units: -u.Units, Reference: dsu.UsageRef(u.PartnerID, u.TenantID, u.Date)},
-		extra: func(dsu.Account, *dsu.Entry) []types.TransactWriteItem {
-			return []types.TransactWriteItem{s.putNew(usageItem(u))}
+		extra: func(dsu.Account, *dsu.Entry) []txItem {
+			return []txItem{s.putNew(usageItem(u), errUsageRecorded)}
 		},
 	})
-	if _, ok := errors.AsType[*extraFailed](err); ok {
+	if errors.Is(err, errUsageRecorded) {
 		return s.firstUsage(ctx, u)
 	}
 	if err != nil {
@@ -71,6 +71,9 @@ func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRe
 	}
 	return u, res.Account, true, nil
 }
+
+// errUsageRecorded: the (partner, tenant, date) was recorded before.
+var errUsageRecorded = errors.New("usage recorded before")
 
 func (s *Store) firstUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, dsu.Account, bool, error) {
 	it, err := s.get(ctx, usageKey(u.PartnerID, u.TenantID, u.Date))

@@ -78,7 +78,7 @@ func (b staticBilling) SaveCard(ctx context.Context, p dsu.Partner, _ string) (a
 func (b staticBilling) DeleteCard(ctx context.Context, p dsu.Partner) (app.BillingInfo, error) {
 	return b.Info(ctx, p)
 }
-func (b staticBilling) UpdateAutoRefill(ctx context.Context, p dsu.Partner, _ app.AutoRefillInput) (app.BillingInfo, error) {
+func (b staticBilling) UpdateAutoRefill(ctx context.Context, p dsu.Partner, _ dsu.PlanSettings) (app.BillingInfo, error) {
 	return b.Info(ctx, p)
 }
 

@@ -16,7 +16,7 @@ type billingUseCases interface {
 	StartCardSetup(ctx context.Context, p dsu.Partner) (app.CardSetup, error)
 	SaveCard(ctx context.Context, p dsu.Partner, setupIntentID string) (app.BillingInfo, error)
 	DeleteCard(ctx context.Context, p dsu.Partner) (app.BillingInfo, error)
-	UpdateAutoRefill(ctx context.Context, p dsu.Partner, in app.AutoRefillInput) (app.BillingInfo, error)
+	UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.PlanSettings) (app.BillingInfo, error)
 }
 
 // BillingEndpoints are the billing function's routes.
@@ -32,22 +32,12 @@ func BillingEndpoints(b billingUseCases) map[string]Endpoint {
 			return info(b.Info(ctx, r.Partner))
 		},
 		"PUT /v1/billing/contact": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+			// The contact and address come in the shape BillingInfo shows them.
 			var body struct {
-				Contact *struct {
-					Name  string  `json:"name"`
-					Email string  `json:"email"`
-					Phone *string `json:"phone"`
-				} `json:"contact"`
-				Address *struct {
-					Line1      string  `json:"line1"`
-					Line2      *string `json:"line2"`
-					City       string  `json:"city"`
-					State      *string `json:"state"`
-					PostalCode string  `json:"postalCode"`
-					Country    string  `json:"country"`
-				} `json:"address"`
-				VATID    *string `json:"vatId"`
-				Currency *string `json:"currency"`
+				Contact  *contactJSON `json:"contact"`
+				Address  *addressJSON `json:"address"`
+				VATID    *string      `json:"vatId"`
+				Currency *string      `json:"currency"`
 			}
 			if err := r.DecodeJSON(&body); err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
@@ -99,7 +89,7 @@ func BillingEndpoints(b billingUseCases) map[string]Endpoint {
 			if body.Enabled == nil {
 				return events.APIGatewayV2HTTPResponse{}, dsu.InvalidField("enabled", "is required (true or false)")
 			}
-			return info(b.UpdateAutoRefill(ctx, r.Partner, app.AutoRefillInput{
+			return info(b.UpdateAutoRefill(ctx, r.Partner, dsu.PlanSettings{
 				Enabled: *body.Enabled, PackageID: body.PackageID, Threshold: body.Threshold, MonthlyLimit: body.MonthlyLimit,
 			}))
 		},

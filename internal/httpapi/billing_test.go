@@ -29,7 +29,7 @@ type billingCall struct {
 	Partner string
 	Contact app.ContactInput
 	SetupID string
-	Refill  app.AutoRefillInput
+	Refill  dsu.PlanSettings
 }
 
 // stubBilling records calls and answers with info (or err).
@@ -68,7 +68,7 @@ func (s *stubBilling) DeleteCard(_ context.Context, p dsu.Partner) (app.BillingI
 	return s.record(billingCall{Op: "DeleteCard", Partner: p.ID})
 }
 
-func (s *stubBilling) UpdateAutoRefill(_ context.Context, p dsu.Partner, in app.AutoRefillInput) (app.BillingInfo, error) {
+func (s *stubBilling) UpdateAutoRefill(_ context.Context, p dsu.Partner, in dsu.PlanSettings) (app.BillingInfo, error) {
 	return s.record(billingCall{Op: "UpdateAutoRefill", Partner: p.ID, Refill: in})
 }
 
@@ -104,7 +104,7 @@ func TestBillingSampleEventsReachTheirUseCases(t *testing.T) {
 		"post-setup-intent.json": {201, billingCall{Op: "StartCardSetup", Partner: "partner-acme"}},
 		"put-card.json":          {200, billingCall{Op: "SaveCard", Partner: "partner-acme", SetupID: "seti_1Pgag7B7WZ01zgkWSgwGdb8Z"}},
 		"delete-card.json":       {200, billingCall{Op: "DeleteCard", Partner: "partner-acme"}},
-		"put-auto-refill.json": {200, billingCall{Op: "UpdateAutoRefill", Partner: "partner-acme", Refill: app.AutoRefillInput{
+		"put-auto-refill.json": {200, billingCall{Op: "UpdateAutoRefill", Partner: "partner-acme", Refill: dsu.PlanSettings{
 			Enabled: true, PackageID: sp("dsu-5000"), Threshold: &threshold, MonthlyLimit: &limit,
 		}}},
 		"put-contact.json": {200, billingCall{Op: "UpdateContact", Partner: "partner-acme", Contact: app.ContactInput{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/logging"
@@ -40,7 +41,7 @@ func webhookFunction(t *testing.T, h *recordingHandler, now time.Time) *httpapi.
 				ev, raw, err := stripeapi.ParseWebhook(payload, sig, []string{secret}, now)
 				return ev, raw.APIVersion, err
 			},
-			ExpectedAPIVersion: stripeapi.APIVersion, Webhooks: h, Clock: dsu.NewFixedClock(now), Log: logging.Discard(),
+			ExpectedAPIVersion: stripeapi.APIVersion, Webhooks: h, Clock: dsutest.NewFixedClock(now), Log: logging.Discard(),
 		}))
 	if err != nil {
 		t.Fatal(err)

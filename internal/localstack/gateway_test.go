@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/logging"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
@@ -41,7 +41,7 @@ func TestGatewayBuildsAPIGatewayEvents(t *testing.T) {
 			{Method: "GET", Path: "/v1/fail", Function: "f", Auth: routes.AuthNone},
 		},
 		Functions: map[string]HTTPHandler{"f": fn},
-		JWTSecret: secret, Clock: dsu.NewFixedClock(now), Log: logging.Discard(),
+		JWTSecret: secret, Clock: dsutest.NewFixedClock(now), Log: logging.Discard(),
 	}
 	srv := httptest.NewServer(gw)
 	defer srv.Close()

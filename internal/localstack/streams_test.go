@@ -14,6 +14,7 @@ import (
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/logging"
 )
@@ -55,7 +56,7 @@ func sk(r events.DynamoDBEventRecord) string { return r.Change.Keys["sk"].String
 func TestTapEmitsImagesPerWrite(t *testing.T) {
 	c := &capture{}
 	client := newTap(t, c.emit)
-	store := dynamo.New(client, dynamo.Options{Table: "t", Clock: dsu.NewFixedClock(now)})
+	store := dynamo.New(client, dynamo.Options{Table: "t", Clock: dsutest.NewFixedClock(now)})
 	ctx := context.Background()
 
 	if _, err := store.CreatePartner(ctx, dsu.NewPartner("p1", dsu.PartnerDefaults{Currency: dsu.USD}, now), 2000); err != nil {
@@ -106,7 +107,7 @@ func TestTapEmitsImagesPerWrite(t *testing.T) {
 func TestTapKeepsPerItemOrderUnderConcurrency(t *testing.T) {
 	c := &capture{}
 	client := newTap(t, c.emit)
-	store := dynamo.New(client, dynamo.Options{Table: "t", Clock: dsu.NewFixedClock(now)})
+	store := dynamo.New(client, dynamo.Options{Table: "t", Clock: dsutest.NewFixedClock(now)})
 	ctx := context.Background()
 	store.CreatePartner(ctx, dsu.NewPartner("p1", dsu.PartnerDefaults{Currency: dsu.USD}, now), 0)
 	c.take()

@@ -11,9 +11,9 @@ import (
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cirasync/dsubilling/internal/app"
-	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamostream"
 )
@@ -96,27 +96,28 @@ func (h *AutoRefill) Stream(ctx context.Context, ev events.DynamoDBEvent) (event
 
 	var mu sync.Mutex
 	var failures []events.DynamoDBBatchItemFailure
-	sem := make(chan struct{}, max(h.Parallel, 1))
-	var wg sync.WaitGroup
+	// One partner's failure never stops the others: each goroutine reports
+	// its own outcome and returns nil.
+	var g errgroup.Group
+	g.SetLimit(max(h.Parallel, 1))
 	for _, c := range todo {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			err := h.Refiller.Refill(ctx, c.partnerID)
 			if err == nil {
-				return
+				return nil
 			}
-			if transient(err) {
+			if app.Transient(err) {
 				h.Log.WarnContext(ctx, "refill failed transiently; the batch is retried", "partner", c.partnerID, "error", err.Error())
 				mu.Lock()
 				failures = append(failures, events.DynamoDBBatchItemFailure{ItemIdentifier: c.seq})
 				mu.Unlock()
-				return
+				return nil
 			}
 			h.Log.ErrorContext(ctx, "refill could not start", "partner", c.partnerID, "error", err.Error())
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every goroutine returns nil
 	return events.DynamoDBEventResponse{BatchItemFailures: failures}, nil
 }
 
@@ -128,12 +129,4 @@ func (h *AutoRefill) Sweep(ctx context.Context, ev events.EventBridgeEvent) erro
 	}
 	h.Log.InfoContext(ctx, "sweep", "scheduledAt", ev.Time, "due", res.Due, "failed", res.Failed)
 	return nil
-}
-
-func transient(err error) bool {
-	switch dsu.ErrorKind(err) {
-	case dsu.KindUpstreamUnavailable, dsu.KindInternal:
-		return true
-	}
-	return false
 }
