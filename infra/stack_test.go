@@ -319,14 +319,17 @@ func TestFunctionEnvironmentIsAValidConfig(t *testing.T) {
 					}
 					env[name] = resolved
 				}
-				cfg, err := config.FromEnv(func(name string) string { return env[name] })
+				read := map[string]bool{}
+				cfg, err := config.FromEnv(func(name string) string { read[name] = true; return env[name] })
 				if err != nil {
 					t.Fatalf("the deployed environment is rejected: %v\n%v", err, env)
 				}
 				readBack := cfg.Environment()
 				for name, v := range env {
-					if readBack[name] != v {
-						t.Errorf("%s=%q is read as %q: not a variable of internal/config, or not in its spelling", name, v, readBack[name])
+					if !read[name] {
+						t.Errorf("%s is deployed but internal/config never reads it", name)
+					} else if readBack[name] != v {
+						t.Errorf("%s=%q is read as %q: not in internal/config's spelling", name, v, readBack[name])
 					}
 				}
 				// What wiring requires of these functions beyond FromEnv.

@@ -65,9 +65,15 @@ func TestEnvironmentReadsBack(t *testing.T) {
 	for name, c := range map[string]Config{"defaults": deployed, "every setting": everything} {
 		t.Run(name, func(t *testing.T) {
 			vars := c.Environment()
-			got, err := FromEnv(env(vars))
+			read := map[string]bool{}
+			got, err := FromEnv(func(name string) string { read[name] = true; return vars[name] })
 			if err != nil {
 				t.Fatalf("%v\nenvironment %v", err, vars)
+			}
+			for name := range vars {
+				if !read[name] {
+					t.Errorf("Environment renders %s, which FromEnv never reads", name)
+				}
 			}
 			if !reflect.DeepEqual(got, c) {
 				t.Errorf("read back\n got %+v\nwant %+v\nenvironment %v", got, c, vars)
