@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -179,7 +180,8 @@ func (s *BillingStack) jwtAuthorizer(cfg Config, removal awscdk.RemovalPolicy) (
 
 // addUserPool creates the portal's user pool: partners' users with the
 // immutable custom attribute partner_id (claim custom:partner_id), the group
-// billing-admin (claim cognito:groups) and an app client for the portal.
+// billing-admin (claim cognito:groups), which are the default claims of
+// internal/config, and an app client for the portal.
 func (s *BillingStack) addUserPool(cfg Config, removal awscdk.RemovalPolicy) {
 	pool := awscognito.NewUserPool(s.Stack, jsii.String("PortalUsers"), &awscognito.UserPoolProps{
 		// Operators create users (AdminCreateUser) with their partner id; a
@@ -204,7 +206,7 @@ func (s *BillingStack) addUserPool(cfg Config, removal awscdk.RemovalPolicy) {
 	})
 	awscognito.NewCfnUserPoolGroup(s.Stack, jsii.String("BillingAdminGroup"), &awscognito.CfnUserPoolGroupProps{
 		UserPoolId:  pool.UserPoolId(),
-		GroupName:   jsii.String(AdminGroup),
+		GroupName:   jsii.String(config.DefaultAdminGroup),
 		Description: jsii.String("May change billing settings and buy DSUs (POST, PUT, DELETE routes)"),
 	})
 	s.UserPool = pool

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -92,25 +94,17 @@ func ConfigFromContext(get func(key *string) interface{}) (Config, error) {
 		}
 		return strings.TrimSpace(fmt.Sprint(v))
 	}
+	stage := cmp.Or(str(CtxStage), DefaultStage)
 	c := Config{
-		Stage:                  str(CtxStage),
-		StackName:              str(CtxStackName),
+		Stage:                  stage,
+		StackName:              cmp.Or(str(CtxStackName), stackNamePrefix+stage),
 		JWTIssuer:              str(CtxJWTIssuer),
-		JWTAudience:            list(str(CtxJWTAudience)),
-		PortalOrigins:          list(str(CtxPortalOrigin)),
+		JWTAudience:            config.SplitList(str(CtxJWTAudience)),
+		PortalOrigins:          config.SplitList(str(CtxPortalOrigin)),
 		AlarmEmail:             str(CtxAlarmEmail),
-		CodeDir:                str(CtxCodeDir),
+		CodeDir:                cmp.Or(str(CtxCodeDir), DefaultCodeDir),
 		UsageReporterPrincipal: str(CtxUsageReporterPrincipal),
 		AutoRefillConcurrency:  DefaultAutoRefillReserved,
-	}
-	if c.Stage == "" {
-		c.Stage = DefaultStage
-	}
-	if c.StackName == "" {
-		c.StackName = stackNamePrefix + c.Stage
-	}
-	if c.CodeDir == "" {
-		c.CodeDir = DefaultCodeDir
 	}
 	var errs []string
 	if s := str(CtxSkipBuild); s != "" {
@@ -175,14 +169,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-func list(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -1,33 +1,31 @@
 package main
 
 import (
+	"strings"
+
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// Environment variable names and values the Go configuration reads
-// (internal/config and the function wiring).
-const (
-	EnvTableName           = "TABLE_NAME"
-	EnvLogLevel            = "LOG_LEVEL"
-	EnvPartnerClaim        = "PARTNER_CLAIM"
-	EnvGroupsClaim         = "GROUPS_CLAIM"
-	EnvAdminGroup          = "ADMIN_GROUP"
-	EnvDefaultCurrency     = "DEFAULT_CURRENCY"
-	EnvWelcomeGrantUnits   = "WELCOME_GRANT_UNITS"
-	EnvEventBusName        = "EVENT_BUS_NAME"
-	EnvStripeSecretKeyARN  = "STRIPE_SECRET_KEY_ARN"
-	EnvStripeWebhookSecret = "STRIPE_WEBHOOK_SECRET_ARN"
-	EnvSweepStripeRate     = "SWEEP_STRIPE_RATE"
-	EnvRefillMaxPackages   = "REFILL_MAX_PACKAGES"
+// sharedEnv are the variables of internal/config every function gets: the
+// resources the stack creates and the defaults an operator may want to read
+// (or change) in the console. Their values come from internal/config.
+var sharedEnv = []string{
+	config.EnvTableName,
+	config.EnvLogLevel,
+	config.EnvPartnerClaim,
+	config.EnvGroupsClaim,
+	config.EnvAdminGroup,
+	config.EnvDefaultCurrency,
+	config.EnvWelcomeGrantUnits,
+	config.EnvEventBusName,
+}
 
-	LogLevel          = "info"
-	PartnerAttribute  = "partner_id" // Cognito custom attribute; the claim is custom:partner_id
-	PartnerClaim      = "custom:" + PartnerAttribute
-	GroupsClaim       = "cognito:groups"
-	AdminGroup        = "billing-admin"
-	DefaultCurrency   = "usd"
-	WelcomeGrantUnits = "2000"
-)
+// PartnerAttribute is the Cognito custom attribute behind the partner
+// claim: Cognito puts a custom attribute "x" into tokens as "custom:x".
+var PartnerAttribute = strings.TrimPrefix(config.DefaultPartnerClaim, cognitoCustomPrefix)
+
+const cognitoCustomPrefix = "custom:"
 
 // fnSpec is how one function is deployed. Every function of
 // routes.Functions is deployed; one without an entry here gets defaultSpec,
@@ -43,7 +41,9 @@ type fnSpec struct {
 	WebhookSecret bool
 	// LimitConcurrency: reserve Config.AutoRefillConcurrency for it.
 	LimitConcurrency bool
-	Env              map[string]string
+	// Env: variables of internal/config beyond sharedEnv, set to their
+	// defaults there.
+	Env []string
 }
 
 // Memory: the functions are small Go binaries that wait on DynamoDB and
@@ -66,7 +66,7 @@ var functionSpecs = map[string]fnSpec{
 	// Reserved concurrency caps parallel refills so they cannot outrun
 	// Stripe's rate limit (100 live requests/s shared with the API).
 	routes.AutoRefill: {Description: "Automatic refills from the balance stream and the sweep", TimeoutSec: 60, MemoryMB: 256, StripeKey: true, LimitConcurrency: true,
-		Env: map[string]string{EnvSweepStripeRate: "20", EnvRefillMaxPackages: "10"}},
+		Env: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
 	// A usage report has up to 500 records, each its own ledger
 	// transaction: 30 s (still the API's integration limit).
 	routes.Usage: {Description: "Daily DSU consumption reported by the sync platform", TimeoutSec: 30, MemoryMB: 256},

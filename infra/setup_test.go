@@ -212,6 +212,49 @@ func getAtt(id, attr string) map[string]interface{} {
 	return map[string]interface{}{"Fn::GetAtt": []interface{}{id, attr}}
 }
 
+// env is the synthesized Environment.Variables of a function.
+func (s *synthed) env(fn string) map[string]interface{} {
+	e, _ := s.props(s.id(s.stack.Functions[fn]))["Environment"].(map[string]interface{})
+	vars, _ := e["Variables"].(map[string]interface{})
+	return vars
+}
+
+// plausible is a value CloudFormation could resolve a template value to: a
+// string as it is, a reference as a made-up name or ARN of the kind the
+// resource's Ref returns.
+func (s *synthed) plausible(v interface{}) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case map[string]interface{}:
+		if id, ok := v["Ref"].(string); ok && len(v) == 1 {
+			switch typ, _ := s.res[id]["Type"].(string); typ {
+			case "AWS::DynamoDB::Table":
+				return s.cfg.StackName + "-" + id + "-1X2Y3Z4W5V6U", nil
+			case "AWS::Events::EventBus":
+				return s.cfg.StackName + id + "A1B2C3D4", nil
+			case "AWS::SecretsManager::Secret":
+				return "arn:aws:secretsmanager:eu-west-1:" + testAccount + ":secret:" + id + "-AbCdEf", nil
+			default:
+				return "", fmt.Errorf("Ref %s of type %q: give it a plausible value in plausible()", id, typ)
+			}
+		}
+		if join, ok := v["Fn::Join"].([]interface{}); ok && len(v) == 1 && len(join) == 2 {
+			sep, _ := join[0].(string)
+			var parts []string
+			for _, p := range asList(join[1]) {
+				part, err := s.plausible(p)
+				if err != nil {
+					return "", err
+				}
+				parts = append(parts, part)
+			}
+			return strings.Join(parts, sep), nil
+		}
+	}
+	return "", fmt.Errorf("%s: give it a plausible value in plausible()", canon(v))
+}
+
 // ofType lists the resources of a type, sorted by logical id.
 func (s *synthed) ofType(typ string) []string {
 	var ids []string

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
@@ -109,7 +110,9 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 
 	indexArn := jsii.String(*s.Table.TableArn() + "/index/" + dynamo.Schema.GSIName)
 	for _, fn := range routes.Functions {
-		s.addFunction(fn, cfg, indexArn, removal, retention)
+		if err := s.addFunction(fn, cfg, indexArn, removal, retention); err != nil {
+			return nil, err
+		}
 	}
 
 	// autorefill: the balance stream, filtered to balance items whose plan
@@ -187,31 +190,16 @@ func newTable(stack awscdk.Stack, cfg Config, removal awscdk.RemovalPolicy) awsd
 	return table
 }
 
-func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, removal awscdk.RemovalPolicy, retention awslogs.RetentionDays) {
+func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, removal awscdk.RemovalPolicy, retention awslogs.RetentionDays) error {
 	spec := specFor(fn)
 	id := constructID(fn)
 	logs := awslogs.NewLogGroup(s.Stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		Retention:     retention,
 		RemovalPolicy: removal,
 	})
-	env := map[string]*string{
-		EnvTableName:         s.Table.TableName(),
-		EnvLogLevel:          jsii.String(LogLevel),
-		EnvPartnerClaim:      jsii.String(PartnerClaim),
-		EnvGroupsClaim:       jsii.String(GroupsClaim),
-		EnvAdminGroup:        jsii.String(AdminGroup),
-		EnvDefaultCurrency:   jsii.String(DefaultCurrency),
-		EnvWelcomeGrantUnits: jsii.String(WelcomeGrantUnits),
-		EnvEventBusName:      s.EventBus.EventBusName(),
-	}
-	if spec.StripeKey {
-		env[EnvStripeSecretKeyARN] = s.StripeKey.SecretArn()
-	}
-	if spec.WebhookSecret {
-		env[EnvStripeWebhookSecret] = s.WebhookSecret.SecretArn()
-	}
-	for k, v := range spec.Env {
-		env[k] = jsii.String(v)
+	env, err := s.functionEnvironment(spec)
+	if err != nil {
+		return fmt.Errorf("function %s: %w", fn, err)
 	}
 	// A role of its own without AWSLambdaBasicExecutionRole (which may
 	// write to every log group): logs go to this function's group only.
@@ -254,6 +242,35 @@ func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, remo
 	}
 	s.Functions[fn] = f
 	s.LogGroups[fn] = logs
+	return nil
+}
+
+// functionEnvironment is the variables a function is deployed with:
+// internal/config renders them from its defaults and the stack's resources
+// (tokens that CloudFormation resolves), and spec picks which are set.
+func (s *BillingStack) functionEnvironment(spec fnSpec) (map[string]*string, error) {
+	deployed := config.Default()
+	deployed.Table = *s.Table.TableName()
+	deployed.EventBusName = *s.EventBus.EventBusName()
+	names := append(append([]string{}, sharedEnv...), spec.Env...)
+	if spec.StripeKey {
+		deployed.StripeSecretKeyARN = *s.StripeKey.SecretArn()
+		names = append(names, config.EnvStripeSecretKeyARN)
+	}
+	if spec.WebhookSecret {
+		deployed.StripeWebhookSecretARN = *s.WebhookSecret.SecretArn()
+		names = append(names, config.EnvStripeWebhookSecretARN)
+	}
+	rendered := deployed.Environment()
+	env := make(map[string]*string, len(names))
+	for _, name := range names {
+		v, ok := rendered[name]
+		if !ok {
+			return nil, fmt.Errorf("%s is not a variable of internal/config, or the stack gives it no value", name)
+		}
+		env[name] = jsii.String(v)
+	}
+	return env, nil
 }
 
 // constructID turns a function name into a construct id: "stripewebhook" →

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
@@ -194,12 +195,12 @@ func TestItemJSON(t *testing.T) {
 var expectedFunctions = map[string]struct {
 	timeout, memory float64
 	stripe, webhook bool
-	extraEnv        map[string]string
+	extraEnv        []string // set to internal/config's defaults
 }{
 	routes.Billing:       {timeout: 15, memory: 256, stripe: true},
 	routes.Purchases:     {timeout: 15, memory: 256, stripe: true},
 	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true},
-	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: map[string]string{"SWEEP_STRIPE_RATE": "20", "REFILL_MAX_PACKAGES": "10"}},
+	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
 	routes.Usage:         {timeout: 30, memory: 256},
 }
 
@@ -273,34 +274,73 @@ func TestFunctionProperties(t *testing.T) {
 }
 
 func TestFunctionEnvironment(t *testing.T) {
+	defaults := config.Default().Environment()
 	variants(t, func(t *testing.T, s *synthed) {
 		table, bus := s.id(s.stack.Table), s.id(s.stack.EventBus)
 		key, hook := s.id(s.stack.StripeKey), s.id(s.stack.WebhookSecret)
 		for _, fn := range routes.Functions {
 			want := expectedFunctions[fn]
 			env := map[string]interface{}{
-				"TABLE_NAME":          ref(table),
-				"LOG_LEVEL":           "info",
-				"PARTNER_CLAIM":       "custom:partner_id",
-				"GROUPS_CLAIM":        "cognito:groups",
-				"ADMIN_GROUP":         "billing-admin",
-				"DEFAULT_CURRENCY":    "usd",
-				"WELCOME_GRANT_UNITS": "2000",
-				"EVENT_BUS_NAME":      ref(bus),
+				config.EnvTableName:    ref(table),
+				config.EnvEventBusName: ref(bus),
+			}
+			for _, name := range append([]string{
+				config.EnvLogLevel, config.EnvPartnerClaim, config.EnvGroupsClaim, config.EnvAdminGroup,
+				config.EnvDefaultCurrency, config.EnvWelcomeGrantUnits,
+			}, want.extraEnv...) {
+				env[name] = defaults[name]
 			}
 			if want.stripe {
-				env["STRIPE_SECRET_KEY_ARN"] = ref(key)
+				env[config.EnvStripeSecretKeyARN] = ref(key)
 			}
 			if want.webhook {
-				env["STRIPE_WEBHOOK_SECRET_ARN"] = ref(hook)
+				env[config.EnvStripeWebhookSecretARN] = ref(hook)
 			}
-			for k, v := range want.extraEnv {
-				env[k] = v
-			}
-			got := s.props(s.id(s.stack.Functions[fn]))["Environment"].(map[string]interface{})["Variables"]
-			if !jsonEq(got, env) {
+			if got := s.env(fn); !jsonEq(got, env) {
 				t.Errorf("%s environment\n got %s\nwant %s", fn, canon(got), canon(env))
 			}
+		}
+	})
+}
+
+// What each function is deployed with is what its code reads: every
+// function's synthesized variables, with plausible values for the
+// CloudFormation references, make a valid internal/config configuration,
+// and every variable is one that internal/config reads.
+func TestFunctionEnvironmentIsAValidConfig(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		for _, fn := range routes.Functions {
+			t.Run(fn, func(t *testing.T) {
+				env := map[string]string{}
+				for name, v := range s.env(fn) {
+					resolved, err := s.plausible(v)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					env[name] = resolved
+				}
+				read := map[string]bool{}
+				cfg, err := config.FromEnv(func(name string) string { read[name] = true; return env[name] })
+				if err != nil {
+					t.Fatalf("the deployed environment is rejected: %v\n%v", err, env)
+				}
+				readBack := cfg.Environment()
+				for name, v := range env {
+					if !read[name] {
+						t.Errorf("%s is deployed but internal/config never reads it", name)
+					} else if readBack[name] != v {
+						t.Errorf("%s=%q is read as %q: not in internal/config's spelling", name, v, readBack[name])
+					}
+				}
+				// What wiring requires of these functions beyond FromEnv.
+				want := expectedFunctions[fn]
+				if want.stripe && !strings.HasPrefix(cfg.StripeSecretKeyARN, "arn:aws:secretsmanager:") {
+					t.Errorf("calls Stripe but %s is %q", config.EnvStripeSecretKeyARN, cfg.StripeSecretKeyARN)
+				}
+				if want.webhook && !strings.HasPrefix(cfg.StripeWebhookSecretARN, "arn:aws:secretsmanager:") {
+					t.Errorf("verifies webhooks but %s is %q", config.EnvStripeWebhookSecretARN, cfg.StripeWebhookSecretARN)
+				}
+			})
 		}
 	})
 }
@@ -784,12 +824,22 @@ func TestJWTAuthorizer(t *testing.T) {
 		if partner == nil || partner["AttributeDataType"] != "String" || partner["Mutable"] != false {
 			t.Errorf("custom attribute partner_id: %v", partner)
 		}
+		// The pool's tokens carry the claims the functions read.
+		for _, fn := range routes.Functions {
+			env := s.env(fn)
+			if claim := "custom:" + PartnerAttribute; env[config.EnvPartnerClaim] != claim {
+				t.Errorf("%s reads the partner from %v; the pool's tokens have %s", fn, env[config.EnvPartnerClaim], claim)
+			}
+			if env[config.EnvAdminGroup] != config.DefaultAdminGroup {
+				t.Errorf("%s wants the admin group %v; the pool has %s", fn, env[config.EnvAdminGroup], config.DefaultAdminGroup)
+			}
+		}
 		if ac, _ := p["AdminCreateUserConfig"].(map[string]interface{}); ac["AllowAdminCreateUserOnly"] != true {
 			t.Errorf("self sign-up is open: %v", ac)
 		}
 		assert(t, "admin group", func() {
 			s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolGroup"), map[string]interface{}{
-				"GroupName": "billing-admin", "UserPoolId": ref(pool),
+				"GroupName": config.DefaultAdminGroup, "UserPoolId": ref(pool),
 			})
 		})
 		cp := s.props(client)

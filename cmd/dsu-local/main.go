@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -74,10 +75,10 @@ type environment struct {
 func localEnv(getenv config.Getenv) environment {
 	return environment{
 		getenv:        getenv,
-		addr:          or(getenv("DSU_LOCAL_ADDR"), "127.0.0.1:8080"),
-		jwtSecret:     []byte(or(getenv("DSU_LOCAL_JWT_SECRET"), "local-dev-secret")),
-		webhookSecret: or(getenv("STRIPE_WEBHOOK_SECRET"), "whsec_local_dev"),
-		sweepEvery:    or(getenv("DSU_LOCAL_SWEEP_INTERVAL"), "1m"),
+		addr:          cmp.Or(getenv("DSU_LOCAL_ADDR"), "127.0.0.1:8080"),
+		jwtSecret:     []byte(cmp.Or(getenv("DSU_LOCAL_JWT_SECRET"), "local-dev-secret")),
+		webhookSecret: cmp.Or(getenv("STRIPE_WEBHOOK_SECRET"), "whsec_local_dev"),
+		sweepEvery:    cmp.Or(getenv("DSU_LOCAL_SWEEP_INTERVAL"), "1m"),
 	}
 }
 
@@ -151,11 +152,4 @@ func tokenCommand(args []string, env environment, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

@@ -1,15 +1,54 @@
 // Package config reads the functions' configuration from the environment.
-// Every variable is listed in README.md; the CDK stack sets them in AWS and
-// the local stack sets them for itself.
+// Every variable is listed in README.md; the CDK stack sets them in AWS
+// (from Default and Environment, so the names and defaults live here only)
+// and the local stack sets them for itself.
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+)
+
+// The environment variables FromEnv reads.
+const (
+	EnvTableName              = "TABLE_NAME"
+	EnvDynamoDBEndpoint       = "DYNAMODB_ENDPOINT"
+	EnvLogLevel               = "LOG_LEVEL"
+	EnvPartnerClaim           = "PARTNER_CLAIM"
+	EnvGroupsClaim            = "GROUPS_CLAIM"
+	EnvAdminGroup             = "ADMIN_GROUP"
+	EnvDefaultCurrency        = "DEFAULT_CURRENCY"
+	EnvWelcomeGrantUnits      = "WELCOME_GRANT_UNITS"
+	EnvCatalogCacheTTL        = "CATALOG_CACHE_TTL"
+	EnvCursorKey              = "CURSOR_KEY"
+	EnvStripeSecretKey        = "STRIPE_SECRET_KEY"
+	EnvStripeSecretKeyARN     = "STRIPE_SECRET_KEY_ARN"
+	EnvStripeAPIBase          = "STRIPE_API_BASE"
+	EnvStripeWebhookSecret    = "STRIPE_WEBHOOK_SECRET"
+	EnvStripeWebhookSecretARN = "STRIPE_WEBHOOK_SECRET_ARN"
+	EnvEventBusName           = "EVENT_BUS_NAME"
+	EnvSweepStripeRate        = "SWEEP_STRIPE_RATE"
+	EnvRefillMaxPackages      = "REFILL_MAX_PACKAGES"
+)
+
+// The values of unset variables.
+const (
+	DefaultLogLevel = "info"
+	// The claims of a Cognito ID token: a custom attribute "x" arrives as
+	// the claim "custom:x".
+	DefaultPartnerClaim                = "custom:partner_id"
+	DefaultGroupsClaim                 = "cognito:groups"
+	DefaultAdminGroup                  = "billing-admin"
+	DefaultCurrency                    = dsu.USD
+	DefaultWelcomeGrantUnits dsu.Units = 2000
+	DefaultCatalogTTL                  = 60 * time.Second
+	DefaultSweepStripeRate             = 20.0
+	DefaultRefillMaxPackages int64     = 10
 )
 
 // Config is the configuration shared by all functions.
@@ -41,48 +80,80 @@ type Config struct {
 	RefillMaxPackages int64   // REFILL_MAX_PACKAGES: packages one automatic purchase may buy
 }
 
+// Default is the configuration of an environment that sets no variable:
+// every default, and no table (which FromEnv requires).
+func Default() Config {
+	return Config{
+		LogLevel:          DefaultLogLevel,
+		PartnerClaim:      DefaultPartnerClaim,
+		GroupsClaim:       DefaultGroupsClaim,
+		AdminGroup:        DefaultAdminGroup,
+		Partner:           dsu.PartnerDefaults{Currency: DefaultCurrency, WelcomeGrant: DefaultWelcomeGrantUnits},
+		CatalogTTL:        DefaultCatalogTTL,
+		SweepStripeRate:   DefaultSweepStripeRate,
+		RefillMaxPackages: DefaultRefillMaxPackages,
+	}
+}
+
 // Getenv is os.Getenv or a map in tests.
 type Getenv func(string) string
 
-// FromEnv reads and validates the configuration.
+// FromEnv reads and validates the configuration. An unset (empty) variable
+// has its value of Default.
 func FromEnv(env Getenv) (Config, error) {
-	c := Config{
-		Table:            env("TABLE_NAME"),
-		DynamoDBEndpoint: env("DYNAMODB_ENDPOINT"),
-		LogLevel:         or(env("LOG_LEVEL"), "info"),
-		PartnerClaim:     or(env("PARTNER_CLAIM"), "custom:partner_id"),
-		GroupsClaim:      or(env("GROUPS_CLAIM"), "cognito:groups"),
-		AdminGroup:       or(env("ADMIN_GROUP"), "billing-admin"),
-		CursorKey:        env("CURSOR_KEY"),
-	}
+	c := Default()
+	c.Table = env(EnvTableName)
+	c.DynamoDBEndpoint = env(EnvDynamoDBEndpoint)
+	c.LogLevel = cmp.Or(env(EnvLogLevel), c.LogLevel)
+	c.PartnerClaim = cmp.Or(env(EnvPartnerClaim), c.PartnerClaim)
+	c.GroupsClaim = cmp.Or(env(EnvGroupsClaim), c.GroupsClaim)
+	c.AdminGroup = cmp.Or(env(EnvAdminGroup), c.AdminGroup)
+	c.CursorKey = env(EnvCursorKey)
+	c.StripeSecretKey = env(EnvStripeSecretKey)
+	c.StripeSecretKeyARN = env(EnvStripeSecretKeyARN)
+	c.StripeAPIBase = env(EnvStripeAPIBase)
+	c.StripeWebhookSecrets = SplitSecrets(env(EnvStripeWebhookSecret))
+	c.StripeWebhookSecretARN = env(EnvStripeWebhookSecretARN)
+	c.EventBusName = env(EnvEventBusName)
+
 	var errs []string
 	if c.Table == "" {
-		errs = append(errs, "TABLE_NAME is required")
+		errs = append(errs, EnvTableName+" is required")
 	}
-	cur, err := dsu.ParseCurrency(strings.ToLower(or(env("DEFAULT_CURRENCY"), "usd")))
-	if err != nil {
-		errs = append(errs, "DEFAULT_CURRENCY: "+err.Error())
+	if v := env(EnvDefaultCurrency); v != "" {
+		cur, err := dsu.ParseCurrency(strings.ToLower(v))
+		if err != nil {
+			errs = append(errs, EnvDefaultCurrency+": "+err.Error())
+		}
+		c.Partner.Currency = cur
 	}
-	c.Partner.Currency = cur
-	grant, err := strconv.ParseInt(or(env("WELCOME_GRANT_UNITS"), "2000"), 10, 64)
-	if err != nil || grant < 0 {
-		errs = append(errs, "WELCOME_GRANT_UNITS must be a whole number ≥ 0")
+	if v := env(EnvWelcomeGrantUnits); v != "" {
+		grant, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || grant < 0 {
+			errs = append(errs, EnvWelcomeGrantUnits+" must be a whole number ≥ 0")
+		}
+		c.Partner.WelcomeGrant = grant
 	}
-	c.Partner.WelcomeGrant = grant
-	if c.CatalogTTL, err = time.ParseDuration(or(env("CATALOG_CACHE_TTL"), "60s")); err != nil || c.CatalogTTL < 0 {
-		errs = append(errs, "CATALOG_CACHE_TTL must be a duration such as 60s")
+	if v := env(EnvCatalogCacheTTL); v != "" {
+		ttl, err := time.ParseDuration(v)
+		if err != nil || ttl < 0 {
+			errs = append(errs, EnvCatalogCacheTTL+" must be a duration such as 60s")
+		}
+		c.CatalogTTL = ttl
 	}
-	c.StripeSecretKey = env("STRIPE_SECRET_KEY")
-	c.StripeSecretKeyARN = env("STRIPE_SECRET_KEY_ARN")
-	c.StripeAPIBase = env("STRIPE_API_BASE")
-	c.StripeWebhookSecrets = SplitSecrets(env("STRIPE_WEBHOOK_SECRET"))
-	c.StripeWebhookSecretARN = env("STRIPE_WEBHOOK_SECRET_ARN")
-	c.EventBusName = env("EVENT_BUS_NAME")
-	if c.SweepStripeRate, err = strconv.ParseFloat(or(env("SWEEP_STRIPE_RATE"), "20"), 64); err != nil || c.SweepStripeRate <= 0 {
-		errs = append(errs, "SWEEP_STRIPE_RATE must be a number of refills per second > 0")
+	if v := env(EnvSweepStripeRate); v != "" {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(rate > 0) {
+			errs = append(errs, EnvSweepStripeRate+" must be a number of refills per second > 0")
+		}
+		c.SweepStripeRate = rate
 	}
-	if c.RefillMaxPackages, err = strconv.ParseInt(or(env("REFILL_MAX_PACKAGES"), "10"), 10, 64); err != nil || c.RefillMaxPackages < 1 {
-		errs = append(errs, "REFILL_MAX_PACKAGES must be a whole number ≥ 1")
+	if v := env(EnvRefillMaxPackages); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			errs = append(errs, EnvRefillMaxPackages+" must be a whole number ≥ 1")
+		}
+		c.RefillMaxPackages = n
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
@@ -90,9 +161,45 @@ func FromEnv(env Getenv) (Config, error) {
 	return c, nil
 }
 
+// Environment is c as variables: FromEnv(Environment()) reads c back.
+// Settings that are empty (unset) are left out. The CDK stack sets each
+// function's variables from it, so the names and the spelling of the values
+// are this package's alone.
+func (c Config) Environment() map[string]string {
+	env := map[string]string{}
+	set := func(name, v string) {
+		if v != "" {
+			env[name] = v
+		}
+	}
+	set(EnvTableName, c.Table)
+	set(EnvDynamoDBEndpoint, c.DynamoDBEndpoint)
+	set(EnvLogLevel, c.LogLevel)
+	set(EnvPartnerClaim, c.PartnerClaim)
+	set(EnvGroupsClaim, c.GroupsClaim)
+	set(EnvAdminGroup, c.AdminGroup)
+	set(EnvDefaultCurrency, string(c.Partner.Currency))
+	set(EnvWelcomeGrantUnits, strconv.FormatInt(c.Partner.WelcomeGrant, 10))
+	set(EnvCatalogCacheTTL, c.CatalogTTL.String())
+	set(EnvCursorKey, c.CursorKey)
+	set(EnvStripeSecretKey, c.StripeSecretKey)
+	set(EnvStripeSecretKeyARN, c.StripeSecretKeyARN)
+	set(EnvStripeAPIBase, c.StripeAPIBase)
+	set(EnvStripeWebhookSecret, strings.Join(c.StripeWebhookSecrets, ","))
+	set(EnvStripeWebhookSecretARN, c.StripeWebhookSecretARN)
+	set(EnvEventBusName, c.EventBusName)
+	set(EnvSweepStripeRate, strconv.FormatFloat(c.SweepStripeRate, 'g', -1, 64))
+	set(EnvRefillMaxPackages, strconv.FormatInt(c.RefillMaxPackages, 10))
+	return env
+}
+
 // SplitSecrets reads a comma-separated list of webhook secrets, ignoring
 // blanks (an empty secret would let anyone sign).
-func SplitSecrets(v string) []string {
+func SplitSecrets(v string) []string { return SplitList(v) }
+
+// SplitList reads a comma-separated list, trimming each element and
+// ignoring blanks.
+func SplitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -100,11 +207,4 @@ func SplitSecrets(v string) []string {
 		}
 	}
 	return out
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
