@@ -20,9 +20,11 @@ dev:
 	$(GO) run ./cmd/dsu-local
 
 ## test: lint, then every test with the race detector (the CDK assertion
-## tests need Node.js for jsii and run without -race: they are slow under it)
+## tests need Node.js for jsii and run without -race: they are slow under it;
+## so does the local-stack load test, see cmd/dsu-local/load_e2e_test.go)
 test: lint tools
 	$(GO) test -race -timeout 20m $$($(GO) list ./... | grep -v '/infra')
+	$(GO) test -timeout 10m -run '^TestConcurrentLoadThroughTheLocalStack$$' ./cmd/dsu-local
 	$(GO) test -timeout 20m ./infra/...
 
 ## lint: go vet and a gofmt check

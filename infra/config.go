@@ -23,6 +23,7 @@ const (
 	CtxCodeDir                = "codeDir"                // where dist/<fn>/bootstrap lives (default dist)
 	CtxSkipBuild              = "skipBuild"              // true: use codeDir as it is, build nothing
 	CtxAutoRefillConcurrency  = "autorefillConcurrency"  // reserved concurrency of autorefill (default 5, 0 = none)
+	CtxUsageConcurrency       = "usageConcurrency"       // reserved concurrency of usage (default 3, 0 = none)
 	CtxUsageReporterPrincipal = "usageReporterPrincipal" // account id or ARN allowed to assume the usage reporter role
 )
 
@@ -32,6 +33,7 @@ const (
 	DefaultCodeDir             = "dist"
 	DefaultDevPortalOrigin     = "http://localhost:3000"
 	DefaultAutoRefillReserved  = 5
+	DefaultUsageReserved       = 3
 	stackNamePrefix            = "DsuBilling-"
 	productionStageName        = "prod"
 	productionStageAlternative = "production"
@@ -58,6 +60,11 @@ type Config struct {
 	// reserves none (accounts with the default concurrency quota of 10
 	// cannot reserve any).
 	AutoRefillConcurrency int
+	// UsageConcurrency is the reserved concurrency of usage: at most this
+	// many usage reports run at once, each writing for at most
+	// wiring.UsageParallelPartners partners at a time, so a flood of usage
+	// cannot take the table's capacity from purchases. 0 reserves none.
+	UsageConcurrency int
 
 	// UsageReporterPrincipal may assume the role that can call the
 	// IAM-authorized routes: a 12-digit account id or an IAM ARN. Empty
@@ -105,6 +112,7 @@ func ConfigFromContext(get func(key *string) interface{}) (Config, error) {
 		CodeDir:                cmp.Or(str(CtxCodeDir), DefaultCodeDir),
 		UsageReporterPrincipal: str(CtxUsageReporterPrincipal),
 		AutoRefillConcurrency:  DefaultAutoRefillReserved,
+		UsageConcurrency:       DefaultUsageReserved,
 	}
 	var errs []string
 	if s := str(CtxSkipBuild); s != "" {
@@ -114,12 +122,14 @@ func ConfigFromContext(get func(key *string) interface{}) (Config, error) {
 		}
 		c.SkipBuild = b
 	}
-	if s := str(CtxAutoRefillConcurrency); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			errs = append(errs, CtxAutoRefillConcurrency+" must be a whole number ≥ 0")
+	for key, dst := range map[string]*int{CtxAutoRefillConcurrency: &c.AutoRefillConcurrency, CtxUsageConcurrency: &c.UsageConcurrency} {
+		if s := str(key); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				errs = append(errs, key+" must be a whole number ≥ 0")
+			}
+			*dst = n
 		}
-		c.AutoRefillConcurrency = n
 	}
 	if len(c.PortalOrigins) == 0 && !c.Prod() {
 		c.PortalOrigins = []string{DefaultDevPortalOrigin}
@@ -161,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.AutoRefillConcurrency < 0 {
 		errs = append(errs, CtxAutoRefillConcurrency+" must be ≥ 0")
+	}
+	if c.UsageConcurrency < 0 {
+		errs = append(errs, CtxUsageConcurrency+" must be ≥ 0")
 	}
 	if c.CodeDir == "" {
 		errs = append(errs, CtxCodeDir+" is empty")

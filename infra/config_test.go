@@ -26,7 +26,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		StackName: "DsuBilling-dev", Stage: "dev", PortalOrigins: []string{DefaultDevPortalOrigin},
-		CodeDir: "dist", AutoRefillConcurrency: 5,
+		CodeDir: "dist", AutoRefillConcurrency: 5, UsageConcurrency: 3,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", c, want)
@@ -52,7 +52,7 @@ func TestConfigFromContext(t *testing.T) {
 	want := Config{
 		StackName: "Billing", Stage: "prod", JWTIssuer: "https://idp.example.com", JWTAudience: []string{"a", "b"},
 		PortalOrigins: []string{"https://portal.example.com", "https://beta.example.com"}, AlarmEmail: "x@example.com",
-		CodeDir: "/tmp/x", SkipBuild: true, AutoRefillConcurrency: 0, UsageReporterPrincipal: "arn:aws:iam::111122223333:role/sync",
+		CodeDir: "/tmp/x", SkipBuild: true, AutoRefillConcurrency: 0, UsageConcurrency: 3, UsageReporterPrincipal: "arn:aws:iam::111122223333:role/sync",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("\n got %+v\nwant %+v", c, want)

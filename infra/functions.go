@@ -39,8 +39,9 @@ type fnSpec struct {
 	StripeKey bool
 	// WebhookSecret: the function verifies Stripe signatures.
 	WebhookSecret bool
-	// LimitConcurrency: reserve Config.AutoRefillConcurrency for it.
-	LimitConcurrency bool
+	// Reserved is the function's reserved concurrency from the stack's
+	// configuration; nil or 0 reserves none.
+	Reserved func(Config) int
 	// Env: variables of internal/config beyond sharedEnv, set to their
 	// defaults there.
 	Env []string
@@ -65,11 +66,19 @@ var functionSpecs = map[string]fnSpec{
 	// charge per partner, paced at SWEEP_STRIPE_RATE calls per second: 60 s.
 	// Reserved concurrency caps parallel refills so they cannot outrun
 	// Stripe's rate limit (100 live requests/s shared with the API).
-	routes.AutoRefill: {Description: "Automatic refills from the balance stream and the sweep", TimeoutSec: 60, MemoryMB: 256, StripeKey: true, LimitConcurrency: true,
-		Env: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
-	// A usage report has up to 500 records, each its own ledger
-	// transaction: 30 s (still the API's integration limit).
-	routes.Usage: {Description: "Daily DSU consumption reported by the sync platform", TimeoutSec: 30, MemoryMB: 256},
+	routes.AutoRefill: {Description: "Automatic refills from the balance stream and the sweep", TimeoutSec: 60, MemoryMB: 256, StripeKey: true,
+		Reserved: func(c Config) int { return c.AutoRefillConcurrency },
+		Env:      []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
+	// A usage report has up to 500 records; its worst case is 500 new
+	// partners, each a profile read, the creation transaction, a balance
+	// read and a usage transaction (about 50 ms), 16 partners at a time:
+	// 32 rounds, under 2 s. 25 s leaves room for throttling and retries
+	// and still ends before the HTTP API's 30 s integration timeout, so a
+	// slow table answers with this API's 503, not the gateway's. Reserved
+	// concurrency bounds the table writes usage can make at once
+	// (docs/ARCHITECTURE.md, "Access patterns and round trips").
+	routes.Usage: {Description: "Daily DSU consumption reported by the sync platform", TimeoutSec: 25, MemoryMB: 256,
+		Reserved: func(c Config) int { return c.UsageConcurrency }},
 }
 
 func specFor(fn string) fnSpec {

@@ -84,7 +84,7 @@ func devConfig() Config {
 	return Config{
 		StackName: "DsuBilling-dev", Stage: "dev",
 		PortalOrigins: []string{DefaultDevPortalOrigin}, CodeDir: fakeCodeDir,
-		AutoRefillConcurrency: DefaultAutoRefillReserved,
+		AutoRefillConcurrency: DefaultAutoRefillReserved, UsageConcurrency: DefaultUsageReserved,
 	}
 }
 
@@ -101,7 +101,7 @@ func prodConfig() Config {
 		StackName: "DsuBilling-prod", Stage: "prod",
 		JWTIssuer: testIssuer, JWTAudience: []string{testAudience},
 		PortalOrigins: []string{testOrigin}, AlarmEmail: testEmail, CodeDir: fakeCodeDir,
-		AutoRefillConcurrency: DefaultAutoRefillReserved, UsageReporterPrincipal: testAccount,
+		AutoRefillConcurrency: DefaultAutoRefillReserved, UsageConcurrency: DefaultUsageReserved, UsageReporterPrincipal: testAccount,
 		Routes: fullRoutes,
 	}
 }

@@ -221,8 +221,8 @@ func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, remo
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		LogGroup:      logs,
 	}
-	if spec.LimitConcurrency && cfg.AutoRefillConcurrency > 0 {
-		props.ReservedConcurrentExecutions = jsii.Number(float64(cfg.AutoRefillConcurrency))
+	if spec.Reserved != nil && spec.Reserved(cfg) > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(spec.Reserved(cfg)))
 	}
 	f := awslambda.NewFunction(s.Stack, jsii.String(id), props)
 

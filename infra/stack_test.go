@@ -201,7 +201,7 @@ var expectedFunctions = map[string]struct {
 	routes.Purchases:     {timeout: 15, memory: 256, stripe: true},
 	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true},
 	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
-	routes.Usage:         {timeout: 30, memory: 256},
+	routes.Usage:         {timeout: 25, memory: 256},
 }
 
 func TestEveryFunctionDeployed(t *testing.T) {
@@ -261,12 +261,20 @@ func TestFunctionProperties(t *testing.T) {
 					t.Errorf("log retention %v days, want %v", got, retention)
 				}
 				_, reserved := p["ReservedConcurrentExecutions"]
-				if fn == routes.AutoRefill {
+				switch fn {
+				case routes.AutoRefill:
 					if p["ReservedConcurrentExecutions"] != float64(DefaultAutoRefillReserved) {
 						t.Errorf("ReservedConcurrentExecutions = %v, want %d", p["ReservedConcurrentExecutions"], DefaultAutoRefillReserved)
 					}
-				} else if reserved {
-					t.Errorf("unexpected reserved concurrency %v", p["ReservedConcurrentExecutions"])
+				case routes.Usage:
+					// A flood of usage must not take the table from purchases.
+					if p["ReservedConcurrentExecutions"] != float64(DefaultUsageReserved) {
+						t.Errorf("ReservedConcurrentExecutions = %v, want %d", p["ReservedConcurrentExecutions"], DefaultUsageReserved)
+					}
+				default:
+					if reserved {
+						t.Errorf("unexpected reserved concurrency %v", p["ReservedConcurrentExecutions"])
+					}
 				}
 			})
 		}
@@ -346,15 +354,22 @@ func TestFunctionEnvironmentIsAValidConfig(t *testing.T) {
 }
 
 func TestReservedConcurrencyConfigurable(t *testing.T) {
-	if !specFor(routes.AutoRefill).LimitConcurrency {
-		t.Fatal("autorefill does not limit its concurrency")
+	for _, fn := range []string{routes.AutoRefill, routes.Usage} {
+		if specFor(fn).Reserved == nil {
+			t.Errorf("%s does not limit its concurrency", fn)
+		}
 	}
-	c, err := ConfigFromContext(ctxOf(map[string]string{CtxAutoRefillConcurrency: "0"}))
-	if err != nil || c.AutoRefillConcurrency != 0 {
-		t.Errorf("autorefillConcurrency=0: %+v %v", c, err)
+	c, err := ConfigFromContext(ctxOf(map[string]string{CtxAutoRefillConcurrency: "0", CtxUsageConcurrency: "7"}))
+	if err != nil || c.AutoRefillConcurrency != 0 || c.UsageConcurrency != 7 {
+		t.Errorf("autorefillConcurrency=0 usageConcurrency=7: %+v %v", c, err)
 	}
-	if _, err := ConfigFromContext(ctxOf(map[string]string{CtxAutoRefillConcurrency: "-1"})); err == nil {
-		t.Error("negative concurrency accepted")
+	if specFor(routes.AutoRefill).Reserved(c) != 0 || specFor(routes.Usage).Reserved(c) != 7 {
+		t.Error("the functions do not take their reserved concurrency from the configuration")
+	}
+	for _, key := range []string{CtxAutoRefillConcurrency, CtxUsageConcurrency} {
+		if _, err := ConfigFromContext(ctxOf(map[string]string{key: "-1"})); err == nil {
+			t.Errorf("negative %s accepted", key)
+		}
 	}
 }
 

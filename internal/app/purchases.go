@@ -302,7 +302,8 @@ func needsClientSecret(p dsu.Purchase, method string) bool {
 }
 
 func creditOf(p dsu.Purchase) *dsu.LedgerChange {
-	return &dsu.LedgerChange{PartnerID: p.PartnerID, Type: p.CreditEntryType(), Units: p.Units, Reference: dsu.PurchaseRef(p.ID)}
+	return &dsu.LedgerChange{PartnerID: p.PartnerID, Type: p.CreditEntryType(), Units: p.Units, Reference: dsu.PurchaseRef(p.ID),
+		Description: dsu.PurchaseDescription(p)}
 }
 
 // withClientSecret answers for a stored purchase, fetching the client

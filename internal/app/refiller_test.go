@@ -29,7 +29,7 @@ type refillWorld struct {
 	usage    *app.Usage
 }
 
-func newRefillWorld(t *testing.T) *refillWorld {
+func newRefillWorld(t testing.TB) *refillWorld {
 	w := newWorld(t)
 	r := &refillWorld{world: w}
 	log := logging.Discard()

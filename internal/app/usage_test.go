@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -71,14 +72,17 @@ func TestUsageValidation(t *testing.T) {
 		in    app.UsageInput
 		field string
 	}{
-		"future date":   {app.UsageInput{PartnerID: "p", TenantID: "t", Date: tomorrow, Users: 1}, "records[0].date"},
-		"bad date":      {app.UsageInput{PartnerID: "p", TenantID: "t", Date: "11/29/2026", Users: 1}, "records[0].date"},
-		"negative":      {app.UsageInput{PartnerID: "p", TenantID: "t", Date: today, Users: -1}, "records[0].users"},
-		"no partner":    {app.UsageInput{TenantID: "t", Date: today, Users: 1}, "records[0].partnerId"},
-		"no tenant":     {app.UsageInput{PartnerID: "p", Date: today, Users: 1}, "records[0].tenantId"},
-		"hash partner":  {app.UsageInput{PartnerID: "p#1", TenantID: "t", Date: today, Users: 1}, "records[0].partnerId"},
-		"long tenant":   {app.UsageInput{PartnerID: "p", TenantID: strings.Repeat("t", 129), Date: today, Users: 1}, "records[0].tenantId"},
-		"control chars": {app.UsageInput{PartnerID: "p", TenantID: "t\n", Date: today, Users: 1}, "records[0].tenantId"},
+		"future date":       {app.UsageInput{PartnerID: "p", TenantID: "t", Date: tomorrow, Users: 1}, "records[0].date"},
+		"bad date":          {app.UsageInput{PartnerID: "p", TenantID: "t", Date: "11/29/2026", Users: 1}, "records[0].date"},
+		"negative":          {app.UsageInput{PartnerID: "p", TenantID: "t", Date: today, Users: -1}, "records[0].users"},
+		"no partner":        {app.UsageInput{TenantID: "t", Date: today, Users: 1}, "records[0].partnerId"},
+		"no tenant":         {app.UsageInput{PartnerID: "p", Date: today, Users: 1}, "records[0].tenantId"},
+		"hash partner":      {app.UsageInput{PartnerID: "p#1", TenantID: "t", Date: today, Users: 1}, "records[0].partnerId"},
+		"long tenant":       {app.UsageInput{PartnerID: "p", TenantID: strings.Repeat("t", 129), Date: today, Users: 1}, "records[0].tenantId"},
+		"control chars":     {app.UsageInput{PartnerID: "p", TenantID: "t\n", Date: today, Users: 1}, "records[0].tenantId"},
+		"too many users":    {app.UsageInput{PartnerID: "p", TenantID: "t", Date: today, Users: 1_000_001}, "records[0].users"},
+		"max int64 users":   {app.UsageInput{PartnerID: "p", TenantID: "t", Date: today, Users: math.MaxInt64}, "records[0].users"},
+		"before last month": {app.UsageInput{PartnerID: "p", TenantID: "t", Date: "2026-09-30", Users: 1}, "records[0].date"},
 	}
 	for name, c := range cases {
 		_, err := r.usage.Record(context.Background(), []app.UsageInput{c.in})

@@ -237,7 +237,8 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 		// already): its reference is what makes the refund count once.
 		res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
 			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
-			Ledger: &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -debit, Reference: dsu.RefundRef(r.ID)},
+			Ledger: &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -debit, Reference: dsu.RefundRef(r.ID),
+				Description: dsu.RefundDescription(r.ID, p.ID)},
 		})
 		if err == nil && res.Applied {
 			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", debit)
@@ -285,7 +286,8 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 			debit := p.CreditedUnits()
 			next.DisputeDebitedUnits += debit
 			u.Purchase = next
-			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -debit, Reference: dsu.DisputeRef(d.ID)}
+			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -debit, Reference: dsu.DisputeRef(d.ID),
+				Description: dsu.DisputeDescription(d.ID, p.ID)}
 		}
 		res, err := w.Store.UpdatePurchase(ctx, u)
 		if errors.Is(err, dsu.ErrEventProcessed) {

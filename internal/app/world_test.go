@@ -22,7 +22,7 @@ import (
 // world is the use cases over the real store on the emulated table and
 // the fake Stripe: what the functions run, minus HTTP.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	emu     *dynamotest.Emulator
 	api     *dynamotest.CountingAPI
 	faults  *faultyAPI
@@ -43,7 +43,7 @@ type world struct {
 
 var worldStart = time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	emu := dynamotest.New(t)
 	w := &world{t: t, emu: emu, clock: dsutest.NewFixedClock(worldStart), ids: &dsutest.SequentialIDs{}, pay: newFakePayments(), events: &recordedEvents{}}

@@ -2,6 +2,8 @@ package dsu
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,15 +31,20 @@ func (t EntryType) Valid() bool {
 
 // References identify the business event behind an entry. A reference is
 // applied at most once per partner; applying it again returns the first
-// result (§4).
+// result (RULES.md, "References").
 func PurchaseRef(purchaseID string) string { return "purchase:" + purchaseID }
-func UsageRef(partnerID, tenantID, date string) string {
-	return "usage:" + partnerID + ":" + tenantID + ":" + date
-}
-func RefundRef(refundID string) string   { return "refund:" + refundID }
-func DisputeRef(disputeID string) string { return "dispute:" + disputeID }
+func RefundRef(refundID string) string     { return "refund:" + refundID }
+func DisputeRef(disputeID string) string   { return "dispute:" + disputeID }
 
-// WelcomeGrantRef is the reference of the one-time grant of §1.
+// UsageRef is the reference of a usage entry: the records of one partner
+// and date written in one transaction, numbered by the entry's own ledger
+// sequence number. It is unique by construction, so it needs no guard: each
+// record's usage item is its own exactly-once guard.
+func UsageRef(partnerID, date string, seq int64) string {
+	return "usage:" + partnerID + ":" + date + ":" + strconv.FormatInt(seq, 10)
+}
+
+// WelcomeGrantRef is the reference of the one-time welcome grant.
 const WelcomeGrantRef = "grant:welcome"
 
 // MaxReferenceLength bounds references so they fit comfortably in a key.
@@ -49,6 +56,8 @@ type LedgerChange struct {
 	Type      EntryType
 	Units     Units // signed: credits positive, debits negative
 	Reference string
+	// Description is the entry's line on a statement, a short sentence.
+	Description string
 }
 
 // Validate checks the change before it reaches storage.
@@ -62,8 +71,14 @@ func (c LedgerChange) Validate() error {
 	if c.Reference == "" || len(c.Reference) > MaxReferenceLength {
 		return fmt.Errorf("ledger: reference must be 1-%d bytes", MaxReferenceLength)
 	}
+	if len(c.Description) > MaxDescriptionLength {
+		return fmt.Errorf("ledger: description longer than %d bytes", MaxDescriptionLength)
+	}
 	return nil
 }
+
+// MaxDescriptionLength bounds an entry's description.
+const MaxDescriptionLength = 500
 
 // Entry is one immutable line of a partner's ledger. Seq numbers a partner's
 // entries 1, 2, 3, ... with no gaps; Seq equals the balance version it made.
@@ -75,6 +90,7 @@ type Entry struct {
 	Units        Units
 	BalanceAfter Units
 	Reference    string
+	Description  string
 	CreatedAt    time.Time
 }
 
@@ -95,4 +111,80 @@ func CheckInvariant(balance Units, entries []Entry) error {
 		return fmt.Errorf("ledger: balance %d but entries sum to %d", balance, sum)
 	}
 	return nil
+}
+
+// Descriptions of ledger entries: the sentence a statement shows for each.
+
+// Summary is the entry's description; entries written before descriptions
+// existed get one built from their type and reference.
+func (e Entry) Summary() string {
+	if e.Description != "" {
+		return e.Description
+	}
+	name := string(e.Type)
+	if name != "" {
+		name = strings.ToUpper(name[:1]) + strings.ReplaceAll(name[1:], "_", " ")
+	}
+	return name + " " + e.Reference
+}
+
+// GrantDescription describes the welcome grant.
+func GrantDescription(units Units) string {
+	return "Welcome grant of " + FormatUnits(units) + " DSUs"
+}
+
+// PurchaseDescription describes the credit of a purchase: "Purchase pur_…
+// (2 × 5,000 DSUs)", or "Automatic purchase …" for the automated plan.
+func PurchaseDescription(p Purchase) string {
+	lines := make([]string, 0, len(p.Items))
+	for _, l := range p.Items {
+		lines = append(lines, FormatUnits(l.Quantity)+" × "+l.Name)
+	}
+	what := "Purchase "
+	if p.Kind == KindAutoRefill {
+		what = "Automatic purchase "
+	}
+	d := what + p.ID
+	if len(lines) > 0 {
+		d += " (" + strings.Join(lines, ", ") + ")"
+	}
+	return d
+}
+
+// UsageDescription describes a usage entry: "Usage on 2026-11-20 across 49
+// tenants".
+func UsageDescription(date string, tenants int) string {
+	noun := "tenants"
+	if tenants == 1 {
+		noun = "tenant"
+	}
+	return "Usage on " + date + " across " + FormatUnits(int64(tenants)) + " " + noun
+}
+
+// RefundDescription describes the debit of a refund.
+func RefundDescription(refundID, purchaseID string) string {
+	return "Refund " + refundID + " of " + purchaseID
+}
+
+// DisputeDescription describes the debit of a lost dispute.
+func DisputeDescription(disputeID, purchaseID string) string {
+	return "Dispute " + disputeID + " lost on " + purchaseID
+}
+
+// FormatUnits writes a whole number with thousands separators: 12,500.
+func FormatUnits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -31,14 +31,21 @@ func TestBilledDays(t *testing.T) {
 
 func TestParseUsageDate(t *testing.T) {
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	for _, ok := range []string{"2026-11-29", "2026-11-01", "2020-02-29"} {
+	for _, ok := range []string{"2026-11-29", "2026-11-01", "2026-10-31", "2026-10-01"} {
 		if _, err := ParseUsageDate(ok, now); err != nil {
 			t.Errorf("%s rejected: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"2026-11-30", "2027-01-01", "2026-1-5", "2026-02-30", "29.11.2026", "", "2026-11-29T00:00:00Z", " 2026-11-29"} {
+	for _, bad := range []string{"2026-11-30", "2027-01-01", "2026-09-30", "2020-02-29", "2026-1-5", "2026-02-30", "29.11.2026", "", "2026-11-29T00:00:00Z", " 2026-11-29"} {
 		if _, err := ParseUsageDate(bad, now); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+	// Across the year boundary: in January, December is the previous month.
+	jan := time.Date(2027, 1, 5, 23, 59, 0, 0, time.UTC)
+	for date, ok := range map[string]bool{"2026-12-01": true, "2027-01-05": true, "2026-11-30": false, "2027-01-06": false} {
+		if _, err := ParseUsageDate(date, jan); (err == nil) != ok {
+			t.Errorf("in January, %s accepted = %v, want %v", date, err == nil, ok)
 		}
 	}
 }
@@ -46,7 +53,7 @@ func TestParseUsageDate(t *testing.T) {
 func TestCheckInvariant(t *testing.T) {
 	entries := []Entry{
 		{Seq: 1, Units: 2000, BalanceAfter: 2000, Reference: WelcomeGrantRef},
-		{Seq: 2, Units: -2500, BalanceAfter: -500, Reference: UsageRef("p", "t", "2026-11-02")},
+		{Seq: 2, Units: -2500, BalanceAfter: -500, Reference: UsageRef("p", "2026-11-02", 2)},
 		{Seq: 3, Units: 5000, BalanceAfter: 4500, Reference: PurchaseRef("pur_1")},
 	}
 	if err := CheckInvariant(4500, entries); err != nil {
@@ -182,5 +189,30 @@ func TestSweepAt(t *testing.T) {
 		if got := c.acc.NeedsRefill(); got != c.needs {
 			t.Errorf("%s: NeedsRefill = %v", c.name, got)
 		}
+	}
+}
+
+func TestFormatUnitsAndDescriptions(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 12500: "12,500", 1234567: "1,234,567", -2500: "-2,500", -100: "-100"} {
+		if got := FormatUnits(n); got != want {
+			t.Errorf("FormatUnits(%d) = %q, want %q", n, got, want)
+		}
+	}
+	p := Purchase{ID: "pur_1", Kind: KindManual, Items: []LineItem{{Name: "5,000 DSUs", Quantity: 2}, {Name: "1,000 DSUs", Quantity: 1}}}
+	if got := PurchaseDescription(p); got != "Purchase pur_1 (2 × 5,000 DSUs, 1 × 1,000 DSUs)" {
+		t.Errorf("purchase: %q", got)
+	}
+	p.Kind = KindAutoRefill
+	if got := PurchaseDescription(p); got != "Automatic purchase pur_1 (2 × 5,000 DSUs, 1 × 1,000 DSUs)" {
+		t.Errorf("refill: %q", got)
+	}
+	if got := UsageDescription("2026-11-20", 49); got != "Usage on 2026-11-20 across 49 tenants" {
+		t.Errorf("usage: %q", got)
+	}
+	if got := UsageDescription("2026-11-20", 1); got != "Usage on 2026-11-20 across 1 tenant" {
+		t.Errorf("usage of one tenant: %q", got)
+	}
+	if got := RefundDescription("re_1", "pur_1"); got != "Refund re_1 of pur_1" {
+		t.Errorf("refund: %q", got)
 	}
 }

@@ -24,18 +24,30 @@ func UsageUnits(d time.Time, users int64) Units {
 	return users
 }
 
-// ParseUsageDate parses a YYYY-MM-DD date and refuses days after today (UTC).
+// ParseUsageDate parses a YYYY-MM-DD date of a usage report: no later than
+// today and no earlier than the first day of the previous calendar month
+// (UTC), the window in which the sync platform may still report or correct
+// a day.
 func ParseUsageDate(s string, now time.Time) (time.Time, error) {
 	d, err := time.Parse(DateLayout, s)
 	if err != nil || d.Format(DateLayout) != s {
 		return time.Time{}, fmt.Errorf("must be a date as YYYY-MM-DD")
 	}
-	today := now.UTC().Truncate(24 * time.Hour)
+	now = now.UTC()
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	if d.After(today) {
 		return time.Time{}, fmt.Errorf("must not be after today (UTC)")
 	}
+	if earliest := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, time.UTC); d.Before(earliest) {
+		return time.Time{}, fmt.Errorf("must not be before %s, the first day of the previous month (UTC)", earliest.Format(DateLayout))
+	}
 	return d, nil
 }
+
+// MaxUsageUsers bounds the users of one usage record: far above any tenant,
+// and small enough that no sum of a request's records can overflow a
+// balance.
+const MaxUsageUsers = 1_000_000
 
 // UsageRecord is one tenant's synced users on one day, as the sync platform
 // reports it, and the DSUs that consumed.
@@ -46,4 +58,25 @@ type UsageRecord struct {
 	Users      int64
 	Units      Units // Users on billed days, 0 on the free days
 	RecordedAt time.Time
+}
+
+// UsageWrite is what storage did with one usage record.
+type UsageWrite struct {
+	// Applied is true when this call wrote the record. Otherwise First is
+	// the record written before for its (partner, tenant, date).
+	Applied bool
+	First   UsageRecord
+}
+
+// BalanceDebit is one move of a balance by a usage transaction: the units
+// debited and the account it left.
+type BalanceDebit struct {
+	Units Units
+	After Account
+}
+
+// UsageDay is what storage did with one partner's records of one date.
+type UsageDay struct {
+	Writes []UsageWrite // in the order of the records given
+	Debits []BalanceDebit
 }

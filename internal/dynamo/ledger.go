@@ -20,6 +20,7 @@ func entryItem(e dsu.Entry) item {
 	setN(it, "units", e.Units)
 	setN(it, "balanceAfter", e.BalanceAfter)
 	it["reference"] = avS(e.Reference)
+	setS(it, "description", e.Description)
 	setTime(it, "createdAt", e.CreatedAt)
 	return it
 }
@@ -43,6 +44,7 @@ func decodeEntry(it item) (dsu.Entry, error) {
 		Units:        r.num("units"),
 		BalanceAfter: r.num("balanceAfter"),
 		Reference:    r.str("reference"),
+		Description:  r.str("description"),
 		CreatedAt:    r.time("createdAt"),
 	}
 	if r.err != nil {
@@ -137,7 +139,7 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 		entry = &dsu.Entry{
 			ID: s.opts.IDs.NewID("le_"), PartnerID: c.partnerID, Seq: next.LedgerSeq,
 			Type: c.entry.Type, Units: c.entry.Units, BalanceAfter: units,
-			Reference: c.entry.Reference, CreatedAt: now,
+			Reference: c.entry.Reference, Description: c.entry.Description, CreatedAt: now,
 		}
 		items = append(items, s.putNew(guardItem(*entry), errApplied))
 	}

@@ -127,7 +127,7 @@ func TestApplyLedgerIsIdempotentPerReference(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.createPartner(t, "p1", 2000)
-	change := dsu.LedgerChange{PartnerID: "p1", Type: dsu.EntryUsage, Units: -120, Reference: dsu.UsageRef("p1", "t1", "2026-11-01")}
+	change := dsu.LedgerChange{PartnerID: "p1", Type: dsu.EntryUsage, Units: -120, Reference: dsu.UsageRef("p1", "2026-11-01", 1)}
 
 	first, applied, err := f.store.ApplyLedger(ctx, change)
 	if err != nil || !applied {
@@ -209,7 +209,7 @@ func TestConcurrentDistinctReferencesLoseNone(t *testing.T) {
 		wg.Go(func() {
 			_, applied, err := f.store.ApplyLedger(context.Background(), dsu.LedgerChange{
 				PartnerID: "p1", Type: dsu.EntryUsage, Units: -int64(i + 1),
-				Reference: dsu.UsageRef("p1", fmt.Sprintf("tenant-%d", i), "2026-11-01"),
+				Reference: dsu.UsageRef("p1", "2026-11-01", int64(1000+i)),
 			})
 			if err != nil || !applied {
 				t.Errorf("application %d: %v applied=%v", i, err, applied)

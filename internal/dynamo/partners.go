@@ -212,7 +212,7 @@ func (s *Store) CreatePartner(ctx context.Context, p dsu.Partner, grant dsu.Unit
 		acc.Units, acc.LedgerSeq = grant, 1
 		e := dsu.Entry{
 			ID: s.opts.IDs.NewID("le_"), PartnerID: p.ID, Seq: 1, Type: dsu.EntryGrant,
-			Units: grant, BalanceAfter: grant, Reference: dsu.WelcomeGrantRef, CreatedAt: now,
+			Units: grant, BalanceAfter: grant, Reference: dsu.WelcomeGrantRef, Description: dsu.GrantDescription(grant), CreatedAt: now,
 		}
 		items = append(items, s.putNew(guardItem(e), exists), s.putNew(entryItem(e), exists))
 	}

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -35,56 +36,198 @@ func decodeUsage(it item) (dsu.UsageRecord, error) {
 	return u, r.err
 }
 
-// RecordUsage records a day of a tenant's usage exactly once per (partner,
-// tenant, date): the record, and on billed days the ledger debit with its
-// guard and the new balance, in one transaction; it returns the account
-// after the debit. When the key was recorded before it writes nothing and
-// returns the first record with applied = false, so the caller can tell a
-// duplicate from a conflict.
-func (s *Store) RecordUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, dsu.Account, bool, error) {
-	if u.Units == 0 {
-		// Not billed: only the record.
-		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(s.opts.Table), Item: usageItem(u),
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		})
-		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-			return s.firstUsage(ctx, u)
-		}
-		return u, dsu.Account{}, err == nil, storageErr(err, "record usage")
-	}
-	res, err := s.change(ctx, balanceChange{
-		partnerID: u.PartnerID,
-		entry:     &dsu.LedgerChange{PartnerID: u.PartnerID, Type: dsu.EntryUsage, Units: -u.Units, Reference: dsu.UsageRef(u.PartnerID, u.TenantID, u.Date)},
-		extra: func(dsu.Account, *dsu.Entry) []txItem {
-			return []txItem{s.putNew(usageItem(u), errUsageRecorded)}
-		},
-	})
-	if errors.Is(err, errUsageRecorded) {
-		return s.firstUsage(ctx, u)
-	}
-	if err != nil {
-		return dsu.UsageRecord{}, dsu.Account{}, false, err
-	}
-	if !res.Applied {
-		return s.firstUsage(ctx, u)
-	}
-	return u, res.Account, true, nil
-}
+// DynamoDB's limit of items in one TransactWriteItems, and what a usage
+// transaction carries within it: the records' usage items, then (on billed
+// days) the one ledger entry of their sum and the balance. The emulator in
+// tests does not enforce the limit; the counting client checks it. Each
+// usage item is well under 1 KB (ids of at most 128 bytes), so 100 of them
+// stay far from the 4 MB limit of a transaction.
+const (
+	MaxTransactionItems = 100
+	UsagePerTransaction = MaxTransactionItems - 2
+)
 
-// errUsageRecorded: the (partner, tenant, date) was recorded before.
+// errUsageRecorded: a usage item of the transaction exists already.
 var errUsageRecorded = errors.New("usage recorded before")
 
-func (s *Store) firstUsage(ctx context.Context, u dsu.UsageRecord) (dsu.UsageRecord, dsu.Account, bool, error) {
-	it, err := s.get(ctx, usageKey(u.PartnerID, u.TenantID, u.Date))
+// RecordUsageDay records the usage of one partner on one date, each record
+// exactly once per (partner, tenant, date): the record's usage item is
+// created under attribute_not_exists and is its own guard. On billed days
+// the records go in transactions of up to UsagePerTransaction items with
+// one ledger entry of their sum and the balance under its version; on free
+// days the items alone, up to MaxTransactionItems per transaction. Records
+// found written before are answered with the first record (a duplicate or
+// a conflict, for the caller to tell) and the rest are written without
+// them. The records must have distinct tenants.
+func (s *Store) RecordUsageDay(ctx context.Context, partnerID, date string, recs []dsu.UsageRecord) (dsu.UsageDay, error) {
+	day := dsu.UsageDay{Writes: make([]dsu.UsageWrite, len(recs))}
+	d, err := time.Parse(dsu.DateLayout, date)
 	if err != nil {
-		return dsu.UsageRecord{}, dsu.Account{}, false, err
+		return day, dsu.Errorf(dsu.KindInternal, "usage date %q", date)
 	}
-	if it == nil {
-		return dsu.UsageRecord{}, dsu.Account{}, false, dsu.Errorf(dsu.KindInternal, "usage %s/%s/%s reported recorded but missing", u.PartnerID, u.TenantID, u.Date)
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		if r.PartnerID != partnerID || r.Date != date || seen[r.TenantID] {
+			return day, dsu.Errorf(dsu.KindInternal, "usage of %s on %s: records of another partner or date, or a tenant twice", partnerID, date)
+		}
+		seen[r.TenantID] = true
 	}
-	first, err := decodeUsage(it)
-	return first, dsu.Account{}, false, err
+	billed := dsu.IsBilledDay(d)
+	per := MaxTransactionItems
+	if billed {
+		per = UsagePerTransaction
+	}
+	todo := make([]int, len(recs))
+	for i := range todo {
+		todo[i] = i
+	}
+	w := usageWriter{s: s, partnerID: partnerID, date: date, billed: billed, recs: recs, day: &day}
+	for len(todo) > 0 {
+		n := min(per, len(todo))
+		if err := w.write(ctx, todo[:n]); err != nil {
+			return day, err
+		}
+		todo = todo[n:]
+	}
+	return day, nil
+}
+
+// usageWriter writes the chunks of one partner's day, carrying the account
+// from one transaction to the next: after the first read, a chunk costs one
+// transaction unless someone else moved the balance meanwhile.
+type usageWriter struct {
+	s         *Store
+	partnerID string
+	date      string
+	billed    bool
+	recs      []dsu.UsageRecord
+	day       *dsu.UsageDay
+	acc       *dsu.Account // as last read or written; nil until needed
+}
+
+func (w *usageWriter) write(ctx context.Context, chunk []int) error {
+	s := w.s
+	for attempt := 1; len(chunk) > 0; {
+		items := make([]txItem, 0, len(chunk)+2)
+		var units dsu.Units
+		for _, i := range chunk {
+			items = append(items, s.putNew(usageItem(w.recs[i]), errUsageRecorded))
+			units += w.recs[i].Units
+		}
+		var next dsu.Account
+		debit := w.billed && units != 0
+		if debit {
+			if w.acc == nil {
+				acc, err := s.GetAccount(ctx, w.partnerID)
+				if err != nil {
+					return err
+				}
+				w.acc = &acc
+			}
+			balance, ok := dsu.AddInt(w.acc.Units, -units)
+			if !ok {
+				return dsu.Errorf(dsu.KindInternal, "balance overflow")
+			}
+			now := s.now()
+			next = *w.acc
+			next.Units, next.Version, next.LedgerSeq, next.UpdatedAt = balance, next.Version+1, next.LedgerSeq+1, now
+			entry := dsu.Entry{
+				ID: s.opts.IDs.NewID("le_"), PartnerID: w.partnerID, Seq: next.LedgerSeq, Type: dsu.EntryUsage,
+				Units: -units, BalanceAfter: balance, Reference: dsu.UsageRef(w.partnerID, w.date, next.LedgerSeq),
+				Description: dsu.UsageDescription(w.date, len(chunk)), CreatedAt: now,
+			}
+			items = append(items, s.putNew(entryItem(entry), errStale), s.putAccount(next, w.acc.Version))
+		}
+		err := s.transact(ctx, "record usage", items)
+		switch {
+		case err == nil:
+			for _, i := range chunk {
+				w.day.Writes[i] = dsu.UsageWrite{Applied: true, First: w.recs[i]}
+			}
+			if debit {
+				w.acc = &next
+				w.day.Debits = append(w.day.Debits, dsu.BalanceDebit{Units: units, After: next})
+			}
+			return nil
+		case errors.Is(err, errUsageRecorded):
+			// Some records were written before (a retried request, a
+			// concurrent one). DynamoDB names every failed item, the
+			// emulator only the first: read them all, answer those, and
+			// write the rest.
+			rest, err := w.answerRecorded(ctx, chunk)
+			if err != nil {
+				return err
+			}
+			if len(rest) == len(chunk) {
+				return dsu.Errorf(dsu.KindInternal, "usage of %s on %s reported recorded but none is", w.partnerID, w.date)
+			}
+			chunk = rest
+		case errors.Is(err, errStale), errors.Is(err, errTxConflict):
+			// Another writer moved the balance: read it again and retry.
+			if attempt >= s.opts.MaxAttempts {
+				return dsu.Wrap(err, dsu.KindUpstreamUnavailable, "the balance is too busy; try again")
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return storageErr(err, "record usage")
+			}
+			attempt++
+			w.acc = nil
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// answerRecorded reads the usage items of chunk in one consistent
+// BatchGetItem (more only if DynamoDB leaves keys unprocessed), records the
+// first record of each one found, and returns the records still to write.
+func (w *usageWriter) answerRecorded(ctx context.Context, chunk []int) ([]int, error) {
+	s := w.s
+	byKey := make(map[string]int, len(chunk))
+	keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+	for _, i := range chunk {
+		r := w.recs[i]
+		k := usageKey(r.PartnerID, r.TenantID, r.Date)
+		byKey[keyString(k)] = i
+		keys = append(keys, k)
+	}
+	found := map[int]bool{}
+	req := map[string]types.KeysAndAttributes{s.opts.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	for attempt := 1; len(req) > 0; attempt++ {
+		out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, storageErr(err, "read recorded usage")
+		}
+		for _, it := range out.Responses[s.opts.Table] {
+			i, ok := byKey[keyString(it)]
+			if !ok {
+				continue
+			}
+			first, err := decodeUsage(it)
+			if err != nil {
+				return nil, err
+			}
+			w.day.Writes[i] = dsu.UsageWrite{First: first}
+			found[i] = true
+		}
+		req = out.UnprocessedKeys
+		if len(req) > 0 {
+			if attempt >= s.opts.MaxAttempts {
+				return nil, dsu.Errorf(dsu.KindUpstreamUnavailable, "the database is too busy to read the recorded usage; try again")
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, storageErr(err, "read recorded usage")
+			}
+		}
+	}
+	var rest []int
+	for _, i := range chunk {
+		if !found[i] {
+			rest = append(rest, i)
+		}
+	}
+	return rest, nil
 }
 
 // DailyUsage sums a partner's recorded units per date, for dates from

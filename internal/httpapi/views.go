@@ -157,11 +157,13 @@ type entryJSON struct {
 	Units        int64  `json:"units"`
 	BalanceAfter int64  `json:"balanceAfter"`
 	Reference    string `json:"reference"`
+	Description  string `json:"description"`
 	CreatedAt    string `json:"createdAt"`
 }
 
 func entryView(e dsu.Entry) entryJSON {
-	return entryJSON{ID: e.ID, Type: string(e.Type), Units: e.Units, BalanceAfter: e.BalanceAfter, Reference: e.Reference, CreatedAt: timeJSON(e.CreatedAt)}
+	return entryJSON{ID: e.ID, Type: string(e.Type), Units: e.Units, BalanceAfter: e.BalanceAfter, Reference: e.Reference,
+		Description: e.Summary(), CreatedAt: timeJSON(e.CreatedAt)}
 }
 
 // ParsePage reads ?limit= (1–100, default 25) and ?cursor= (§3).

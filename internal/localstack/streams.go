@@ -86,20 +86,42 @@ func (t *StreamTap) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write(rec.Body.Bytes())
 }
 
-// images reads the current item of each key (nil when absent).
+// images reads the current item of each key (nil when absent), in one
+// BatchGetItem per 100 keys: a write holds the tap while it reads them.
 func (t *StreamTap) images(ctx context.Context, keys []map[string]types.AttributeValue) []map[string]types.AttributeValue {
 	out := make([]map[string]types.AttributeValue, len(keys))
+	index := make(map[string]int, len(keys))
 	for i, k := range keys {
-		resp, err := t.reader.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.table), Key: k, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			t.log.Warn("stream emulation: image read failed", "error", err.Error())
-			continue
-		}
-		if len(resp.Item) > 0 {
-			out[i] = resp.Item
+		index[keyID(k)] = i
+	}
+	for start := 0; start < len(keys); start += 100 {
+		req := map[string]types.KeysAndAttributes{t.table: {Keys: keys[start:min(start+100, len(keys))], ConsistentRead: aws.Bool(true)}}
+		for len(req) > 0 {
+			resp, err := t.reader.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+			if err != nil {
+				t.log.Warn("stream emulation: image read failed", "error", err.Error())
+				break
+			}
+			for _, it := range resp.Responses[t.table] {
+				if i, ok := index[keyID(it)]; ok {
+					out[i] = it
+				}
+			}
+			req = resp.UnprocessedKeys
 		}
 	}
 	return out
+}
+
+// keyID identifies an item by its key attributes.
+func keyID(it map[string]types.AttributeValue) string {
+	var id []string
+	for _, name := range []string{dynamo.Schema.PartitionKey, dynamo.Schema.SortKey} {
+		if v, ok := it[name].(*types.AttributeValueMemberS); ok {
+			id = append(id, v.Value)
+		}
+	}
+	return strings.Join(id, "\x00")
 }
 
 func (t *StreamTap) records(keys, before, after []map[string]types.AttributeValue) []events.DynamoDBEventRecord {

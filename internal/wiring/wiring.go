@@ -211,12 +211,18 @@ func StripeWebhook(d Deps) (*httpapi.Function, error) {
 	}))
 }
 
+// UsageParallelPartners is how many partners one usage request writes for
+// at once: each partner's records go in a few sequential transactions, so
+// a request of 500 records over 500 partners takes about 32 rounds of
+// round trips (docs/ARCHITECTURE.md, "Access patterns and round trips").
+const UsageParallelPartners = 16
+
 // Usage builds the usage function.
 func Usage(d Deps) (*httpapi.Function, error) {
 	store := d.store()
 	partners := &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock}
 	return httpapi.NewFunction(routes.Usage, routes.ForFunction(routes.Usage), d.httpConfig(store, routes.Usage),
-		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: partners, Events: d.Events, Clock: d.Clock, Log: d.Log, Parallel: 8}))
+		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: partners, Events: d.Events, Clock: d.Clock, Log: d.Log, Parallel: UsageParallelPartners}))
 }
 
 // AutoRefill builds the autorefill function: stream batches and the sweep.

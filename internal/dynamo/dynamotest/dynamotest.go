@@ -40,9 +40,12 @@ func New(t testing.TB) *Emulator {
 
 // Counts are DynamoDB round trips by class.
 type Counts struct {
-	Reads        int64 // GetItem, Query
+	Reads        int64 // GetItem, BatchGetItem, Query
 	Writes       int64 // PutItem, UpdateItem, DeleteItem
 	Transactions int64 // TransactWriteItems
+	// MaxTransactionItems is the most items one TransactWriteItems carried:
+	// the emulator does not enforce DynamoDB's limit of 100, so tests do.
+	MaxTransactionItems int64
 }
 
 // CountingAPI wraps an API and counts its round trips. The round-trip budgets
@@ -50,7 +53,7 @@ type Counts struct {
 // with it.
 type CountingAPI struct {
 	dynamo.API
-	reads, writes, transactions atomic.Int64
+	reads, writes, transactions, maxItems atomic.Int64
 }
 
 // NewCountingAPI wraps api.
@@ -58,11 +61,21 @@ func NewCountingAPI(api dynamo.API) *CountingAPI { return &CountingAPI{API: api}
 
 // Counts returns the round trips so far.
 func (c *CountingAPI) Counts() Counts {
-	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load()}
+	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load(), MaxTransactionItems: c.maxItems.Load()}
 }
 
 // Reset sets all counts to zero.
-func (c *CountingAPI) Reset() { c.reads.Store(0); c.writes.Store(0); c.transactions.Store(0) }
+func (c *CountingAPI) Reset() {
+	c.reads.Store(0)
+	c.writes.Store(0)
+	c.transactions.Store(0)
+	c.maxItems.Store(0)
+}
+
+func (c *CountingAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	c.reads.Add(1)
+	return c.API.BatchGetItem(ctx, in, opts...)
+}
 
 func (c *CountingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.reads.Add(1)
@@ -91,5 +104,11 @@ func (c *CountingAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInp
 
 func (c *CountingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	c.transactions.Add(1)
+	for n := int64(len(in.TransactItems)); ; {
+		m := c.maxItems.Load()
+		if n <= m || c.maxItems.CompareAndSwap(m, n) {
+			break
+		}
+	}
 	return c.API.TransactWriteItems(ctx, in, opts...)
 }
