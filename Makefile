@@ -27,9 +27,11 @@ test: lint tools
 	$(GO) test -timeout 10m -run '^TestConcurrentLoadThroughTheLocalStack$$' ./cmd/dsu-local
 	$(GO) test -timeout 20m ./infra/...
 
-## lint: go vet and a gofmt check
+## lint: go vet, staticcheck (pinned as a tool in go.mod) and a gofmt check.
+## ./... skips dot-directories, so .cdk-cli/node_modules is never linted.
 lint:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 

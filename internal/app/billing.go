@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/cirasync/dsubilling/internal/billingcontact"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -72,7 +73,7 @@ type ContactInput struct {
 // creates or updates the partner's one Stripe customer. Stripe is called
 // before anything is stored, so a Stripe outage leaves nothing half-written.
 func (b *Billing) UpdateContact(ctx context.Context, p dsu.Partner, in ContactInput) (BillingInfo, error) {
-	contact, address, vat, verr := dsu.NormalizeBillingInfo(in.Contact, in.Address, in.VATID)
+	contact, address, vat, verr := billingcontact.Normalize(in.Contact, in.Address, in.VATID)
 	var v dsu.Validation
 	if e, ok := errors.AsType[*dsu.Error](verr); ok {
 		for _, f := range e.Fields {

@@ -1,8 +1,11 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 
@@ -279,10 +282,52 @@ func TestStorageOutageIsTransient(t *testing.T) {
 	}
 }
 
+// An event type this system does not handle is acknowledged (nil: Stripe
+// gets 200 and stops sending it) without touching anything, even when it
+// names a real pending purchase, and without an error logged: Handle also
+// answers nil for a permanent failure it logs, so nil alone would not show
+// that nothing failed.
 func TestUnknownEventsAreAcknowledged(t *testing.T) {
 	w := newWorld(t)
-	if err := w.webhooks.Handle(context.Background(), app.WebhookEvent{ID: "evt_x", Type: "customer.created"}); err != nil {
-		t.Fatal(err)
+	p := w.partner("p1", "")
+	_, pi := w.pendingPurchase(p, "k1", 1)
+	var logged bytes.Buffer
+	w.webhooks.Log = slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w.api.Reset()
+	w.events.mu.Lock()
+	published := len(w.events.all)
+	w.events.mu.Unlock()
+
+	for _, ev := range []app.WebhookEvent{
+		{ID: "evt_customer", Type: "customer.created"},
+		{ID: "evt_invoice", Type: "invoice.paid"},
+		piEvent("payment_intent.created", pi),
+		piEvent("payment_intent.processing", pi),
+	} {
+		if err := w.webhooks.Handle(context.Background(), ev); err != nil {
+			t.Errorf("%s: %v", ev.Type, err)
+		}
+	}
+
+	if c := w.api.Counts(); c.Writes != 0 || c.Transactions != 0 {
+		t.Errorf("unknown events wrote to the table: %+v", c)
+	}
+	w.events.mu.Lock()
+	if n := len(w.events.all) - published; n != 0 {
+		t.Errorf("unknown events published %d domain events", n)
+	}
+	w.events.mu.Unlock()
+	for dec := json.NewDecoder(&logged); dec.More(); {
+		var line struct {
+			Level slog.Level `json:"level"`
+			Msg   string     `json:"msg"`
+		}
+		if err := dec.Decode(&line); err != nil {
+			t.Fatalf("log line: %v", err)
+		}
+		if line.Level >= slog.LevelWarn {
+			t.Errorf("logged %s %q: %s", line.Level, line.Msg, logged.String())
+		}
 	}
 }
 

@@ -27,12 +27,11 @@ type StreamDispatcher struct {
 	MaxRetries int
 	Log        *slog.Logger
 
-	mu      sync.Mutex
-	queue   []events.DynamoDBEventRecord
-	busy    bool
-	wake    chan struct{}
-	idle    *sync.Cond
-	started bool
+	mu    sync.Mutex
+	queue []events.DynamoDBEventRecord
+	busy  bool
+	wake  chan struct{}
+	idle  *sync.Cond
 }
 
 func (d *StreamDispatcher) init() {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,5 +111,162 @@ func TestGatewayBuildsAPIGatewayEvents(t *testing.T) {
 		if resp.StatusCode != c.status {
 			t.Errorf("%s %s → %d %s, want %d", c.method, c.path, resp.StatusCode, b, c.status)
 		}
+	}
+}
+
+// routedTo serves every function of routes.All with a handler that answers
+// 200 and records the route key and path parameters it received.
+type routedTo struct {
+	routeKey string
+	params   map[string]string
+}
+
+func routingGateway(t *testing.T, table []routes.Route) (*httptest.Server, *routedTo) {
+	t.Helper()
+	got := &routedTo{}
+	fn := func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		got.routeKey, got.params = ev.RouteKey, ev.PathParameters
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
+	}
+	fns := map[string]HTTPHandler{}
+	for _, r := range table {
+		fns[r.Function] = fn
+	}
+	secret := []byte("s")
+	gw := &Gateway{Routes: table, Functions: fns, JWTSecret: secret, Clock: dsu.NewFixedClock(now), Log: logging.Discard()}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	tok, _ := SignToken([]byte("s"), claimsFor(true), now)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// Every route of the table reaches its function with its route key and path
+// parameters; every other method and path gets API Gateway's 404.
+func TestGatewayRoutesByTheRouteTable(t *testing.T) {
+	srv, got := routingGateway(t, routes.All)
+	for _, r := range routes.All {
+		// A concrete path: each {name} becomes "name-1".
+		want := map[string]string{}
+		var segs []string
+		for seg := range strings.SplitSeq(r.Path, "/") {
+			if name, ok := strings.CutPrefix(seg, "{"); ok {
+				name = strings.TrimSuffix(name, "}")
+				want[name] = name + "-1"
+				seg = name + "-1"
+			}
+			segs = append(segs, seg)
+		}
+		*got = routedTo{}
+		resp, body := do(t, srv, r.Method, strings.Join(segs, "/"), nil)
+		if resp.StatusCode != 200 || got.routeKey != r.Key() {
+			t.Errorf("%s: %d %s, routed to %q", r.Key(), resp.StatusCode, body, got.routeKey)
+		}
+		if len(want) == 0 && got.params != nil || len(want) > 0 && !maps.Equal(got.params, want) {
+			t.Errorf("%s: path parameters %v, want %v", r.Key(), got.params, want)
+		}
+	}
+
+	for _, miss := range []struct{ method, path string }{
+		{"POST", "/v1/packages"},                 // wrong method: 404 like API Gateway, not 405
+		{"HEAD", "/v1/packages"},                 // ServeMux lets GET patterns match HEAD; API Gateway does not
+		{"GET", "/v1/packages/x"},                // extra segment
+		{"GET", "/v1/packages/"},                 // trailing slash
+		{"GET", "/v2/packages"},                  // unknown prefix
+		{"GET", "/"},                             // root
+		{"GET", "/v1/purchases/"},                // empty path parameter
+		{"POST", "/v1/purchases//confirm"},       // empty path parameter inside
+		{"GET", "//v1/packages"},                 // unclean: no redirect, as API Gateway
+		{"GET", "/v1/./packages"},                // unclean
+		{"GET", "/v1/purchases/../packages"},     // unclean
+		{"PATCH", "/v1/billing/contact"},         // a method no route has
+		{"GET", "/v1/purchases/pur-1/confirm/x"}, // longer than any template
+	} {
+		*got = routedTo{}
+		resp, body := do(t, srv, miss.method, miss.path, nil)
+		wantBody := `{"message":"Not Found"}` + "\n"
+		if miss.method == "HEAD" {
+			wantBody = ""
+		}
+		if resp.StatusCode != 404 || body != wantBody || resp.Header.Get("Content-Type") != "application/json" || got.routeKey != "" {
+			t.Errorf("%s %s → %d %q %v, routed to %q; want API Gateway's 404", miss.method, miss.path, resp.StatusCode, body, resp.Header, got.routeKey)
+		}
+	}
+
+	// An encoded slash stays inside its parameter, decoded, as API Gateway
+	// passes path parameters.
+	*got = routedTo{}
+	if resp, body := do(t, srv, "GET", "/v1/purchases/a%2Fb", nil); resp.StatusCode != 200 || got.params["id"] != "a/b" {
+		t.Errorf("encoded slash: %d %s, params %v", resp.StatusCode, body, got.params)
+	}
+}
+
+func TestGatewayPrefersLiteralSegmentsOverParameters(t *testing.T) {
+	table := []routes.Route{
+		{Method: "GET", Path: "/v1/purchases/{id}", Function: "f", Auth: routes.AuthNone},
+		{Method: "GET", Path: "/v1/purchases/latest", Function: "f", Auth: routes.AuthNone},
+	}
+	srv, got := routingGateway(t, table)
+	if resp, _ := do(t, srv, "GET", "/v1/purchases/latest", nil); resp.StatusCode != 200 || got.routeKey != "GET /v1/purchases/latest" || got.params != nil {
+		t.Errorf("a literal segment lost to a parameter: %q %v", got.routeKey, got.params)
+	}
+	if resp, _ := do(t, srv, "GET", "/v1/purchases/pur-1", nil); resp.StatusCode != 200 || got.routeKey != "GET /v1/purchases/{id}" || got.params["id"] != "pur-1" {
+		t.Errorf("parameter route: %q %v", got.routeKey, got.params)
+	}
+}
+
+// Routes that ServeMux cannot tell apart are a broken table: every request
+// answers 500 (and the error is logged) instead of the gateway panicking.
+func TestGatewayRefusesAnAmbiguousRouteTable(t *testing.T) {
+	table := []routes.Route{
+		{Method: "GET", Path: "/v1/{a}/x", Function: "f", Auth: routes.AuthNone},
+		{Method: "GET", Path: "/v1/x/{b}", Function: "f", Auth: routes.AuthNone},
+	}
+	srv, got := routingGateway(t, table)
+	for range 2 {
+		if resp, body := do(t, srv, "GET", "/v1/x/x", nil); resp.StatusCode != 500 || got.routeKey != "" {
+			t.Errorf("%d %s, routed to %q", resp.StatusCode, body, got.routeKey)
+		}
+	}
+}
+
+// A browser's CORS preflight is answered by the gateway, for any path, with
+// the headers the deployed API's CORS configuration sends.
+func TestGatewayAnswersCORSPreflight(t *testing.T) {
+	srv, got := routingGateway(t, routes.All)
+	for _, path := range []string{"/v1/purchases", "/v1/purchases/pur-1/confirm", "/v1/nowhere"} {
+		*got = routedTo{}
+		resp, _ := do(t, srv, "OPTIONS", path, http.Header{
+			"Origin": {"http://localhost:5173"}, "Access-Control-Request-Method": {"POST"},
+		})
+		if resp.StatusCode != 204 || got.routeKey != "" ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+			resp.Header.Get("Access-Control-Allow-Methods") != "GET,POST,PUT,DELETE,OPTIONS" ||
+			resp.Header.Get("Access-Control-Allow-Headers") != "authorization,content-type,idempotency-key" {
+			t.Errorf("preflight %s: %d %v, routed to %q", path, resp.StatusCode, resp.Header, got.routeKey)
+		}
+	}
+	// An OPTIONS request that is not a preflight is routed like any other.
+	if resp, _ := do(t, srv, "OPTIONS", "/v1/purchases", nil); resp.StatusCode != 404 {
+		t.Errorf("plain OPTIONS: %d", resp.StatusCode)
 	}
 }

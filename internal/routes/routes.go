@@ -4,10 +4,7 @@
 // Gateway from it, and each function's handler dispatches by it.
 package routes
 
-import (
-	"slices"
-	"strings"
-)
+import "slices"
 
 // Auth is how API Gateway authorizes a route.
 type Auth string
@@ -87,49 +84,4 @@ func ByKey(key string) (Route, bool) {
 		return Route{}, false
 	}
 	return All[i], true
-}
-
-// Match finds the route of table for a concrete method and path and
-// extracts its path parameters. Literal segments win over parameters.
-func Match(table []Route, method, path string) (Route, map[string]string, bool) {
-	var best Route
-	var bestParams map[string]string
-	bestLiterals := -1
-	for _, r := range table {
-		if r.Method != method {
-			continue
-		}
-		params, ok := MatchPath(r.Path, path)
-		if literals := strings.Count(r.Path, "/") - strings.Count(r.Path, "{"); ok && literals > bestLiterals {
-			best, bestParams, bestLiterals = r, params, literals
-		}
-	}
-	return best, bestParams, bestLiterals >= 0
-}
-
-// MatchPath matches a concrete path against a template such as
-// /v1/purchases/{id}.
-func MatchPath(template, path string) (map[string]string, bool) {
-	tsegs := strings.Split(strings.Trim(template, "/"), "/")
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	if len(tsegs) != len(segs) || strings.HasSuffix(path, "//") {
-		return nil, false
-	}
-	var params map[string]string
-	for i, t := range tsegs {
-		if name, ok := strings.CutPrefix(t, "{"); ok {
-			if segs[i] == "" {
-				return nil, false
-			}
-			if params == nil {
-				params = map[string]string{}
-			}
-			params[strings.TrimSuffix(name, "}")] = segs[i]
-			continue
-		}
-		if t != segs[i] {
-			return nil, false
-		}
-	}
-	return params, true
 }

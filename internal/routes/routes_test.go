@@ -34,32 +34,3 @@ func TestTableIsWellFormed(t *testing.T) {
 		}
 	}
 }
-
-func TestMatch(t *testing.T) {
-	r, params, ok := Match(All, "GET", "/v1/packages")
-	if !ok || r.Key() != "GET /v1/packages" || len(params) != 0 {
-		t.Fatalf("Match = %+v %v %v", r, params, ok)
-	}
-	for _, miss := range [][2]string{{"POST", "/v1/packages"}, {"GET", "/v1/packages/x"}, {"GET", "/v2/packages"}, {"GET", "/"}} {
-		if _, _, ok := Match(All, miss[0], miss[1]); ok {
-			t.Errorf("%s %s matched", miss[0], miss[1])
-		}
-	}
-}
-
-func TestMatchPathParameters(t *testing.T) {
-	params, ok := MatchPath("/v1/purchases/{id}/confirm", "/v1/purchases/pur_1/confirm")
-	if !ok || params["id"] != "pur_1" {
-		t.Fatalf("MatchPath = %v %v", params, ok)
-	}
-	if _, ok := MatchPath("/v1/purchases/{id}", "/v1/purchases/"); ok {
-		t.Error("an empty parameter matched")
-	}
-	table := []Route{
-		{Method: "GET", Path: "/v1/purchases/{id}"},
-		{Method: "GET", Path: "/v1/purchases/latest"},
-	}
-	if r, _, _ := Match(table, "GET", "/v1/purchases/latest"); r.Path != "/v1/purchases/latest" {
-		t.Errorf("a literal segment lost to a parameter: %s", r.Path)
-	}
-}
