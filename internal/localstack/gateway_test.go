@@ -133,7 +133,7 @@ func routingGateway(t *testing.T, table []routes.Route) (*httptest.Server, *rout
 		fns[r.Function] = fn
 	}
 	secret := []byte("s")
-	gw := &Gateway{Routes: table, Functions: fns, JWTSecret: secret, Clock: dsu.NewFixedClock(now), Log: logging.Discard()}
+	gw := &Gateway{Routes: table, Functions: fns, JWTSecret: secret, Clock: dsutest.NewFixedClock(now), Log: logging.Discard()}
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
 	return srv, got
