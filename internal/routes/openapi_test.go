@@ -85,6 +85,15 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		if r.Auth == routes.AuthJWT && r.Write() && !responds(403) {
 			t.Errorf("%s: a write without the billing-admin group is 403; not documented", r.Key())
 		}
+		// Every portal write decodes a body (JSON, or none / {}), so it can
+		// refuse one as invalid, too large or not JSON.
+		if r.Auth == routes.AuthJWT && r.Write() {
+			for _, s := range []int{400, 413, 415} {
+				if !responds(s) {
+					t.Errorf("%s: a write decodes a body; %d not documented", r.Key(), s)
+				}
+			}
+		}
 		for _, s := range []int{500, 503} {
 			if !responds(s) {
 				t.Errorf("%s: %d not documented", r.Key(), s)
