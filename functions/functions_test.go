@@ -20,6 +20,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
 	"github.com/cirasync/dsubilling/internal/lambdatest"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/stripemock"
 )
 
@@ -69,8 +70,14 @@ func invokeHTTP(t *testing.T, rt *lambdatest.RuntimeAPI, fixture string) events.
 	return invokeEvent(t, rt, eventfixtures.Read(t, fixture))
 }
 
+// invokeEvent sends an API Gateway event and checks the function's response
+// against docs/openapi.yaml.
 func invokeEvent(t *testing.T, rt *lambdatest.RuntimeAPI, payload []byte) events.APIGatewayV2HTTPResponse {
 	t.Helper()
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(payload, &req); err != nil || req.RouteKey == "" {
+		t.Fatalf("not an API Gateway HTTP event (%v): %s", err, payload)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := rt.Invoke(ctx, payload)
@@ -81,6 +88,7 @@ func invokeEvent(t *testing.T, rt *lambdatest.RuntimeAPI, payload []byte) events
 	if err := json.Unmarshal(out, &resp); err != nil {
 		t.Fatalf("not an API Gateway response: %s", out)
 	}
+	openapitest.CheckEvent(t, req, resp)
 	return resp
 }
 

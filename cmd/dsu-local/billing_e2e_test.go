@@ -13,6 +13,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
 // TestBillingThroughTheLocalStack runs every billing route of §3 through the
@@ -48,7 +49,7 @@ func TestBillingThroughTheLocalStack(t *testing.T) {
 	}
 	admin, reader := token("-partner", "e2e-billing", "-admin"), token("-partner", "e2e-billing")
 
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := openapitest.Client(t, 30*time.Second) // checks every answer against docs/openapi.yaml
 	type reply struct {
 		status      int
 		contentType string

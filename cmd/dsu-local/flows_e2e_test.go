@@ -13,6 +13,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
 // localStack runs the stack in process, as `make dev` runs it, with the
@@ -20,6 +21,7 @@ import (
 type localStack struct {
 	t      *testing.T
 	run    *localstack.Running
+	client *http.Client // checks every answer against docs/openapi.yaml
 	env    map[string]string
 	admin  string
 	reader string
@@ -41,7 +43,7 @@ func startLocal(t *testing.T, partner string) *localStack {
 	}
 	t.Cleanup(run.Close)
 	env["DSU_LOCAL_ADDR"] = strings.TrimPrefix(run.URL, "http://")
-	s := &localStack{t: t, run: run, env: env}
+	s := &localStack{t: t, run: run, client: openapitest.Client(t, 30*time.Second), env: env}
 	s.admin = s.token(partner, true)
 	s.reader = s.token(partner, false)
 	return s
@@ -74,7 +76,7 @@ func (s *localStack) call(method, path, token, body string, want int, out any) {
 	if method == "POST" && path == "/v1/purchases" {
 		req.Header.Set("Idempotency-Key", fmt.Sprintf("flow-%d", time.Now().UnixNano()))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -90,8 +92,16 @@ func (s *localStack) call(method, path, token, body string, want int, out any) {
 	}
 }
 
+// simulate runs `dsu-local simulate`. The command talks to the stack through
+// http.DefaultClient (the webhook it posts, the purchase it reads); for its
+// duration that client's answers are checked against docs/openapi.yaml too.
+// The tests of this package do not run in parallel, and nothing else in the
+// process uses http.DefaultClient meanwhile.
 func (s *localStack) simulate(args ...string) string {
 	s.t.Helper()
+	prev := http.DefaultClient.Transport
+	http.DefaultClient.Transport = openapitest.Transport(s.t, prev)
+	defer func() { http.DefaultClient.Transport = prev }()
 	var out bytes.Buffer
 	if err := run(append([]string{"simulate"}, args...), s.getenv, &out, io.Discard); err != nil {
 		s.t.Fatalf("simulate %v: %v\n%s", args, err, out.String())

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
 // TestLocalStackEndToEnd runs the dsu-local binary as `make dev` does:
@@ -66,9 +68,10 @@ func TestLocalStackEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	client := openapitest.Client(t, 30*time.Second) // checks every answer against docs/openapi.yaml
 	req, _ := http.NewRequest("GET", base+"/v1/packages", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +84,10 @@ func TestLocalStackEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &pkgs) != nil || len(pkgs.Packages) != 5 {
 		t.Fatalf("GET /v1/packages → %d %s", resp.StatusCode, body)
 	}
-	if resp, err := http.Get(base + "/v1/packages"); err != nil || resp.StatusCode != 401 {
-		t.Fatalf("without a token: %v %v", resp.StatusCode, err)
+	if resp, err := client.Get(base + "/v1/packages"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("without a token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	stripeURL := regexp.MustCompile(`"msg":"stripe: stripe-mock","url":"([^"]+)"`).FindStringSubmatch(stderr.String())

@@ -22,6 +22,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -114,6 +115,7 @@ func (r *billingRig) invoke(ev events.APIGatewayV2HTTPRequest) billingResponse {
 	if err != nil {
 		r.t.Fatalf("%s: the handler failed the invocation: %v", ev.RouteKey, err)
 	}
+	openapitest.CheckEvent(r.t, ev, resp)
 	return billingResponse{status: resp.StatusCode, headers: resp.Headers, body: resp.Body}
 }
 

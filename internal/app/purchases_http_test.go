@@ -11,12 +11,13 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
 // purchasesFunction is the purchases function over the world, as wiring
-// builds it.
-func (w *world) purchasesFunction() *httpapi.Function {
+// builds it; its responses are checked against docs/openapi.yaml.
+func (w *world) purchasesFunction() openapitest.Handler {
 	w.t.Helper()
 	f, err := httpapi.NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases),
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Partners: w.partners, Log: logging.Discard()},
@@ -26,7 +27,7 @@ func (w *world) purchasesFunction() *httpapi.Function {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return f
+	return openapitest.Checked(w.t, f)
 }
 
 func purchaseRequest(routeKey, partner, key, body string, params map[string]string) events.APIGatewayV2HTTPRequest {

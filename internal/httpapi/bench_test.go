@@ -14,6 +14,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/routes"
 	"github.com/cirasync/dsubilling/internal/stripeapi"
 )
@@ -148,9 +149,11 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			f := fns[c.fn]
 			ctx := context.Background()
-			if resp, _ := f.Handle(ctx, c.ev); resp.StatusCode >= 300 {
+			resp, _ := f.Handle(ctx, c.ev)
+			if resp.StatusCode >= 300 {
 				b.Fatalf("%s: %d %s", c.name, resp.StatusCode, resp.Body)
 			}
+			openapitest.CheckEvent(b, c.ev, resp)
 			allocs := testing.AllocsPerRun(50, func() { f.Handle(ctx, c.ev) })
 			b.ReportAllocs()
 			durations := make([]time.Duration, 0, b.N)

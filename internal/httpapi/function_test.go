@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -71,6 +72,7 @@ func event(routeKey string, claims map[string]string) events.APIGatewayV2HTTPReq
 
 func decodeProblem(t *testing.T, resp events.APIGatewayV2HTTPResponse) Problem {
 	t.Helper()
+	openapitest.CheckProblem(t, resp)
 	if resp.Headers["Content-Type"] != "application/problem+json" {
 		t.Fatalf("content type %q", resp.Headers["Content-Type"])
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/eventfixtures"
 	"github.com/cirasync/dsubilling/internal/httpapi"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
 	"github.com/cirasync/dsubilling/internal/routes"
 	"github.com/cirasync/dsubilling/internal/stripeapi"
 )
@@ -32,7 +33,9 @@ func (h *recordingHandler) Handle(_ context.Context, ev app.WebhookEvent) error 
 	return h.err
 }
 
-func webhookFunction(t *testing.T, h *recordingHandler, now time.Time) *httpapi.Function {
+// webhookFunction is the webhook function; its responses are checked
+// against docs/openapi.yaml.
+func webhookFunction(t *testing.T, h *recordingHandler, now time.Time) openapitest.Handler {
 	t.Helper()
 	f, err := httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook),
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Log: logging.Discard()},
@@ -46,7 +49,7 @@ func webhookFunction(t *testing.T, h *recordingHandler, now time.Time) *httpapi.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return openapitest.Checked(t, f)
 }
 
 // signed loads a webhook fixture and signs its body at time at.

@@ -40,7 +40,7 @@ type Gateway struct {
 
 	seq      atomic.Int64
 	muxOnce  sync.Once
-	mux      *http.ServeMux // Routes as ServeMux patterns, built on first use
+	mux      *routes.Matcher // Routes as ServeMux patterns, built on first use
 	muxError error
 }
 
@@ -105,67 +105,16 @@ func (g *Gateway) serve(w http.ResponseWriter, req *http.Request) int {
 	return writeResponse(w, resp)
 }
 
-// match finds the route of a request and its path parameters. The
-// standard library's ServeMux decides, from patterns that are the routes'
-// keys ("GET /v1/purchases/{id}"): a literal segment wins over a parameter,
-// a parameter matches one non-empty segment. Whatever else the mux would
-// answer itself (404, 405, a redirect to a cleaned path) is no route, and
-// API Gateway's 404.
+// match finds the route of a request and its path parameters, with the
+// route table's matcher (routes.Matcher).
 func (g *Gateway) match(req *http.Request) (routes.Route, map[string]string, bool, error) {
-	g.muxOnce.Do(g.buildMux)
+	g.muxOnce.Do(func() { g.mux, g.muxError = routes.NewMatcher(g.Routes) })
 	if g.muxError != nil {
 		return routes.Route{}, nil, false, g.muxError
 	}
-	var m routeMatch
-	g.mux.ServeHTTP(&m, req)
-	return m.route, m.params, m.found, nil
+	r, params, ok := g.mux.Match(req)
+	return r, params, ok, nil
 }
-
-func (g *Gateway) buildMux() {
-	defer func() {
-		if p := recover(); p != nil { // conflicting or malformed patterns
-			g.mux, g.muxError = nil, fmt.Errorf("routes as ServeMux patterns: %v", p)
-		}
-	}()
-	g.mux = http.NewServeMux()
-	for _, r := range g.Routes {
-		g.mux.HandleFunc(r.Key(), func(w http.ResponseWriter, req *http.Request) {
-			if req.Method != r.Method {
-				return // a GET pattern also matches HEAD; API Gateway's routes do not
-			}
-			m := w.(*routeMatch)
-			m.route, m.params, m.found = r, pathParameters(req, r.Path), true
-		})
-	}
-}
-
-// pathParameters reads the template's {name} segments from a request the
-// mux matched: API Gateway's pathParameters, nil when there are none.
-func pathParameters(req *http.Request, template string) map[string]string {
-	var params map[string]string
-	for seg := range strings.SplitSeq(template, "/") {
-		if name, ok := strings.CutPrefix(seg, "{"); ok {
-			name = strings.TrimSuffix(name, "}")
-			if params == nil {
-				params = map[string]string{}
-			}
-			params[name] = req.PathValue(name)
-		}
-	}
-	return params
-}
-
-// routeMatch is the ResponseWriter the route mux runs with: a route's
-// handler records itself in it, and the mux's own answers go nowhere.
-type routeMatch struct {
-	route  routes.Route
-	params map[string]string
-	found  bool
-}
-
-func (*routeMatch) Header() http.Header         { return http.Header{} }
-func (*routeMatch) Write(b []byte) (int, error) { return len(b), nil }
-func (*routeMatch) WriteHeader(int)             {}
 
 func (g *Gateway) timeout() time.Duration {
 	if g.Timeout > 0 {

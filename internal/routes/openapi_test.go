@@ -1,181 +1,121 @@
-package routes
+package routes_test
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/cirasync/dsubilling/internal/openapitest"
+	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// docs/openapi.yaml must describe exactly the routes of the table, each with
-// the authorization API Gateway applies to it. The module has no YAML
-// library, and one test is no reason to add a dependency: the document keeps
-// a layout a few lines of Go can read (its header states it): under
-// `paths:`, paths at 2 spaces of indentation, operations at 4, and each
-// operation's `security:` at 6 with its schemes at 8.
+// docs/openapi.yaml, loaded and validated by kin-openapi, must describe
+// exactly the routes of the table, each with the authorization API Gateway
+// applies to it. internal/openapitest checks the responses themselves.
 
-type openAPIOperation struct {
-	key   string   // "GET /v1/purchases/{id}"
-	lines []string // the operation's body, indentation kept
-}
-
-var httpMethods = []string{"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-// pathItemFields are the other keys a path item may hold at 4 spaces.
-var pathItemFields = []string{"summary:", "description:", "parameters:", "servers:", "$ref:"}
-
-func readOpenAPI(t *testing.T) (header string, ops map[string]openAPIOperation) {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "docs", "openapi.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops = map[string]openAPIOperation{}
-	inPaths, path, current := false, "", ""
-	for n, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
-		where := fmt.Sprintf("docs/openapi.yaml:%d", n+1)
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		if strings.HasPrefix(line[indent:], "\t") {
-			t.Fatalf("%s: tab in the indentation", where)
-		}
-		if indent == 0 {
-			if strings.HasPrefix(line, "openapi:") {
-				header = line
-			}
-			inPaths, current = line == "paths:", ""
-			continue
-		}
-		if !inPaths {
-			continue
-		}
-		switch {
-		case indent == 2:
-			if !strings.HasPrefix(trimmed, "/") || !strings.HasSuffix(trimmed, ":") {
-				t.Fatalf("%s: want a path key at 2 spaces under paths:, have %q", where, trimmed)
-			}
-			path, current = strings.TrimSuffix(trimmed, ":"), ""
-		case indent == 4:
-			method := strings.TrimSuffix(trimmed, ":")
-			if slices.Contains(httpMethods, method) && strings.HasSuffix(trimmed, ":") {
-				current = strings.ToUpper(method) + " " + path
-				if _, dup := ops[current]; dup {
-					t.Fatalf("%s: %s twice", where, current)
-				}
-				ops[current] = openAPIOperation{key: current}
-				continue
-			}
-			if !slices.ContainsFunc(pathItemFields, func(f string) bool { return strings.HasPrefix(trimmed, f) }) {
-				t.Fatalf("%s: want an HTTP method at 4 spaces under %s, have %q", where, path, trimmed)
-			}
-			current = ""
-		case indent == 3 || indent < 2:
-			t.Fatalf("%s: indentation of %d spaces under paths:", where, indent)
-		case current != "":
-			op := ops[current]
-			op.lines = append(op.lines, line)
-			ops[current] = op
+// operations maps "GET /v1/purchases/{id}" to its documented operation.
+func operations(doc *openapi3.T) map[string]*openapi3.Operation {
+	ops := map[string]*openapi3.Operation{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops[strings.ToUpper(method)+" "+path] = op
 		}
 	}
-	return header, ops
+	return ops
 }
 
-// security returns the schemes an operation declares ("" for security: []),
-// and whether it declares any security at all.
-func (op openAPIOperation) security() ([]string, bool) {
-	for i, line := range op.lines {
-		if !strings.HasPrefix(line, "      security:") || strings.HasPrefix(line, "       ") {
-			continue
-		}
-		if strings.TrimSpace(strings.TrimPrefix(line, "      security:")) == "[]" {
-			return []string{}, true
-		}
-		var schemes []string
-		for _, l := range op.lines[i+1:] {
-			item, ok := strings.CutPrefix(l, "        - ")
-			if !ok {
-				break
-			}
-			name, _, _ := strings.Cut(item, ":")
-			schemes = append(schemes, name)
-		}
-		return schemes, true
+// parameterRefs lists the component parameters an operation and its path
+// item use.
+func parameterRefs(item *openapi3.PathItem, op *openapi3.Operation) []string {
+	var refs []string
+	for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
+		refs = append(refs, p.Ref)
 	}
-	return nil, false
-}
-
-// responds reports whether the operation documents a response status.
-func (op openAPIOperation) responds(status string) bool {
-	return slices.Contains(op.lines, "        '"+status+"':")
-}
-
-func (op openAPIOperation) mentions(s string) bool {
-	return slices.ContainsFunc(op.lines, func(l string) bool { return strings.Contains(l, s) })
+	return refs
 }
 
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	header, ops := readOpenAPI(t)
-	if !strings.HasPrefix(header, "openapi: 3.1") {
-		t.Errorf("not an OpenAPI 3.1 document: %q", header)
+	doc := openapitest.Document(t)
+	if !doc.IsOpenAPI31OrLater() {
+		t.Errorf("not an OpenAPI 3.1 document: %q", doc.OpenAPI)
 	}
+	ops := operations(doc)
 	if len(ops) == 0 {
-		t.Fatal("no operations found under paths:")
+		t.Fatal("no operations under paths")
 	}
-	for _, r := range All {
+	for _, r := range routes.All {
 		if _, ok := ops[r.Key()]; !ok {
 			t.Errorf("%s is in the route table but not in docs/openapi.yaml", r.Key())
 		}
 	}
 	for key := range ops {
-		if _, ok := ByKey(key); !ok {
+		if _, ok := routes.ByKey(key); !ok {
 			t.Errorf("docs/openapi.yaml documents %s, which no function serves", key)
 		}
 	}
 
-	want := map[Auth][]string{AuthJWT: {"bearerAuth"}, AuthIAM: {"awsSigV4"}, AuthNone: {}}
-	for _, r := range All {
+	want := map[routes.Auth][]string{routes.AuthJWT: {"bearerAuth"}, routes.AuthIAM: {"awsSigV4"}, routes.AuthNone: {}}
+	for _, r := range routes.All {
 		op, ok := ops[r.Key()]
 		if !ok {
 			continue
 		}
 		// Explicit on every operation, so the document-wide default never
 		// silently applies to the webhook or the IAM route.
-		schemes, declared := op.security()
-		if !declared {
-			t.Errorf("%s: no security: of its own", r.Key())
-		} else if !slices.Equal(schemes, want[r.Auth]) {
-			t.Errorf("%s: security %v, want %v (auth %s)", r.Key(), schemes, want[r.Auth], r.Auth)
-		}
-		if r.Auth == AuthJWT && !op.responds("401") {
-			t.Errorf("%s: 401 not documented", r.Key())
-		}
-		if r.Auth == AuthJWT && r.Write() && !op.responds("403") {
-			t.Errorf("%s: a write without the billing-admin group is 403; not documented", r.Key())
-		}
-		for _, s := range []string{"500", "503"} {
-			if !op.responds(s) {
-				t.Errorf("%s: %s not documented", r.Key(), s)
+		if op.Security == nil {
+			t.Errorf("%s: no security of its own", r.Key())
+		} else {
+			schemes := []string{}
+			for _, req := range *op.Security {
+				for name := range req {
+					schemes = append(schemes, name)
+				}
+			}
+			slices.Sort(schemes)
+			if !slices.Equal(schemes, want[r.Auth]) {
+				t.Errorf("%s: security %v, want %v (auth %s)", r.Key(), schemes, want[r.Auth], r.Auth)
 			}
 		}
-		if strings.Contains(r.Path, "{") && !op.mentions("#/components/parameters/") {
+		responds := func(status int) bool { return op.Responses.Status(status) != nil }
+		if r.Auth == routes.AuthJWT && !responds(401) {
+			t.Errorf("%s: 401 not documented", r.Key())
+		}
+		if r.Auth == routes.AuthJWT && r.Write() && !responds(403) {
+			t.Errorf("%s: a write without the billing-admin group is 403; not documented", r.Key())
+		}
+		// Every portal write decodes a body (JSON, or none / {}), so it can
+		// refuse one as invalid, too large or not JSON.
+		if r.Auth == routes.AuthJWT && r.Write() {
+			for _, s := range []int{400, 413, 415} {
+				if !responds(s) {
+					t.Errorf("%s: a write decodes a body; %d not documented", r.Key(), s)
+				}
+			}
+		}
+		for _, s := range []int{500, 503} {
+			if !responds(s) {
+				t.Errorf("%s: %d not documented", r.Key(), s)
+			}
+		}
+		if op.Responses.Default() != nil {
+			t.Errorf("%s: a default response would let any status pass", r.Key())
+		}
+		refs := parameterRefs(doc.Paths.Value(r.Path), op)
+		if strings.Contains(r.Path, "{") && !slices.ContainsFunc(refs, func(ref string) bool { return strings.HasPrefix(ref, "#/components/parameters/") }) {
 			t.Errorf("%s: the path parameter is not documented", r.Key())
 		}
 	}
-	// The headers §3 makes part of the contract.
+	// The headers and query parameters the contract names.
 	for key, ref := range map[string]string{
 		"POST /v1/purchases":      "#/components/parameters/IdempotencyKey",
 		"POST /v1/stripe/webhook": "#/components/parameters/StripeSignature",
 		"GET /v1/purchases":       "#/components/parameters/Cursor",
 		"GET /v1/ledger":          "#/components/parameters/Limit",
 	} {
-		if op, ok := ops[key]; ok && !op.mentions(ref) {
+		r, _ := routes.ByKey(key)
+		if op, ok := ops[key]; ok && !slices.Contains(parameterRefs(doc.Paths.Value(r.Path), op), ref) {
 			t.Errorf("%s does not use %s", key, ref)
 		}
 	}
