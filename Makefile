@@ -4,7 +4,7 @@
 GO        ?= go
 FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
 DIST      := dist
-# Lambda build flags (§8): no RPC shim, reproducible paths, no symbols.
+# Lambda build flags (docs/DEPLOYMENT.md): no RPC shim, reproducible paths, no symbols.
 # -buildvcs=false keeps binaries (and so deployments) unchanged by commits
 # that do not change the code.
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w"
@@ -46,7 +46,7 @@ build:
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o $(DIST)/$$fn/bootstrap ./functions/$$fn || exit 1; \
 	done
 
-## bench: the §9 benchmarks (sizes, start-up, handler overhead, round trips)
+## bench: the quality-bar benchmarks (README.md, "Quality bars") (sizes, start-up, handler overhead, round trips)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

@@ -12,7 +12,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// §9: each function's linux/arm64 bootstrap is at most 10 MiB.
+// Quality bar (README.md, "Quality bars"): each function's linux/arm64 bootstrap is at most 10 MiB.
 const maxBootstrapBytes = 10 << 20
 
 func bootstrapSize(t testing.TB, fn string) int64 {
@@ -70,7 +70,7 @@ func startToReady(b *testing.B, bin string, env map[string]string) time.Duration
 	}
 }
 
-// §9: process start to ready for the first event is at most 2.5× a
+// Quality bar (README.md, "Quality bars"): process start to ready for the first event is at most 2.5× a
 // hello-world aws-lambda-go binary, with no network I/O at init except
 // loading secrets (here the secrets come from the environment).
 func BenchmarkStartToReady(b *testing.B) {

@@ -54,7 +54,7 @@ func throttleFor(r routes.Route) Throttle {
 	return Throttle{Rate: 50, Burst: 100}
 }
 
-// CORS for the portal: the headers and methods the §3 API uses.
+// CORS for the portal: the headers and methods the API uses (docs/API.md).
 var (
 	corsAllowHeaders = []string{"authorization", "content-type", "idempotency-key"}
 	corsAllowMethods = []awsapigatewayv2.CorsHttpMethod{

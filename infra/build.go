@@ -12,7 +12,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// BuildFlags are the go build flags of every function binary (§8, the same
+// BuildFlags are the go build flags of every function binary (docs/DEPLOYMENT.md, the same
 // as `make build`). -buildvcs=false keeps the binary, and so the CDK asset
 // hash, unchanged by commits that do not touch the function's code: no
 // needless Lambda deployments.

@@ -111,7 +111,7 @@ func TestBuildFunctionsNeedsEveryMainPackage(t *testing.T) {
 }
 
 func TestBuildFlags(t *testing.T) {
-	// §8: the flags of `make build`, plus -buildvcs=false for stable hashes.
+	// docs/DEPLOYMENT.md: the flags of `make build`, plus -buildvcs=false for stable hashes.
 	got := strings.Join(BuildFlags, " ")
 	for _, want := range []string{"-tags lambda.norpc", "-trimpath", "-ldflags -s -w", "-buildvcs=false"} {
 		if !strings.Contains(got, want) {

@@ -1,4 +1,4 @@
-// Command infra is the CDK app of DSU Billing (../shared/SPEC.md §8).
+// Command infra is the CDK app of DSU Billing (docs/DEPLOYMENT.md).
 // cdk.json runs it with `go run ./infra` from the repository root:
 //
 //	npx cdk synth                      # dev stage, Cognito user pool for the portal

@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fullRoutes is the final route table of SPEC §3, as the issue lists it:
+// fullRoutes is the full route table of docs/API.md:
 // the prod variant is generated from it, so the stack is checked against the
 // whole API even while routes.All is still growing.
 var fullRoutes = []routes.Route{

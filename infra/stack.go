@@ -25,7 +25,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// Stream trigger and sweep settings of autorefill (§8).
+// Stream trigger and sweep settings of autorefill (docs/DEPLOYMENT.md).
 const (
 	refillBatchSize      = 25 // one refill per record; bounded by the 60 s timeout at SWEEP_STRIPE_RATE
 	refillRetryAttempts  = 5  // bounded: a poisoned record cannot block its shard for long

@@ -15,7 +15,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// ---- Table (§6) ----
+// ---- Table (docs/RULES.md, "DynamoDB") ----
 
 func TestTableFromSharedSchema(t *testing.T) {
 	sc := dynamo.Schema
@@ -616,7 +616,7 @@ func TestSecretsAndWhoReadsThem(t *testing.T) {
 // ---- HTTP API ----
 
 // TestRoutesGeneratedFromTable checks every variant against the route table
-// it was built from: routes.All for dev, the full §3 table for prod.
+// it was built from: routes.All for dev, the full table of docs/API.md for prod.
 func TestRoutesGeneratedFromTable(t *testing.T) {
 	variants(t, func(t *testing.T, s *synthed) {
 		table := s.cfg.RouteTable()
@@ -693,7 +693,7 @@ func TestFullRouteTableExpectation(t *testing.T) {
 	}
 	for _, r := range routes.All {
 		if !slices.Contains(fullRoutes, r) {
-			t.Errorf("routes.All has %s (%s, %s) that SPEC §3 does not", r.Key(), r.Function, r.Auth)
+			t.Errorf("routes.All has %s (%s, %s) that docs/API.md does not", r.Key(), r.Function, r.Auth)
 		}
 	}
 	assert(t, "webhook route without authorizer", func() {

@@ -16,7 +16,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
-// TestBillingThroughTheLocalStack runs every billing route of §3 through the
+// TestBillingThroughTheLocalStack runs every billing route of docs/API.md through the
 // local stack as `make dev` serves it: the emulated API Gateway with the JWTs
 // `dsu-local token` prints, the real handlers from the wiring, the embedded
 // DynamoDB emulator and stripe-mock. stripe-mock answers from fixtures and

@@ -1,4 +1,5 @@
-// Command dsu-local runs the local stack (../shared/SPEC.md §7): the same
+// Command dsu-local runs the local stack (docs/ARCHITECTURE.md, "The local
+// stack"): the same
 // handlers as in AWS behind an emulated API Gateway, an embedded DynamoDB
 // emulator with streams, stripe-mock and the sweep's schedule.
 //

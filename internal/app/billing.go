@@ -30,7 +30,7 @@ type billingPayments interface {
 	DetachPaymentMethod(ctx context.Context, paymentMethodID string) error
 }
 
-// Billing is the partner's "Billing info" (§3 billing routes, §5): contact
+// Billing is the partner's "Billing info" (API.md, the /v1/billing routes): contact
 // and address, the card, and the automated plan's settings.
 type Billing struct {
 	Store    billingStore

@@ -26,7 +26,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// Tests of the billing routes (§3 "Billing info"): the billing function as
+// Tests of the billing routes (API.md, the /v1/billing routes): the billing function as
 // wiring builds it (httpapi.Function over the route table, app.Partners and
 // app.Billing) on the store over the emulated table, with the Stripe fake.
 // Only the Lambda runtime is missing; functions/billing_test.go adds it.
@@ -119,7 +119,7 @@ func (r *billingRig) invoke(ev events.APIGatewayV2HTTPRequest) billingResponse {
 	return billingResponse{status: resp.StatusCode, headers: resp.Headers, body: resp.Body}
 }
 
-// billingInfo is BillingInfo as §3 shows it.
+// billingInfo is BillingInfo as API.md shows it.
 type billingInfo struct {
 	PartnerID        string  `json:"partnerId"`
 	Currency         string  `json:"currency"`
@@ -157,7 +157,7 @@ type billingInfo struct {
 	} `json:"balance"`
 }
 
-// info decodes a 200 BillingInfo; a field §3 does not list fails the test.
+// info decodes a 200 BillingInfo; a field API.md does not list fails the test.
 func (resp billingResponse) info(t *testing.T) billingInfo {
 	t.Helper()
 	if resp.status != 200 {
@@ -557,7 +557,7 @@ func TestBillingWritesNeedTheAdminGroup(t *testing.T) {
 		r.do(map[string]string{"custom:partner_id": " ", "cognito:groups": "[billing-admin]"}, route.Key(), body).problem(t, 401, "unauthenticated")
 	}
 	if writes != 5 {
-		t.Fatalf("%d billing write routes; the test expects the 5 of §3", writes)
+		t.Fatalf("%d billing write routes; the test expects the 5 of API.md", writes)
 	}
 	if _, err := r.store.GetPartner(context.Background(), "p-reader"); !dsu.IsKind(err, dsu.KindNotFound) || r.pay.Calls("") != 0 {
 		t.Fatalf("refused writes created the partner (%v) or called Stripe (%d)", err, r.pay.Calls(""))
@@ -1038,7 +1038,7 @@ func TestBillingGetMakesTwoReadsAndNoStripeCall(t *testing.T) {
 		t.Fatalf("GET /v1/billing: %+v and %d Stripe calls; want ≤ 2 reads, nothing else", c, r.pay.Calls("")-stripe)
 	}
 
-	// Exactly the §3 shape.
+	// Exactly the shape of API.md.
 	var body map[string]any
 	if err := json.Unmarshal([]byte(resp.body), &body); err != nil {
 		t.Fatal(err)

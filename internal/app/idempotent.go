@@ -16,7 +16,8 @@ type idempotencyStore interface {
 	TakeOverIdempotency(ctx context.Context, rec dsu.IdempotencyRecord, now time.Time) (dsu.IdempotencyRecord, error)
 }
 
-// IdempotentOp is a creating operation run under an Idempotency-Key (§3).
+// IdempotentOp is a creating operation run under an Idempotency-Key (API.md,
+// "Idempotency-Key").
 type IdempotentOp[R any] struct {
 	// Start does the work. Its first write claims the key (failing with
 	// dsu.ErrIdempotencyKeyTaken when the key has a record) and its last

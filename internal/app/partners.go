@@ -13,7 +13,7 @@ type partnerStore interface {
 }
 
 // Partners resolves the partner behind a request, creating its billing
-// record and applying the welcome grant the first time it is seen (§3).
+// record and applying the welcome grant the first time it is seen (API.md, "First request of a partner").
 type Partners struct {
 	Store    partnerStore
 	Defaults dsu.PartnerDefaults

@@ -133,7 +133,7 @@ const (
 )
 
 // Client secrets let a browser confirm a payment: they must never reach
-// logs (docs/RULES.md, "Secrets and logs"). PaymentIntent and SetupIntent carry one for the portal, so
+// logs (docs/RULES.md, "Secrets and what is never logged"). PaymentIntent and SetupIntent carry one for the portal, so
 // both print and log without it, whether logged with slog or formatted
 // with %v / %+v.
 

@@ -41,7 +41,7 @@ const keyWindow = 23 * time.Hour
 // still succeed if Stripe reports a payment after all (failed → succeeded).
 var notChargedFailure = dsu.Failure{Code: "not_charged", Message: "The payment could not be completed and nothing was charged."}
 
-// Purchases is the manual purchase (§1, §3): packages priced by the server,
+// Purchases is the manual purchase (RULES.md, "Manual purchase"): packages priced by the server,
 // paid once by card, credited exactly once.
 type Purchases struct {
 	Store    purchaseStore

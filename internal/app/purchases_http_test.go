@@ -46,7 +46,7 @@ func purchaseRequest(routeKey, partner, key, body string, params map[string]stri
 	return ev
 }
 
-// The §3 input rules of POST /v1/purchases, through the real endpoint.
+// The input rules of POST /v1/purchases (API.md), through the real endpoint.
 func TestPurchaseRequestValidation(t *testing.T) {
 	w := newWorld(t)
 	w.partner("p1", "")

@@ -19,7 +19,7 @@ type refillStore interface {
 	SweepShards() int
 }
 
-// Refiller runs the automated billing plan (§1, §5): when a partner's
+// Refiller runs the automated billing plan (RULES.md, "The automated plan"): when a partner's
 // balance is used up it buys the default package off-session with the
 // saved card. Any number of triggers (stream records, the sweep) may call
 // it at once: the claim in storage lets exactly one start a refill.

@@ -16,7 +16,7 @@ type RefillOutcomes struct {
 	Clock  dsu.Clock
 	Events Publisher
 	Log    *slog.Logger
-	// Retryable classifies decline codes (§5): insufficient_funds and the
+	// Retryable classifies decline codes (RULES.md, "Error kinds and decline classes"): insufficient_funds and the
 	// like are retried with backoff; lost_card and the like are not.
 	Retryable func(code string) bool
 }

@@ -37,7 +37,7 @@ type Usage struct {
 	Parallel int
 }
 
-// MaxUsageRecords is the most records one request may carry (§3).
+// MaxUsageRecords is the most records one request may carry.
 const MaxUsageRecords = 500
 
 // UsageInput is one reported record.
@@ -48,7 +48,7 @@ type UsageInput struct {
 	Users     int64
 }
 
-// Usage statuses (§3).
+// Usage statuses (API.md, "POST /v1/internal/usage").
 const (
 	UsageApplied   = "applied"
 	UsageDuplicate = "duplicate"

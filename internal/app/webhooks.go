@@ -23,7 +23,7 @@ type WebhookEvent struct {
 	PreviousCustomerID string
 }
 
-// Stripe event types handled (§3).
+// Stripe event types handled (API.md, "POST /v1/stripe/webhook").
 const (
 	EvPaymentSucceeded      = "payment_intent.succeeded"
 	EvPaymentFailed         = "payment_intent.payment_failed"
@@ -64,7 +64,8 @@ type cardEvents interface {
 }
 
 // Webhooks completes purchases, refunds, disputes and cards from verified
-// Stripe events (§3, §4, §5). Handle returns nil when the event is processed
+// Stripe events (RULES.md, "Crediting a purchase", "Refunds", "Disputes and
+// the dispute hold", "Cards"). Handle returns nil when the event is processed
 // or needs nothing (Stripe gets 200) and an error only for a transient
 // failure (Stripe gets 5xx and retries). A permanent problem, such as a
 // payment that does not match its purchase, is logged for operators and
@@ -170,7 +171,7 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 }
 
 // chargeRefunded debits the refunded share of a purchase's units, once per
-// refund id. Charges carry only the PaymentIntent id (§5).
+// refund id. Charges carry only the PaymentIntent id.
 func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	ch := *ev.Charge
 	if done, err := w.Store.EventProcessed(ctx, ev.ID); err != nil || done {

@@ -58,7 +58,8 @@ type UpdateResult struct {
 	Entry   Entry
 }
 
-// Page selects one page of a newest-first list (§3: ?limit= and cursor).
+// Page selects one page of a newest-first list (API.md, "Lists and
+// pagination").
 type Page struct {
 	Limit  int    // 1–100; the HTTP layer validates it
 	Cursor string // opaque, from a previous page's next cursor

@@ -6,7 +6,7 @@ import (
 )
 
 // Kind classifies an error for callers. Every HTTP-facing kind is also the
-// problem "code" of ../shared/SPEC.md §3; the HTTP adapter owns the one table
+// problem "code" of docs/API.md, "Errors"; the HTTP adapter owns the one table
 // from kinds to statuses.
 type Kind string
 

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Idempotency-Key rules (§3): a creating request carries a key; the same key
+// Idempotency-Key rules (API.md, "Idempotency-Key"): a creating request carries a key; the same key
 // with the same body gets the first response again, with another body 422,
 // and while the first is still running 409.
 //
@@ -33,7 +33,7 @@ const IdempotencyTTL = 24 * time.Hour
 // (its Lambda died): well past the function timeout.
 const IdempotencyStaleAfter = 2 * time.Minute
 
-// MaxIdempotencyKeyLength is the longest key accepted (§3).
+// MaxIdempotencyKeyLength is the longest key accepted.
 const MaxIdempotencyKeyLength = 255
 
 // ValidateIdempotencyKey accepts 1–255 printable ASCII characters.

@@ -95,7 +95,7 @@ type Entry struct {
 }
 
 // CheckInvariant verifies balance = Σ entries and that every entry's
-// balanceAfter is the running sum (§4). entries must be in Seq order.
+// balanceAfter is the running sum (RULES.md, "The invariant"). entries must be in Seq order.
 func CheckInvariant(balance Units, entries []Entry) error {
 	var sum Units
 	for i, e := range entries {

@@ -73,7 +73,7 @@ func ValidatePartnerID(id string) error {
 // PartnerDefaults configure how a partner unknown until now is created.
 type PartnerDefaults struct {
 	Currency     Currency
-	WelcomeGrant Units // DSUs granted once, on creation (§1); 0 disables it
+	WelcomeGrant Units // DSUs granted once, on creation (RULES.md, "Welcome grant"); 0 disables it
 }
 
 // NewPartner is the billing record of a partner seen for the first time.

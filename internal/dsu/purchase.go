@@ -14,7 +14,8 @@ const (
 	KindAutoRefill PurchaseKind = "auto_refill"
 )
 
-// PurchaseStatus is where a purchase is in its life (§4).
+// PurchaseStatus is where a purchase is in its life (RULES.md, "Purchase state
+// machine").
 type PurchaseStatus string
 
 const (
@@ -132,7 +133,7 @@ type PurchaseLine struct {
 	Quantity  int64
 }
 
-// Limits of a manual purchase (§3).
+// Limits of a manual purchase (API.md, "POST /v1/purchases").
 const (
 	MaxPurchaseLines    = 10
 	MaxPurchaseQuantity = 100
@@ -187,7 +188,7 @@ func PriceLines(cat Catalog, cur Currency, lines []PurchaseLine) ([]LineItem, Un
 
 // ApplyRefund is the purchase after a refund of amount and the DSUs to
 // debit for it: the refunded share of the units, cumulative over all
-// refunds and rounded up (all of them for a full refund, §4), never more
+// refunds and rounded up (all of them for a full refund; RULES.md, "Refunds"), never more
 // than the partner still holds of the purchase (a lost dispute may have
 // taken them already). A disputed purchase stays disputed.
 func ApplyRefund(p Purchase, amount int64) (Purchase, Units) {
@@ -206,7 +207,7 @@ func ApplyRefund(p Purchase, amount int64) (Purchase, Units) {
 
 // RefundUnits is the DSUs a purchase owes back once refundedAmount of its
 // amount is refunded: the refunded share of its units, rounded up, and all
-// of them for a full refund (§4).
+// of them for a full refund (RULES.md, "Refunds").
 func RefundUnits(p Purchase, refundedAmount int64) Units {
 	if p.Amount.Amount <= 0 || refundedAmount >= p.Amount.Amount {
 		return p.Units

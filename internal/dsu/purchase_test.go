@@ -6,7 +6,7 @@ import (
 )
 
 // TestPurchaseTransitions checks every ordered pair of statuses against the
-// state machine of §4, so adding a status or an edge cannot go unnoticed.
+// state machine of RULES.md, so adding a status or an edge cannot go unnoticed.
 func TestPurchaseTransitions(t *testing.T) {
 	allowed := map[[2]PurchaseStatus]bool{
 		{StatusPending, StatusRequiresAction}:      true,
@@ -24,7 +24,7 @@ func TestPurchaseTransitions(t *testing.T) {
 		{StatusPartiallyRefunded, StatusDisputed}:  true,
 	}
 	if len(PurchaseStatuses) != 8 {
-		t.Fatalf("expected the 8 statuses of §3, have %d", len(PurchaseStatuses))
+		t.Fatalf("expected the 8 statuses of API.md, have %d", len(PurchaseStatuses))
 	}
 	for _, from := range PurchaseStatuses {
 		for _, to := range PurchaseStatuses {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// The automated billing plan (§1, §5): when the balance falls to the
+// The automated billing plan (RULES.md, "The automated plan"): when the balance falls to the
 // threshold, buy the default package off-session with the saved card. These
 // are its rules; the store applies them under optimistic concurrency, so any
 // number of concurrent triggers start one refill.
@@ -110,7 +110,7 @@ func (a *Account) RefillFailed(purchaseID string, retryable bool, now time.Time,
 }
 
 // RefillNeedsAuthentication pauses the plan: the bank wants the partner to
-// confirm on-session, and retrying blindly would only fail again (§5).
+// confirm on-session, and retrying blindly would only fail again (RULES.md, "Error kinds and decline classes").
 func (a *Account) RefillNeedsAuthentication(purchaseID string) (PlanChange, error) {
 	if !a.inFlightFor(purchaseID) {
 		return PlanChange{}, ErrNoChange

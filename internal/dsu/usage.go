@@ -9,7 +9,7 @@ import (
 const DateLayout = "2006-01-02"
 
 // LastBilledDay is the last day of a month that consumes DSUs; the days after
-// it are a free true-up period (§1).
+// it are a free true-up period (RULES.md, "DSUs and billed days").
 const LastBilledDay = 25
 
 // IsBilledDay reports whether usage on day d (UTC) consumes DSUs.

@@ -155,7 +155,8 @@ func (s *Store) ListPurchases(ctx context.Context, partnerID string, page Page) 
 }
 
 // PurchaseByPaymentIntent finds the purchase a PaymentIntent pays: charges,
-// refunds and disputes carry only the PaymentIntent id (§5).
+// refunds and disputes carry only the PaymentIntent id (RULES.md, "Finding a purchase from Stripe
+// objects").
 func (s *Store) PurchaseByPaymentIntent(ctx context.Context, paymentIntentID string) (dsu.Purchase, error) {
 	it, err := s.get(ctx, paymentIntentKey(paymentIntentID))
 	if err != nil {

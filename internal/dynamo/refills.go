@@ -48,7 +48,7 @@ func DecodeAccountImage(image map[string]types.AttributeValue) (dsu.Account, boo
 
 // DueAccounts lists the partners whose accounts need the sweep at or
 // before now, from one shard of the sparse index: a query whose cost grows
-// with the accounts needing attention, never with all accounts (§6).
+// with the accounts needing attention, never with all accounts (RULES.md, "The sparse index and no Scan").
 func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error) {
 	var out []string
 	var start item

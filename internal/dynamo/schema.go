@@ -1,5 +1,5 @@
-// Package dynamo is the DynamoDB adapter: the one table of ../shared/SPEC.md
-// §6, its item types, and the store the use cases persist through.
+// Package dynamo is the DynamoDB adapter: the one table (docs/RULES.md,
+// "DynamoDB"), its item types, and the store the use cases persist through.
 package dynamo
 
 import (

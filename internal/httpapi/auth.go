@@ -8,7 +8,7 @@ import (
 )
 
 // ClaimNames says which JWT claims carry the partner and the groups, and
-// which group may write (§3; all configurable).
+// which group may write (API.md, "Identity and roles"; all configurable).
 type ClaimNames struct {
 	Partner    string // custom:partner_id
 	Groups     string // cognito:groups

@@ -19,7 +19,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/stripeapi"
 )
 
-// §9: handler overhead without AWS and Stripe time is at most 100 µs at the
+// Quality bar (README.md, "Quality bars"): handler overhead without AWS and Stripe time is at most 100 µs at the
 // median and 300 allocations per request. The use cases behind the
 // endpoints are replaced by answers fixed in memory, so what is measured is
 // this system's own work per request: decoding and the input rules,

@@ -15,7 +15,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
-// MaxBodyBytes is the largest request body accepted (§3).
+// MaxBodyBytes is the largest request body accepted (API.md, "Request bodies").
 const MaxBodyBytes = 16 << 10
 
 // cardMessage is the answer to anything that looks like card data.
@@ -25,7 +25,7 @@ const cardMessage = "card details are entered through Stripe Elements only and m
 // case-insensitively).
 var cardFieldNames = map[string]bool{"number": true, "cardnumber": true, "cvc": true, "cvv": true}
 
-// DecodeJSON applies the §3 input rules to the body and decodes it into dst:
+// DecodeJSON applies the input rules (API.md, "Input rules") to the body and decodes it into dst:
 // 413 over 16 KiB; 415 unless application/json; 400 for malformed JSON,
 // duplicate keys, anything that looks like card data, unknown fields and
 // wrong types, each naming the field.
@@ -268,7 +268,7 @@ func orBody(path string) string {
 	return path
 }
 
-// LooksLikeCardNumber reports a 13–19 digit string (§3), also when grouped
+// LooksLikeCardNumber reports a 13–19 digit string (API.md, "Card data"), also when grouped
 // by spaces or hyphens the way people type card numbers.
 func LooksLikeCardNumber(s string) bool {
 	if len(s) < 13 || len(s) > 19+6 {

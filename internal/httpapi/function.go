@@ -29,7 +29,7 @@ type Config struct {
 }
 
 // Function is the Lambda handler of one HTTP function: it dispatches by
-// route key and applies what §3 says of every route.
+// route key and applies what API.md says of every route.
 type Function struct {
 	name      string
 	cfg       Config

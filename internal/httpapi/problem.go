@@ -10,7 +10,7 @@ import (
 )
 
 // problemTable is the one mapping from error kinds to HTTP: status and the
-// title shown with it. The problem code is the kind itself (§3).
+// title shown with it. The problem code is the kind itself (API.md, "Errors").
 var problemTable = map[dsu.Kind]struct {
 	status int
 	title  string
@@ -49,7 +49,7 @@ func publicKind(err error) dsu.Kind {
 // StatusOf is the HTTP status an error is answered with.
 func StatusOf(err error) int { return problemTable[publicKind(err)].status }
 
-// Problem is an application/problem+json body (RFC 9457) with the §3 code.
+// Problem is an application/problem+json body (RFC 9457) with the code of API.md, "Errors".
 type Problem struct {
 	Type   string           `json:"type"`
 	Title  string           `json:"title"`

@@ -1,5 +1,5 @@
 // Package httpapi adapts API Gateway HTTP API events (payload format 2.0) to
-// the use cases: decoding and the input rules of ../shared/SPEC.md §3,
+// the use cases: decoding and the input rules of docs/API.md,
 // identity from JWT claims, problem+json errors, and one handler per
 // function that dispatches by the route table.
 package httpapi

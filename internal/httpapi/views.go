@@ -8,7 +8,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
-// JSON shapes of §3. Responses are built from these views only, so what a
+// JSON shapes of docs/API.md ("Objects"). Responses are built from these views only, so what a
 // partner sees is decided here and nowhere else (never a payment method id,
 // never a Stripe secret).
 
@@ -166,7 +166,8 @@ func entryView(e dsu.Entry) entryJSON {
 		Description: e.Summary(), CreatedAt: timeJSON(e.CreatedAt)}
 }
 
-// ParsePage reads ?limit= (1–100, default 25) and ?cursor= (§3).
+// ParsePage reads ?limit= (1–100, default 25) and ?cursor= (API.md, "Lists and
+// pagination").
 func ParsePage(q map[string]string) (dsu.Page, error) {
 	page := dsu.Page{Limit: 25, Cursor: q["cursor"]}
 	if s, ok := q["limit"]; ok {

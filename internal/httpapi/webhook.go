@@ -24,7 +24,7 @@ type WebhookDeps struct {
 	Parse WebhookParser
 	// ExpectedAPIVersion is the version the endpoint is pinned to; events
 	// in another version are processed (only the fields used are read)
-	// with a warning (§5).
+	// with a warning (RULES.md, "Webhook verification").
 	ExpectedAPIVersion string
 	Webhooks           webhookHandler
 	Clock              dsu.Clock

@@ -137,7 +137,7 @@ func Hello(t testing.TB) string {
 	return BuildPackage(t, "./internal/lambdatest/testdata/hello", nil)
 }
 
-// LambdaFlags are the build flags of every deployed bootstrap (§8).
+// LambdaFlags are the build flags of every deployed bootstrap (docs/DEPLOYMENT.md).
 var LambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w"}
 
 // BuildPackage compiles a main package with the deployment flags, for this

@@ -13,7 +13,7 @@ import (
 )
 
 // The local stack stands in for API Gateway's JWT authorizer with HS256
-// tokens signed by DSU_LOCAL_JWT_SECRET (§7). Production verifies RS256
+// tokens signed by DSU_LOCAL_JWT_SECRET. Production verifies RS256
 // tokens from the identity provider; handlers see the same claims either way.
 
 // TokenClaims describes a local token.

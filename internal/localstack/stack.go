@@ -1,4 +1,5 @@
-// Package localstack is the local stack of ../shared/SPEC.md §7: the
+// Package localstack is the local stack (docs/ARCHITECTURE.md, "The local
+// stack"): the
 // functions' real handlers behind an emulated API Gateway, an embedded
 // DynamoDB emulator with emulated streams, stripe-mock, and the sweep's
 // schedule, in one process.

@@ -1,4 +1,4 @@
-// Package routes is the one table of HTTP routes (../shared/SPEC.md §3):
+// Package routes is the one table of HTTP routes (docs/API.md, "Routes"):
 // which function serves each route and how API Gateway authorizes it. The
 // CDK stack generates the HTTP API from it, the local stack emulates API
 // Gateway from it, and each function's handler dispatches by it.
@@ -44,7 +44,7 @@ func (r Route) Write() bool {
 	return r.Method == "POST" || r.Method == "PUT" || r.Method == "DELETE" || r.Method == "PATCH"
 }
 
-// All is the route table (§3).
+// All is the route table (docs/API.md, "Routes").
 var All = []Route{
 	{"GET", "/v1/billing", Billing, AuthJWT},
 	{"PUT", "/v1/billing/contact", Billing, AuthJWT},

@@ -25,7 +25,7 @@ func TestTableIsWellFormed(t *testing.T) {
 		default:
 			t.Errorf("%s: unknown auth %q", r.Key(), r.Auth)
 		}
-		// §3: only the webhook is public, only /v1/internal/* uses IAM.
+		// API.md, "Identity and roles": only the webhook is public, only /v1/internal/* uses IAM.
 		if (r.Auth == AuthNone) != (r.Path == "/v1/stripe/webhook") {
 			t.Errorf("%s: auth %s", r.Key(), r.Auth)
 		}

@@ -1,5 +1,5 @@
-// Package stripeapi is the Stripe adapter of DSU Billing (../shared/SPEC.md
-// §3, §5): customers, SetupIntents, payment methods, PaymentIntents and
+// Package stripeapi is the Stripe adapter of DSU Billing (docs/RULES.md,
+// "Stripe"): customers, SetupIntents, payment methods, PaymentIntents and
 // refunds through one stripe-go v76 client (API version 2023-10-16) per
 // process, webhook signature verification, and parsers for the event objects
 // the webhook handles.
@@ -29,7 +29,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 )
 
-// APIVersion is the Stripe API version this code reads (§5): the one
+// APIVersion is the Stripe API version this code reads (RULES.md, "One client"): the one
 // stripe-go v76 sends (a test keeps them equal) and the webhook endpoint is
 // pinned to.
 const APIVersion = "2023-10-16"

@@ -169,7 +169,7 @@ func translateStripeError(se *stripe.Error, op string) error {
 	}
 }
 
-// Decline codes of off-session charges (§5). A code is at most one of
+// Decline codes of off-session charges (RULES.md, "Error kinds and decline classes"). A code is at most one of
 // retryable and permanent; a code that is neither (do_not_honor,
 // card_not_supported, ...) is not retried blindly either: the partner has to
 // act, like for a permanent one, but the card is not known to be dead.

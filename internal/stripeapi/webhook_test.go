@@ -157,7 +157,7 @@ func TestVerifyEventDefaultTolerance(t *testing.T) {
 	}
 }
 
-// §5: a correctly signed event of another API version is accepted; the
+// RULES.md, "Webhook verification": a correctly signed event of another API version is accepted; the
 // caller logs a warning.
 func TestVerifyEventAcceptsOtherAPIVersions(t *testing.T) {
 	for _, version := range []string{"2024-06-20", "2020-08-27", "2025-03-31.basil"} {

@@ -1,5 +1,5 @@
 // Command hello is the reference for the start-up benchmark: the smallest
-// aws-lambda-go function (§9 compares every function's start to it).
+// aws-lambda-go function (README.md, "Quality bars", compares every function's start to it).
 package main
 
 import (

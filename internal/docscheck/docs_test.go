@@ -1,0 +1,173 @@
+// Package docscheck keeps the repository's documents honest: the code's
+// comments cite sections of docs/API.md, docs/RULES.md, docs/ARCHITECTURE.md,
+// docs/DEPLOYMENT.md and README.md by heading, ARCHITECTURE.md's "Where
+// is…?" table names files, and nothing may point outside the repository.
+package docscheck
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func root(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// repoFiles lists the files a reader of the repository meets, with their
+// paths relative to the root.
+func repoFiles(t *testing.T, exts ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	base := root(t)
+	err := filepath.WalkDir(base, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && path != base && (strings.HasPrefix(name, ".") && name != ".ci" || name == "node_modules" || name == "cdk.out" || name == "dist") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			return nil
+		}
+		for _, ext := range exts {
+			if strings.HasSuffix(name, ext) || name == ext {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(base, path)
+				out[filepath.ToSlash(rel)] = string(b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// headings lists the headings of a markdown document.
+func headings(t *testing.T, doc string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root(t), doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "#"); ok {
+			out[strings.TrimSpace(strings.TrimLeft(h, "#"))] = true
+		}
+	}
+	return out
+}
+
+var citation = regexp.MustCompile(`(API|RULES|ARCHITECTURE|DEPLOYMENT|README)\.md,?\s*\(?"([^"]+)"`)
+
+// comments returns the comment text of a Go file or Makefile, consecutive
+// comment lines joined with spaces, so a section name may wrap.
+func comments(path, src string) []string {
+	marker := "//"
+	if strings.HasSuffix(path, "Makefile") {
+		marker = "#"
+	}
+	var out []string
+	var block []string
+	for line := range strings.SplitSeq(src, "\n") {
+		_, text, ok := strings.Cut(line, marker)
+		if !ok {
+			if len(block) > 0 {
+				out = append(out, strings.Join(block, " "))
+				block = nil
+			}
+			continue
+		}
+		block = append(block, strings.TrimSpace(strings.TrimLeft(text, "#")))
+	}
+	return append(out, strings.Join(block, " "))
+}
+
+// hasHeading accepts a heading cited by its name, also when the heading
+// goes on with the files in brackets: "The local stack (`cmd/dsu-local`)".
+func hasHeading(hs map[string]bool, name string) bool {
+	for h := range hs {
+		if h == name || strings.HasPrefix(h, name+" (") {
+			return true
+		}
+	}
+	return false
+}
+
+// Every section a comment cites by name exists in the document it names.
+func TestCitedSectionsExist(t *testing.T) {
+	docs := map[string]map[string]bool{
+		"API":          headings(t, "docs/API.md"),
+		"RULES":        headings(t, "docs/RULES.md"),
+		"ARCHITECTURE": headings(t, "docs/ARCHITECTURE.md"),
+		"DEPLOYMENT":   headings(t, "docs/DEPLOYMENT.md"),
+		"README":       headings(t, "README.md"),
+	}
+	cited := 0
+	for path, src := range repoFiles(t, ".go", "Makefile") {
+		if path == "internal/docscheck/docs_test.go" {
+			continue
+		}
+		for _, c := range comments(path, src) {
+			for _, m := range citation.FindAllStringSubmatch(c, -1) {
+				cited++
+				if !hasHeading(docs[m[1]], m[2]) {
+					t.Errorf("%s cites %s.md, %q: no such heading", path, m[1], m[2])
+				}
+			}
+		}
+	}
+	if cited < 20 {
+		t.Fatalf("found only %d citations; is the pattern still right?", cited)
+	}
+}
+
+// Every path in ARCHITECTURE.md's "Where is…?" table exists.
+func TestWhereIsTableNamesExistingFiles(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "docs", "ARCHITECTURE.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "## Where is…?")
+	if !ok {
+		t.Fatal(`ARCHITECTURE.md has no "Where is…?" section`)
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	paths := regexp.MustCompile("`([a-zA-Z0-9_./-]+/[a-zA-Z0-9_.-]+)`").FindAllStringSubmatch(table, -1)
+	if len(paths) < 20 {
+		t.Fatalf("only %d paths in the table; is the pattern still right?", len(paths))
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join(root(t), p[1])); err != nil {
+			t.Errorf("the Where is…? table names %s, which does not exist", p[1])
+		}
+	}
+}
+
+// Nothing in the repository points to the contract outside it.
+func TestNoReferenceOutsideTheRepository(t *testing.T) {
+	outside := regexp.MustCompile(`shared/SPEC|SPEC\.md|§`)
+	for path, src := range repoFiles(t, ".go", ".md", ".yaml", "Makefile", ".json", "run") {
+		if path == "internal/docscheck/docs_test.go" {
+			continue
+		}
+		for i, line := range strings.Split(src, "\n") {
+			if outside.MatchString(line) {
+				t.Errorf("%s:%d points outside the repository: %s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
