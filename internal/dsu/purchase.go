@@ -116,6 +116,11 @@ type Purchase struct {
 	Version int64
 }
 
+// PurchaseKey names one purchase of one partner.
+type PurchaseKey struct {
+	PartnerID, PurchaseID string
+}
+
 // CreditedUnits is what the partner still holds of the purchase's units
 // once credited: the units, less refunds and a lost dispute.
 func (p Purchase) CreditedUnits() Units {
