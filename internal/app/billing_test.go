@@ -64,7 +64,7 @@ func newBillingRig(t *testing.T) *billingRig {
 	log := logging.Discard()
 	r.catalog = &app.CachedCatalog{Source: r.store, Clock: r.clock, TTL: time.Minute}
 	r.partners = &app.Partners{Store: r.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: r.clock}
-	r.billing = &app.Billing{Store: r.store, Payments: r.pay, Catalog: r.catalog, IDs: r.ids, Events: r.published, Log: log}
+	r.billing = &app.Billing{Store: r.store, Payments: r.pay, Catalog: r.catalog, IDs: r.ids, Events: r.published, Log: log, Clock: r.clock}
 	r.fn, err = httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing),
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Partners: r.partners, Log: log},
 		httpapi.BillingEndpoints(r.billing))
@@ -1123,7 +1123,7 @@ func TestBillingSampleEvents(t *testing.T) {
 	send("put-card.json").problem(t, 404, "not_found")
 	r.pay.mu.Lock()
 	r.pay.setupIntents[card.SetupIntentID] = app.SetupIntent{ID: card.SetupIntentID, CustomerID: *info.StripeCustomerID, Status: "requires_payment_method",
-		Metadata: map[string]string{"partner_id": "partner-acme"}}
+		Metadata: map[string]string{"partner_id": "partner-acme"}, Created: setupEpoch}
 	r.pay.mu.Unlock()
 	send("put-card.json").problem(t, 409, "conflict")
 	r.pay.ConfirmSetup(card.SetupIntentID, "visa", "4242")

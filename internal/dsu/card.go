@@ -97,7 +97,8 @@ func (p *Partner) SaveCard(card Card, setup SetupRef, now time.Time) error {
 	card.ExpiringNoticed, card.ExpiredNoticed = false, false
 	if old := p.Card; old != nil {
 		if old.PaymentMethodID != card.PaymentMethodID {
-			p.ReplacedCards = append(p.ReplacedCards, old.PaymentMethodID)
+			// Clipped: a copy of the record never shares what it appends.
+			p.ReplacedCards = append(slices.Clip(p.ReplacedCards), old.PaymentMethodID)
 			p.DetachRetryAt = now.UTC().Add(DetachRetryDelay)
 		} else if old.ExpMonth == card.ExpMonth && old.ExpYear == card.ExpYear {
 			// The same card again: what was announced for it stands.
@@ -110,7 +111,7 @@ func (p *Partner) SaveCard(card Card, setup SetupRef, now time.Time) error {
 
 // CardsDetached forgets the replaced cards that are detached at Stripe (or
 // gone there); the others are retried after DetachRetryDelay. It reports
-// whether the record changed.
+// whether the record changed: false when there was nothing to detach.
 func (p *Partner) CardsDetached(detached []string, now time.Time) bool {
 	if len(p.ReplacedCards) == 0 {
 		return false
