@@ -139,10 +139,11 @@ type billingInfo struct {
 	} `json:"address"`
 	VATID *string `json:"vatId"`
 	Card  *struct {
-		Brand    string `json:"brand"`
-		Last4    string `json:"last4"`
-		ExpMonth int    `json:"expMonth"`
-		ExpYear  int    `json:"expYear"`
+		Brand       string `json:"brand"`
+		Last4       string `json:"last4"`
+		ExpMonth    int    `json:"expMonth"`
+		ExpYear     int    `json:"expYear"`
+		ExpiresSoon bool   `json:"expiresSoon"`
 	} `json:"card"`
 	AutoRefill struct {
 		Enabled      bool    `json:"enabled"`
@@ -1055,7 +1056,7 @@ func TestBillingGetMakesTwoReadsAndNoStripeCall(t *testing.T) {
 		"":           {"address", "autoRefill", "balance", "card", "contact", "currency", "partnerId", "stripeCustomerId", "vatId"},
 		"contact":    {"email", "name", "phone"},
 		"address":    {"city", "country", "line1", "line2", "postalCode", "state"},
-		"card":       {"brand", "expMonth", "expYear", "last4"},
+		"card":       {"brand", "expMonth", "expYear", "expiresSoon", "last4"},
 		"autoRefill": {"enabled", "monthlyLimit", "packageId", "pausedReason", "status", "threshold"},
 		"balance":    {"units"},
 	}
