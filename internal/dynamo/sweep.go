@@ -11,7 +11,7 @@ import (
 )
 
 // The sweep's reads of the sparse index gsi1 (docs/ARCHITECTURE.md, "The
-// sparse index gsi1 (the sweep)"). Each kind of work has its own shard
+// sparse index `gsi1` (the sweep)"). Each kind of work has its own shard
 // prefix; an item carries the keys only while it needs the sweep, and
 // gsi1sk starts with when. A query per shard for gsi1sk ≤ now costs in
 // proportion to the work due, never to all items (RULES.md, "The sparse
