@@ -255,8 +255,8 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	if pm.CustomerID != "" && pm.CustomerID != p.StripeCustomerID {
 		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card is not attached to this partner's customer")
 	}
-	if pm.CustomerID == "" && (p.Card == nil || p.Card.PaymentMethodID != pm.ID) {
-		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card was detached; it cannot be saved")
+	if pm.CustomerID == "" && p.Card != nil && p.Card.PaymentMethodID != pm.ID {
+		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card was detached; the partner's current card stays")
 	}
 	if err := b.Payments.SetDefaultPaymentMethod(ctx, p.StripeCustomerID, pm.ID); err != nil {
 		return BillingInfo{}, err
