@@ -36,6 +36,9 @@ const (
 	PausedMonthlyLimitReached    PauseReason = "monthly_limit_reached"
 	PausedCardMissing            PauseReason = "card_missing"
 	PausedDispute                PauseReason = "dispute"
+	// PausedRefillRefunded: an automatic purchase was refunded. Its debit
+	// would otherwise start the next automatic charge at once.
+	PausedRefillRefunded PauseReason = "refill_refunded"
 )
 
 // AutoRefill holds the plan's settings and status.
