@@ -19,6 +19,7 @@ import (
 //	idem       P#<partner>        IDEM#<key>           (TTL)
 //	usage      P#<partner>        USAGE#<date>#<tenant>
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
+//	duplicate  PI#<payment intent> DUPLICATE           (a double charge and its refund)
 //	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
 //	package    CATALOG            PKG#<id>             (stamped with the catalog version)
 //	catalog    CATALOG            VERSION              (the current catalog version)
@@ -34,6 +35,7 @@ const (
 	typePI       = "pi"
 	typePackage  = "package"
 	typeEvent    = "event"
+	typeDup      = "duplicate"
 
 	skProfile        = "PROFILE"
 	skBalance        = "BALANCE"
@@ -68,6 +70,7 @@ func usageKey(partnerID, tenantID, date string) item {
 }
 func paymentIntentKey(pi string) item { return key("PI#"+pi, "PI") }
 func eventKey(eventID string) item    { return key("EVT#"+eventID, "EVT") }
+func duplicateKey(pi string) item     { return key("PI#"+pi, "DUPLICATE") }
 
 // sweepPK spreads the sparse index over a few partitions so one hot key never
 // limits the sweep; the sweep queries each of them.
