@@ -169,7 +169,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 				return err
 			}
 			if found {
-				_, err := r.Settle.Settle(ctx, purchase, pi, "")
+				_, err := r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
 				if errors.Is(err, errMismatch) {
 					return nil
 				}
@@ -182,7 +182,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		if err != nil {
 			return err
 		}
-		_, err = r.Settle.Settle(ctx, purchase, pi, "")
+		_, err = r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
 		if errors.Is(err, errMismatch) {
 			return nil
 		}

@@ -82,17 +82,16 @@ func (s *Store) ClaimDuplicate(ctx context.Context, d dsu.DuplicatePayment, prev
 }
 
 // FinishDuplicate records the outcome of the attempt d.ClaimedAt
-// identifies, with the Stripe event that caused it, in one transaction. It
-// fails with dsu.ErrDuplicateClaimed when that attempt is no longer the
-// record's (another took it over, or finished), and with
-// dsu.ErrEventProcessed when the event was recorded before.
+// identifies, and the Stripe event that caused it as processed, in one
+// transaction. It fails with dsu.ErrDuplicateClaimed when that attempt is
+// no longer the record's (another took it over, or finished): the record's
+// state, not the event's, is what makes the outcome count once.
 func (s *Store) FinishDuplicate(ctx context.Context, d dsu.DuplicatePayment, eventID string) error {
 	items := []txItem{s.put(duplicateItem(d), "claimedAt = :claimed AND #state = :refunding",
 		item{":claimed": avTime(d.ClaimedAt), ":refunding": avS(string(dsu.DuplicateRefunding))}, dsu.ErrDuplicateClaimed)}
 	items[0].write.Put.ExpressionAttributeNames = map[string]string{"#state": "state"}
 	if eventID != "" {
-		items = append(items, s.put(eventItem(eventID, s.now()), "attribute_not_exists(pk) OR expiresAt < :now",
-			item{":now": avN(s.now().Unix())}, dsu.ErrEventProcessed))
+		items = append(items, s.put(eventItem(eventID, s.now()), "", nil, nil))
 	}
 	return s.transact(ctx, "finish double charge", items)
 }
