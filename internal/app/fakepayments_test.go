@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -361,4 +362,24 @@ func (f *fakePayments) RefundRequests() []app.RefundRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]app.RefundRequest(nil), f.refundRequests...)
+}
+
+// SetRefundStatus changes a refund at "Stripe" (a refund that fails or is
+// canceled after it was pending) and returns it as a refund event carries
+// it.
+func (f *fakePayments) SetRefundStatus(refundID, status string) app.Refund {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch, list := range f.refunds {
+		for i, r := range list {
+			if r.ID == refundID {
+				list[i].Status = status
+				pi := f.intents[strings.TrimPrefix(ch, "ch_")]
+				r = list[i]
+				r.ChargeID, r.PaymentIntentID, r.Currency = ch, pi.ID, pi.Amount.Currency
+				return r
+			}
+		}
+	}
+	panic("no refund " + refundID)
 }
