@@ -38,6 +38,9 @@ type fakePayments struct {
 	// loseResponse makes CreatePaymentIntent do its work at "Stripe" and
 	// then fail as if the response was lost (a timeout).
 	loseResponse bool
+	// refundDelay holds every CreateRefund that long before Stripe
+	// answers, so concurrent deliveries meet while a refund is under way.
+	refundDelay time.Duration
 	// outcome decides a confirmed PaymentIntent's result by payment method:
 	// "succeeded", "requires_action", or a decline code.
 	outcome map[string]string
@@ -338,6 +341,7 @@ func (f *fakePayments) GetCharge(_ context.Context, id string) (app.Charge, erro
 // CreateRefund refunds a PaymentIntent in full; the same idempotency key
 // returns the first refund, as Stripe does.
 func (f *fakePayments) CreateRefund(_ context.Context, in app.RefundRequest) (app.Refund, error) {
+	time.Sleep(f.refundDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refundRequests = append(f.refundRequests, in)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -79,6 +80,7 @@ func (w *world) deliver(n int, evs ...app.WebhookEvent) {
 						w.t.Errorf("%s: %v", ev.Type, err)
 						return
 					}
+					time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 				}
 			})
 		}
@@ -177,8 +179,12 @@ func TestRefundFailedBeforeItWasDebited(t *testing.T) {
 	before := w.balance("p1")
 	refund := w.pay.Refund(pi.ID, 5000)
 	pending := refundUpdated(w.pay.SetRefundStatus(refund.ID, app.RefundPending))
+	// A charge.refunded rendered while the refund was pending, carrying it
+	// (as events of older API versions do), delivered late.
+	snapshot := refundEvent(pi, 5000, 5000)
+	snapshot.Charge.Refunds, snapshot.Charge.RefundsIncluded = []app.Refund{{ID: refund.ID, Status: app.RefundPending, Amount: 5000}}, true
 	w.deliver(1, refundUpdated(w.pay.SetRefundStatus(refund.ID, app.RefundFailed)))
-	w.deliver(1, pending, refundEvent(pi, 5000, 5000))
+	w.deliver(1, pending, snapshot, refundEvent(pi, 5000, 5000))
 	if b := w.balance("p1"); b != before {
 		t.Fatalf("balance %d, want %d", b, before)
 	}
@@ -342,6 +348,7 @@ func TestDoublePaymentIsRefundedOnce(t *testing.T) {
 	w.pay.intents[second.ID] = second
 	w.pay.mu.Unlock()
 	dup := piEvent(app.EvPaymentSucceeded, second)
+	w.pay.refundDelay = 50 * time.Millisecond // the three deliveries meet while the refund is under way
 	w.deliver(3, dup)
 	w.deliver(1, dup, piEvent(app.EvPaymentSucceeded, second)) // later, and under another event id
 
