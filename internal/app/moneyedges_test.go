@@ -320,9 +320,10 @@ func TestLostDisputesDebitTheDisputedShare(t *testing.T) {
 	if acc, _ := w.store.GetAccount(ctx, "p2"); acc.AutoRefill.PausedReason != dsu.PausedDispute || !acc.AutoRefill.DisputeHold {
 		t.Fatalf("plan %+v: a dispute in another currency still holds the plan", acc.AutoRefill)
 	}
+	// One line per event of that dispute (created, lost), not per delivery.
 	errs := logs.at(t, slog.LevelError)
-	if len(errs) == 0 || !strings.Contains(errs[0], "another currency") {
-		t.Fatalf("error log lines %v, want the currency mismatch for operators", errs)
+	if len(errs) != 2 || !strings.Contains(errs[0], "another currency") || !strings.Contains(errs[1], "another currency") {
+		t.Fatalf("error log lines %v, want the currency mismatch for operators once per event", errs)
 	}
 }
 

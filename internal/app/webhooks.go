@@ -505,12 +505,9 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		return err
 	}
 	lost := ev.Type == EvDisputeClosed && d.Status == "lost"
+	// A dispute in another currency cannot be weighed against the
+	// purchase's amount: it debits nothing, and an operator looks.
 	foreign := d.Currency != p.Amount.Currency
-	if foreign {
-		log.ErrorContext(ctx, "dispute in another currency than its purchase: nothing debited; an operator must look",
-			"purchase", p.ID, "dispute", d.ID, "status", d.Status, "amount", d.Amount, "currency", string(d.Currency),
-			"purchaseCurrency", string(p.Amount.Currency))
-	}
 	_, err = onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
 		if !p.Status.Paid() {
 			return struct{}{}, unpaid(ctx, log, p)
@@ -543,6 +540,11 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		}
 		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status,
 			"debited", u.Ledger != nil && res.Applied, "units", debit)
+		if foreign {
+			log.ErrorContext(ctx, "dispute in another currency than its purchase: nothing debited; an operator must look",
+				"purchase", p.ID, "dispute", d.ID, "status", d.Status, "amount", d.Amount, "currency", string(d.Currency),
+				"purchaseCurrency", string(p.Amount.Currency))
+		}
 		w.Refills.paused(ctx, p.PartnerID, res.Plan)
 		return struct{}{}, nil
 	})
