@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,11 +52,23 @@ func fixtureWorld(t *testing.T, emu *dynamotest.Emulator) *dynamo.Store {
 // deliver signs a fixture now and returns it as Lambda receives it.
 func deliver(t *testing.T, name string) []byte {
 	t.Helper()
+	return deliverChanged(t, name, strings.NewReplacer())
+}
+
+// deliverChanged is deliver of the fixture's body changed by r (another
+// status, another mode), signed after the change as Stripe would sign it.
+func deliverChanged(t *testing.T, name string, r *strings.Replacer) []byte {
+	t.Helper()
 	var ev events.APIGatewayV2HTTPRequest
 	eventfixtures.Load(t, "stripewebhook/"+name, &ev)
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		body, _ = base64.StdEncoding.DecodeString(ev.Body)
+	}
+	body = []byte(r.Replace(string(body)))
+	ev.Body = string(body)
+	if ev.IsBase64Encoded {
+		ev.Body = base64.StdEncoding.EncodeToString(body)
 	}
 	ev.Headers["stripe-signature"] = stripeapi.SignPayload(webhookSecret, body, time.Now())
 	out, _ := json.Marshal(ev)
@@ -101,6 +114,55 @@ func TestStripeWebhookCompletesThePurchase(t *testing.T) {
 	raw, _ := json.Marshal(ev)
 	if resp := invokeEvent(t, rt, raw); resp.StatusCode != 400 {
 		t.Fatalf("unsigned: %d", resp.StatusCode)
+	}
+}
+
+// The refund lifecycle and receipts through the built function: an event
+// of the other Stripe mode changes nothing; charge.succeeded stores the
+// receipt; a refund reported pending, then failed, is debited and given
+// back.
+func TestStripeWebhookReceiptsAndRefundLifecycle(t *testing.T) {
+	emu := seededTable(t)
+	store := fixtureWorld(t, emu)
+	rt := lambdatest.Start(t, lambdatest.Build(t, "stripewebhook"), baseEnv(emu))
+	ctx := context.Background()
+	balance := func() int64 {
+		acc, _ := store.GetAccount(ctx, "partner-acme")
+		return acc.Units
+	}
+
+	live := strings.NewReplacer(`"livemode":false,"pending_webhooks"`, `"livemode":true,"pending_webhooks"`, "evt_3QFixture0000001", "evt_3QFixtureLive01")
+	if resp := invokeEvent(t, rt, deliverChanged(t, "payment_intent.succeeded.json", live)); resp.StatusCode != 200 {
+		t.Fatalf("live event at a test key: %d %s", resp.StatusCode, resp.Body)
+	}
+	if pur, _ := store.GetPurchase(ctx, "partner-acme", "pur_fixture0000000001"); pur.Status != dsu.StatusPending || balance() != 2000 {
+		t.Fatalf("a live event credited a test deployment: %s, balance %d", pur.Status, balance())
+	}
+
+	for _, fixture := range []string{"charge.succeeded.json", "payment_intent.succeeded.json", "charge.succeeded.base64.json"} {
+		if resp := invokeEvent(t, rt, deliver(t, fixture)); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", fixture, resp.StatusCode, resp.Body)
+		}
+	}
+	pur, _ := store.GetPurchase(ctx, "partner-acme", "pur_fixture0000000001")
+	if pur.Status != dsu.StatusSucceeded || !strings.HasPrefix(pur.ReceiptURL, "https://pay.stripe.com/receipts/") || balance() != 3000 {
+		t.Fatalf("purchase %+v, balance %d", pur, balance())
+	}
+
+	pending := strings.NewReplacer(`"status":"failed"`, `"status":"pending"`, "evt_3QFixture0000014", "evt_3QFixturePend14")
+	if resp := invokeEvent(t, rt, deliverChanged(t, "charge.refund.updated.json", pending)); resp.StatusCode != 200 {
+		t.Fatalf("pending refund: %d %s", resp.StatusCode, resp.Body)
+	}
+	if pur, _ := store.GetPurchase(ctx, "partner-acme", "pur_fixture0000000001"); pur.Status != dsu.StatusRefunded || balance() != 2000 {
+		t.Fatalf("after the pending refund: %s, balance %d", pur.Status, balance())
+	}
+	for _, fixture := range []string{"charge.refund.updated.json", "charge.refund.updated.base64.json"} {
+		if resp := invokeEvent(t, rt, deliver(t, fixture)); resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", fixture, resp.StatusCode, resp.Body)
+		}
+	}
+	if pur, _ := store.GetPurchase(ctx, "partner-acme", "pur_fixture0000000001"); pur.Status != dsu.StatusSucceeded || balance() != 3000 {
+		t.Fatalf("after the refund failed: %s, balance %d", pur.Status, balance())
 	}
 }
 

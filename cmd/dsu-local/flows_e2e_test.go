@@ -213,3 +213,66 @@ func TestManualPurchaseThroughTheLocalStack(t *testing.T) {
 		t.Fatalf("ledger %+v", ledger.Entries)
 	}
 }
+
+// The money edges a developer plays locally: a receipt, a refund that
+// fails after all, a second payment for a paid purchase (refunded at
+// stripe-mock), and a partial dispute that is lost.
+func TestMoneyEdgesThroughTheLocalStack(t *testing.T) {
+	s := startLocal(t, "initech")
+	var created struct {
+		Purchase struct{ ID string } `json:"purchase"`
+	}
+	s.call("POST", "/v1/purchases", s.admin, `{"items":[{"packageId":"dsu-1000","quantity":2}],"paymentMethod":"new"}`, 201, &created)
+	id := created.Purchase.ID
+	s.simulate("payment-succeeded", "-partner", "initech", "-purchase", id)
+	s.simulate("charge-succeeded", "-partner", "initech", "-purchase", id)
+	var pur struct {
+		Status     string  `json:"status"`
+		ReceiptURL *string `json:"receiptUrl"`
+	}
+	s.call("GET", "/v1/purchases/"+id, s.reader, "", 200, &pur)
+	if pur.Status != "succeeded" || pur.ReceiptURL == nil || !strings.HasPrefix(*pur.ReceiptURL, "https://") {
+		t.Fatalf("purchase %+v", pur)
+	}
+	balance := func() int64 {
+		var bal balanceJSON
+		s.call("GET", "/v1/balance", s.reader, "", 200, &bal)
+		return bal.Units
+	}
+	if b := balance(); b != 4000 {
+		t.Fatalf("balance %d", b)
+	}
+
+	s.simulate("refund", "-partner", "initech", "-purchase", id)
+	if b := balance(); b != 2000 {
+		t.Fatalf("balance %d after the refund", b)
+	}
+	s.simulate("refund-failed", "-partner", "initech", "-purchase", id)
+	s.call("GET", "/v1/purchases/"+id, s.reader, "", 200, &pur)
+	if b := balance(); b != 4000 || pur.Status != "succeeded" {
+		t.Fatalf("balance %d, status %s after the refund failed", b, pur.Status)
+	}
+
+	s.simulate("duplicate-payment", "-partner", "initech", "-purchase", id)
+	if b := balance(); b != 4000 {
+		t.Fatalf("balance %d: a second payment credited", b)
+	}
+
+	s.simulate("dispute-created", "-partner", "initech", "-purchase", id, "-amount", "2500")
+	s.simulate("dispute-lost", "-partner", "initech", "-purchase", id, "-amount", "2500")
+	s.call("GET", "/v1/purchases/"+id, s.reader, "", 200, &pur)
+	if b := balance(); b != 3500 || pur.Status != "disputed" {
+		t.Fatalf("balance %d, status %s after a lost dispute of a quarter", b, pur.Status)
+	}
+	var ledger struct {
+		Entries []struct{ Type string } `json:"entries"`
+	}
+	s.call("GET", "/v1/ledger?limit=10", s.reader, "", 200, &ledger)
+	var types []string
+	for _, e := range ledger.Entries {
+		types = append(types, e.Type)
+	}
+	if got := strings.Join(types, ","); got != "dispute,refund_reversal,refund,purchase,grant" {
+		t.Fatalf("ledger %s", got)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cirasync/dsubilling/internal/localstack"
@@ -32,8 +34,24 @@ func init() {
 			return sim.paymentEvent(ctx, args, status)
 		}}
 	}
-	scenarios["refund"] = scenario{help: "a purchase is refunded: -partner P -purchase ID [-amount minor units, default all]", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+	scenarios["refund"] = scenario{help: "a purchase is refunded: -partner P -purchase ID [-amount minor units, default all] [-refund re_...]", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
 		return sim.refundEvent(ctx, args)
+	}}
+	scenarios["refund-failed"] = scenario{help: "a refund of a purchase fails after all: -partner P -purchase ID [-refund re_..., default its latest] [-amount]", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+		return sim.refundFailedEvent(ctx, args)
+	}}
+	const disputeFlags = ": -partner P -purchase ID [-amount minor units, default all] [-currency, default the purchase's] [-dispute dp_...]"
+	scenarios["dispute-created"] = scenario{help: "a purchase's charge is disputed" + disputeFlags, build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+		return sim.disputeEvent(ctx, args, false)
+	}}
+	scenarios["dispute-lost"] = scenario{help: "a dispute of a purchase's charge is lost" + disputeFlags, build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+		return sim.disputeEvent(ctx, args, true)
+	}}
+	scenarios["duplicate-payment"] = scenario{help: "a second PaymentIntent succeeds for a paid purchase: -partner P -purchase ID", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+		return sim.duplicatePaymentEvent(ctx, args)
+	}}
+	scenarios["charge-succeeded"] = scenario{help: "a purchase's charge succeeds, with its receipt: -partner P -purchase ID", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
+		return sim.chargeSucceededEvent(ctx, args)
 	}}
 	scenarios["setup-succeeded"] = scenario{help: "a card is saved for the partner's customer: -partner P [-setup-intent seti_...]", build: func(ctx context.Context, sim *simulation, args []string) ([]byte, error) {
 		return sim.setupEvent(ctx, args)
@@ -142,8 +160,10 @@ func (sim *simulation) paymentEvent(ctx context.Context, args []string, status s
 
 func (sim *simulation) refundEvent(ctx context.Context, args []string) ([]byte, error) {
 	var amount int64
+	var refund string
 	partner, id, err := sim.purchaseArgs("refund", args, func(fs *flag.FlagSet) {
 		fs.Int64Var(&amount, "amount", 0, "refunded amount in minor units (default: all)")
+		fs.StringVar(&refund, "refund", "", "refund id (default: a new one)")
 	})
 	if err != nil {
 		return nil, err
@@ -162,10 +182,141 @@ func (sim *simulation) refundEvent(ctx context.Context, args []string) ([]byte, 
 		"id": chargeID(p.PaymentIntentID), "object": "charge", "amount": p.Amount.Amount, "amount_refunded": amount,
 		"currency": p.Amount.Currency, "payment_intent": p.PaymentIntentID, "refunded": amount == p.Amount.Amount,
 		"refunds": map[string]any{"object": "list", "has_more": false, "data": []map[string]any{
-			{"id": "re_sim_" + randomID(), "object": "refund", "amount": amount, "status": "succeeded"},
+			{"id": cmp.Or(refund, "re_sim_"+randomID()), "object": "refund", "amount": amount, "status": "succeeded"},
 		}},
 	}
 	return stripeEvent("charge.refunded", charge, map[string]any{"amount_refunded": 0})
+}
+
+// refundFailedEvent is charge.refund.updated reporting a refund failed:
+// by default the purchase's latest refund in the ledger.
+func (sim *simulation) refundFailedEvent(ctx context.Context, args []string) ([]byte, error) {
+	var amount int64
+	var refund string
+	partner, id, err := sim.purchaseArgs("refund-failed", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&refund, "refund", "", "refund id (default: the purchase's latest refund in the ledger)")
+		fs.Int64Var(&amount, "amount", 0, "the refund's amount in minor units (default: all)")
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := sim.purchase(ctx, partner, id)
+	if err != nil {
+		return nil, err
+	}
+	if refund == "" {
+		if refund, err = sim.latestRefund(ctx, partner, p.ID); err != nil {
+			return nil, err
+		}
+	}
+	if amount <= 0 || amount > p.Amount.Amount {
+		amount = p.Amount.Amount
+	}
+	r := map[string]any{
+		"id": refund, "object": "refund", "amount": amount, "currency": p.Amount.Currency, "status": "failed",
+		"charge": chargeID(p.PaymentIntentID), "payment_intent": p.PaymentIntentID,
+		"failure_reason": "expired_or_canceled_card", "reason": "requested_by_customer", "metadata": map[string]string{},
+	}
+	return stripeEvent("charge.refund.updated", r, map[string]any{"status": "pending", "failure_reason": nil})
+}
+
+// latestRefund finds the newest refund debit of a purchase in the
+// partner's ledger (its description names the refund and the purchase).
+func (sim *simulation) latestRefund(ctx context.Context, partner, purchaseID string) (string, error) {
+	var ledger struct {
+		Entries []struct {
+			Type        string `json:"type"`
+			Reference   string `json:"reference"`
+			Description string `json:"description"`
+		} `json:"entries"`
+	}
+	if err := sim.get(ctx, partner, "/v1/ledger?limit=100", &ledger); err != nil {
+		return "", err
+	}
+	for _, e := range ledger.Entries { // newest first
+		if e.Type == "refund" && strings.HasSuffix(e.Description, " of "+purchaseID) {
+			return strings.TrimPrefix(e.Reference, "refund:"), nil
+		}
+	}
+	return "", fmt.Errorf("refund-failed: purchase %s has no refund in the latest ledger entries; simulate refund first, or name it with -refund", purchaseID)
+}
+
+// disputeEvent is charge.dispute.created, or charge.dispute.closed lost.
+func (sim *simulation) disputeEvent(ctx context.Context, args []string, lost bool) ([]byte, error) {
+	var amount int64
+	var currency, dispute string
+	name := "dispute-created"
+	if lost {
+		name = "dispute-lost"
+	}
+	partner, id, err := sim.purchaseArgs(name, args, func(fs *flag.FlagSet) {
+		fs.Int64Var(&amount, "amount", 0, "disputed amount in minor units (default: all)")
+		fs.StringVar(&currency, "currency", "", "the dispute's currency (default: the purchase's)")
+		fs.StringVar(&dispute, "dispute", "", "dispute id (default: one derived from the purchase, the same for created and lost)")
+	})
+	if err != nil {
+		return nil, err
+	}
+	p, err := sim.purchase(ctx, partner, id)
+	if err != nil {
+		return nil, err
+	}
+	if amount <= 0 || amount > p.Amount.Amount {
+		amount = p.Amount.Amount
+	}
+	status, typ := "needs_response", "charge.dispute.created"
+	if lost {
+		status, typ = "lost", "charge.dispute.closed"
+	}
+	d := map[string]any{
+		"id": cmp.Or(dispute, "dp_sim_"+p.PaymentIntentID), "object": "dispute", "amount": amount,
+		"currency": strings.ToLower(cmp.Or(currency, p.Amount.Currency)), "charge": chargeID(p.PaymentIntentID),
+		"payment_intent": p.PaymentIntentID, "reason": "fraudulent", "status": status, "is_charge_refundable": false,
+		"metadata": map[string]string{},
+	}
+	return stripeEvent(typ, d, nil)
+}
+
+// duplicatePaymentEvent is payment_intent.succeeded of a second
+// PaymentIntent for the purchase: the portal paid it twice.
+func (sim *simulation) duplicatePaymentEvent(ctx context.Context, args []string) ([]byte, error) {
+	partner, id, err := sim.purchaseArgs("duplicate-payment", args, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sim.purchase(ctx, partner, id)
+	if err != nil {
+		return nil, err
+	}
+	second := "pi_sim_dup_" + randomID()
+	pi := map[string]any{
+		"id": second, "object": "payment_intent", "amount": p.Amount.Amount, "amount_received": p.Amount.Amount,
+		"currency": p.Amount.Currency, "status": "succeeded", "latest_charge": chargeID(second),
+		"metadata":       map[string]string{"partner_id": partner, "purchase_id": p.ID, "kind": p.Kind},
+		"payment_method": "pm_card_visa", "livemode": false,
+	}
+	return stripeEvent("payment_intent.succeeded", pi, nil)
+}
+
+// chargeSucceededEvent is charge.succeeded of the purchase's PaymentIntent,
+// with a receipt URL.
+func (sim *simulation) chargeSucceededEvent(ctx context.Context, args []string) ([]byte, error) {
+	partner, id, err := sim.purchaseArgs("charge-succeeded", args, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sim.purchase(ctx, partner, id)
+	if err != nil {
+		return nil, err
+	}
+	ch := chargeID(p.PaymentIntentID)
+	charge := map[string]any{
+		"id": ch, "object": "charge", "amount": p.Amount.Amount, "amount_captured": p.Amount.Amount, "amount_refunded": 0,
+		"currency": p.Amount.Currency, "payment_intent": p.PaymentIntentID, "paid": true, "captured": true, "status": "succeeded",
+		"refunded": false, "receipt_url": "https://pay.stripe.com/receipts/payment/sim_" + ch,
+		"metadata": map[string]string{"partner_id": partner, "purchase_id": p.ID, "kind": p.Kind},
+	}
+	return stripeEvent("charge.succeeded", charge, nil)
 }
 
 func (sim *simulation) setupEvent(ctx context.Context, args []string) ([]byte, error) {

@@ -40,6 +40,9 @@ type DomainEvent struct {
 	Units      int64      `json:"units,omitempty"`
 	Amount     *dsu.Money `json:"amount,omitempty"`
 	At         time.Time  `json:"at"`
+
+	// PaymentIntentID names the payment when the event is about one.
+	PaymentIntentID string `json:"paymentIntentId,omitempty"`
 }
 
 // Publisher publishes domain events. Publishing is best effort: it never

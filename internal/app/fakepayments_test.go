@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ type fakePayments struct {
 	intents        map[string]app.PaymentIntent
 	intentOf       map[string]string // purchase → payment intent (idempotency key purchase:<id>)
 	refunds        map[string][]app.Refund
+	refundKeys     map[string]app.Refund // idempotency key → the refund it created
+	refundRequests []app.RefundRequest
 	calls          map[string]int
 
 	// outage makes every call fail as Stripe unreachable.
@@ -35,6 +38,9 @@ type fakePayments struct {
 	// loseResponse makes CreatePaymentIntent do its work at "Stripe" and
 	// then fail as if the response was lost (a timeout).
 	loseResponse bool
+	// refundDelay holds every CreateRefund that long before Stripe
+	// answers, so concurrent deliveries meet while a refund is under way.
+	refundDelay time.Duration
 	// outcome decides a confirmed PaymentIntent's result by payment method:
 	// "succeeded", "requires_action", or a decline code.
 	outcome map[string]string
@@ -45,7 +51,7 @@ func newFakePayments() *fakePayments {
 		customers: map[string]app.CustomerDetails{}, customerOf: map[string]string{},
 		setupIntents: map[string]app.SetupIntent{}, paymentMethods: map[string]app.PaymentMethod{},
 		defaults: map[string]string{}, intents: map[string]app.PaymentIntent{}, intentOf: map[string]string{},
-		refunds: map[string][]app.Refund{}, calls: map[string]int{}, failOnce: map[string]error{}, outcome: map[string]string{},
+		refunds: map[string][]app.Refund{}, refundKeys: map[string]app.Refund{}, calls: map[string]int{}, failOnce: map[string]error{}, outcome: map[string]string{},
 	}
 }
 
@@ -347,4 +353,74 @@ func (f *fakePayments) CancelPaymentIntent(_ context.Context, id, reason string)
 	pi.Status, pi.CancellationReason = app.PICanceled, reason
 	f.intents[id] = pi
 	return pi, nil
+}
+
+// receiptOf is the receipt URL the fake gives a charge.
+func receiptOf(chargeID string) string {
+	return "https://pay.stripe.com/receipts/acct_fake/" + chargeID + "/rcpt_1"
+}
+
+func (f *fakePayments) GetCharge(_ context.Context, id string) (app.Charge, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("GetCharge"); err != nil {
+		return app.Charge{}, err
+	}
+	for _, pi := range f.intents {
+		if pi.LatestChargeID == id {
+			return app.Charge{ID: id, PaymentIntentID: pi.ID, Status: "succeeded", Amount: pi.Amount.Amount, Currency: pi.Amount.Currency,
+				ReceiptURL: receiptOf(id), Metadata: pi.Metadata}, nil
+		}
+	}
+	return app.Charge{}, dsu.Errorf(dsu.KindNotFound, "no charge %s", id)
+}
+
+// CreateRefund refunds a PaymentIntent in full; the same idempotency key
+// returns the first refund, as Stripe does.
+func (f *fakePayments) CreateRefund(_ context.Context, in app.RefundRequest) (app.Refund, error) {
+	time.Sleep(f.refundDelay)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refundRequests = append(f.refundRequests, in)
+	if err := f.call("CreateRefund"); err != nil {
+		return app.Refund{}, err
+	}
+	if r, ok := f.refundKeys[in.IdempotencyKey]; ok {
+		return r, nil
+	}
+	pi, ok := f.intents[in.PaymentIntentID]
+	if !ok || pi.Status != app.PISucceeded {
+		return app.Refund{}, dsu.Errorf(dsu.KindConflict, "payment intent %s has no charge to refund", in.PaymentIntentID)
+	}
+	r := app.Refund{ID: f.id("re"), Status: "pending", Amount: pi.Amount.Amount, ChargeID: pi.LatestChargeID, PaymentIntentID: pi.ID, Currency: pi.Amount.Currency}
+	f.refundKeys[in.IdempotencyKey] = r
+	f.refunds[pi.LatestChargeID] = append([]app.Refund{r}, f.refunds[pi.LatestChargeID]...)
+	return r, nil
+}
+
+// RefundRequests returns the refunds asked for, idempotent replays included.
+func (f *fakePayments) RefundRequests() []app.RefundRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]app.RefundRequest(nil), f.refundRequests...)
+}
+
+// SetRefundStatus changes a refund at "Stripe" (a refund that fails or is
+// canceled after it was pending) and returns it as a refund event carries
+// it.
+func (f *fakePayments) SetRefundStatus(refundID, status string) app.Refund {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch, list := range f.refunds {
+		for i, r := range list {
+			if r.ID == refundID {
+				list[i].Status = status
+				pi := f.intents[strings.TrimPrefix(ch, "ch_")]
+				r = list[i]
+				r.ChargeID, r.PaymentIntentID, r.Currency = ch, pi.ID, pi.Amount.Currency
+				return r
+			}
+		}
+	}
+	panic("no refund " + refundID)
 }

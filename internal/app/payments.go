@@ -73,6 +73,9 @@ type PaymentIntent struct {
 	// CancellationReason is why a canceled PaymentIntent was canceled
 	// (abandoned, duplicate, requested_by_customer, ...).
 	CancellationReason string
+	// ReceiptURL is the receipt of the latest charge, when the caller read
+	// that charge (reconciliation does; Stripe's PaymentIntent has none).
+	ReceiptURL string
 }
 
 // PaymentError is why the last payment attempt failed.
@@ -103,16 +106,44 @@ type Refund struct {
 	ID     string
 	Status string // pending, requires_action, succeeded, failed, canceled
 	Amount int64
+	// Set when the refund is read on its own (charge.refund.updated, a
+	// created refund); a charge's list of refunds leaves them empty.
+	ChargeID        string
+	PaymentIntentID string
+	Currency        dsu.Currency
+	FailureReason   string
 }
 
-// Charge is a payment's charge, as refund events carry it.
+// Refund statuses the use cases act on.
+const (
+	RefundPending   = "pending"
+	RefundSucceeded = "succeeded"
+	RefundFailed    = "failed"
+	RefundCanceled  = "canceled"
+)
+
+// RefundRequest refunds a PaymentIntent in full: a double charge.
+type RefundRequest struct {
+	PaymentIntentID string
+	PartnerID       string
+	PurchaseID      string
+	// IdempotencyKey is derived from our own ids (duplicate:<pi_id>).
+	IdempotencyKey string
+}
+
+// Charge is a payment's charge, as charge events carry it.
 type Charge struct {
 	ID              string
 	PaymentIntentID string
+	Status          string // succeeded, pending, failed
 	Amount          int64
 	AmountRefunded  int64
 	Currency        dsu.Currency
 	Refunded        bool
+	// ReceiptURL is Stripe's receipt of the charge.
+	ReceiptURL string
+	// Metadata is the PaymentIntent's, copied when it was confirmed.
+	Metadata map[string]string
 	// Refunds are the charge's refunds when the event carries them all;
 	// otherwise they are listed from Stripe.
 	Refunds         []Refund

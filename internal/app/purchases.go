@@ -29,6 +29,26 @@ type paymentIntents interface {
 	// FindPaymentIntent finds a purchase's PaymentIntent among the
 	// customer's, for when the idempotency key may be forgotten.
 	FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error)
+	// GetCharge reads a charge: reconciliation takes its receipt.
+	GetCharge(ctx context.Context, id string) (Charge, error)
+}
+
+// withReceipt adds the receipt URL of pi's latest charge when pi succeeded
+// and the purchase has none yet: reconciliation reads the charge itself,
+// since a lost charge.succeeded webhook would otherwise leave the purchase
+// without its receipt. Without an answer from Stripe the payment is
+// recorded all the same, without a receipt.
+func withReceipt(ctx context.Context, charges paymentIntents, log *slog.Logger, p dsu.Purchase, pi PaymentIntent) PaymentIntent {
+	if pi.Status != PISucceeded || pi.LatestChargeID == "" || pi.ReceiptURL != "" || p.ReceiptURL != "" {
+		return pi
+	}
+	ch, err := charges.GetCharge(ctx, pi.LatestChargeID)
+	if err != nil {
+		log.WarnContext(ctx, "receipt not read; the payment is recorded without it", "purchase", p.ID, "charge", pi.LatestChargeID, "error", err.Error())
+		return pi
+	}
+	pi.ReceiptURL = ch.ReceiptURL
+	return pi
 }
 
 // keyWindow is how long after a purchase's creation Stripe's idempotency
@@ -108,7 +128,7 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 			if err := s.Store.CreatePurchase(ctx, purchase, &claim); err != nil {
 				return PurchaseResult{}, err
 			}
-			return s.pay(ctx, p, purchase, in.PaymentMethod, claim)
+			return s.pay(ctx, p, purchase, in.PaymentMethod, claim, false)
 		},
 		Resume: func(ctx context.Context, rec dsu.IdempotencyRecord) (PurchaseResult, error) {
 			purchase, err := s.Store.GetPurchase(ctx, p.ID, rec.ResourceID)
@@ -117,7 +137,7 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 			}
 			if purchase.Status == dsu.StatusPending && purchase.PaymentIntentID == "" {
 				if s.Clock.Now().Sub(purchase.CreatedAt) < keyWindow {
-					return s.pay(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
+					return s.pay(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim, true)
 				}
 				return s.giveUp(ctx, p, purchase, in.PaymentMethod, rec.IdempotencyClaim)
 			}
@@ -148,8 +168,10 @@ func (s *Purchases) replayOr(ctx context.Context, claim dsu.IdempotencyClaim, er
 	return PurchaseResult{}, err
 }
 
-// pay creates the purchase's PaymentIntent and records the outcome.
-func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, method string, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
+// pay creates the purchase's PaymentIntent and records the outcome. A
+// resumed request also reads the receipt of a payment that succeeded (the
+// first request leaves it to the charge.succeeded webhook: one Stripe call).
+func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, method string, claim dsu.IdempotencyClaim, resumed bool) (PurchaseResult, error) {
 	req := PaymentIntentRequest{
 		PurchaseID: purchase.ID, PartnerID: p.ID, Kind: purchase.Kind, Amount: purchase.Amount,
 		CustomerID: p.StripeCustomerID,
@@ -168,6 +190,9 @@ func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchas
 		// key, so it finds the PaymentIntent if this call did create one.
 		s.resumable(ctx, claim, purchase.ID)
 		return PurchaseResult{}, err
+	}
+	if resumed {
+		pi = withReceipt(ctx, s.Payments, s.Log, purchase, pi)
 	}
 	// A decline comes with its PaymentIntent: record it as the outcome.
 	res, err := s.record(ctx, purchase, pi, method, &claim)
@@ -197,7 +222,7 @@ func (s *Purchases) giveUp(ctx context.Context, p dsu.Partner, purchase dsu.Purc
 			return PurchaseResult{}, err
 		}
 		if found {
-			return s.record(ctx, purchase, pi, method, &claim)
+			return s.record(ctx, purchase, withReceipt(ctx, s.Payments, s.Log, purchase, pi), method, &claim)
 		}
 	}
 	// Without a customer the PaymentIntent was for a new card whose client
@@ -264,6 +289,9 @@ func (s *Purchases) record(ctx context.Context, purchase dsu.Purchase, pi Paymen
 // applyPaymentIntent is the purchase after Stripe reported pi for it.
 func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Purchase {
 	p.PaymentIntentID = pi.ID
+	if p.ReceiptURL == "" {
+		p.ReceiptURL = pi.ReceiptURL
+	}
 	switch pi.Status {
 	case PISucceeded:
 		p.Status, p.Failure = dsu.StatusSucceeded, nil

@@ -284,6 +284,10 @@ func (f *failAfterStripe) FindPaymentIntent(ctx context.Context, customerID, pur
 	return f.w.pay.FindPaymentIntent(ctx, customerID, purchaseID, since)
 }
 
+func (f *failAfterStripe) GetCharge(ctx context.Context, id string) (app.Charge, error) {
+	return f.w.pay.GetCharge(ctx, id)
+}
+
 // A purchase resumed near the end of Stripe's 24 h idempotency window: the
 // first PaymentIntent is looked up, never a second one created (here
 // Stripe has already forgotten the key, so a creation would charge again).

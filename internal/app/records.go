@@ -22,6 +22,7 @@ type purchaseRecord struct {
 	CompletedAt     *time.Time     `json:"completedAt,omitempty"`
 	RefundedAmount  int64          `json:"refundedAmount,omitempty"`
 	RefundedUnits   int64          `json:"refundedUnits,omitempty"`
+	ReceiptURL      string         `json:"receiptUrl,omitempty"`
 }
 
 type lineRecord struct {
@@ -41,7 +42,7 @@ func toRecord(p dsu.Purchase) purchaseRecord {
 	r := purchaseRecord{
 		ID: p.ID, PartnerID: p.PartnerID, Kind: string(p.Kind), Status: string(p.Status), Units: p.Units,
 		Amount: p.Amount, PaymentIntentID: p.PaymentIntentID, CreatedAt: p.CreatedAt, CompletedAt: p.CompletedAt,
-		RefundedAmount: p.RefundedAmount, RefundedUnits: p.RefundedUnits,
+		RefundedAmount: p.RefundedAmount, RefundedUnits: p.RefundedUnits, ReceiptURL: p.ReceiptURL,
 	}
 	for _, l := range p.Items {
 		r.Items = append(r.Items, lineRecord{PackageID: l.PackageID, Name: l.Name, Quantity: l.Quantity, Units: l.Units, Amount: l.Amount})
@@ -56,7 +57,7 @@ func (r purchaseRecord) purchase() dsu.Purchase {
 	p := dsu.Purchase{
 		ID: r.ID, PartnerID: r.PartnerID, Kind: dsu.PurchaseKind(r.Kind), Status: dsu.PurchaseStatus(r.Status), Units: r.Units,
 		Amount: r.Amount, PaymentIntentID: r.PaymentIntentID, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt,
-		RefundedAmount: r.RefundedAmount, RefundedUnits: r.RefundedUnits,
+		RefundedAmount: r.RefundedAmount, RefundedUnits: r.RefundedUnits, ReceiptURL: r.ReceiptURL,
 	}
 	for _, l := range r.Items {
 		p.Items = append(p.Items, dsu.LineItem{PackageID: l.PackageID, Name: l.Name, Quantity: l.Quantity, Units: l.Units, Amount: l.Amount})

@@ -93,13 +93,15 @@ func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
 		return nil
 	}
 	r.Log.InfoContext(ctx, "refill started", "partner", partnerID, "purchase", purchase.ID, "packages", n, "balance", acc.Units)
-	return r.charge(ctx, p, purchase)
+	return r.charge(ctx, p, purchase, false)
 }
 
 // charge creates the off-session PaymentIntent (idempotency key
 // purchase:<id>) and settles what Stripe answers. Without an answer the
-// refill stays in flight; the sweep reconciles it.
-func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purchase) error {
+// refill stays in flight; the sweep reconciles it, and then also reads the
+// receipt of a payment that succeeded (a first attempt leaves it to the
+// charge.succeeded webhook).
+func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, reconciling bool) error {
 	req := PaymentIntentRequest{
 		PurchaseID: purchase.ID, PartnerID: p.ID, Kind: purchase.Kind, Amount: purchase.Amount,
 		CustomerID: p.StripeCustomerID, PaymentMethodID: p.Card.PaymentMethodID, Confirm: true, OffSession: true,
@@ -129,6 +131,9 @@ func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purch
 	}
 	// A decline or a needed authentication comes with its PaymentIntent,
 	// whose last error says which.
+	if reconciling {
+		pi = withReceipt(ctx, r.Payments, r.Log, purchase, pi)
+	}
 	if _, serr := r.Settle.Settle(ctx, purchase, pi, ""); serr != nil && !errors.Is(serr, errMismatch) {
 		r.Log.WarnContext(ctx, "refill outcome not recorded; the webhook or the sweep records it", "purchase", purchase.ID, "error", serr.Error())
 	}
@@ -165,7 +170,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		}
 		now := r.Clock.Now()
 		if acc.AutoRefill.Status == dsu.AutoRefillActive && p.Card != nil && !p.Card.Expired(now) && now.Sub(purchase.CreatedAt) < keyWindow {
-			return r.charge(ctx, p, purchase) // same idempotency key: finds the first attempt's PaymentIntent
+			return r.charge(ctx, p, purchase, true) // same idempotency key: finds the first attempt's PaymentIntent
 		}
 		// The plan stopped, the card is gone or expired, or Stripe may have
 		// forgotten the key: look for the PaymentIntent instead of creating
@@ -176,7 +181,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 				return err
 			}
 			if found {
-				_, err := r.Settle.Settle(ctx, purchase, pi, "")
+				_, err := r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
 				if errors.Is(err, errMismatch) {
 					return nil
 				}
@@ -189,7 +194,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		if err != nil {
 			return err
 		}
-		_, err = r.Settle.Settle(ctx, purchase, pi, "")
+		_, err = r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
 		if errors.Is(err, errMismatch) {
 			return nil
 		}

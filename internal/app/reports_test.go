@@ -89,6 +89,13 @@ func TestStatements(t *testing.T) {
 	r.use("acct", "tenant-a", 120)
 	r.use("acct", "tenant-b", 30)
 	pi, _ := r.pay.IntentFor(res.Purchase.ID)
+	// Stripe's charge.succeeded brings the receipt the statement lists.
+	if err := r.webhooks.Handle(ctx, app.WebhookEvent{ID: "evt_receipt", Type: app.EvChargeSucceeded, Charge: &app.Charge{
+		ID: pi.LatestChargeID, PaymentIntentID: pi.ID, Status: "succeeded", Amount: pi.Amount.Amount, Currency: pi.Amount.Currency,
+		ReceiptURL: receiptOf(pi.LatestChargeID), Metadata: pi.Metadata,
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	r.pay.Refund(pi.ID, res.Purchase.Amount.Amount/2)
 	if err := r.webhooks.Handle(ctx, refundEvent(pi, res.Purchase.Amount.Amount, res.Purchase.Amount.Amount/2)); err != nil {
 		t.Fatal(err)
@@ -109,7 +116,8 @@ func TestStatements(t *testing.T) {
 	if st.Totals["grant"] != 2000 || st.Totals["purchase"] != 2000 || st.Totals["usage"] != -150 || st.Totals["refund"] != -1000 || st.UsageUnits != 150 {
 		t.Errorf("totals %v usage %d", st.Totals, st.UsageUnits)
 	}
-	if st.Entries != 5 || st.Currency != "usd" || len(st.Purchases) != 1 || st.Purchases[0].ID != res.Purchase.ID || st.Purchases[0].Status != "partially_refunded" {
+	if st.Entries != 5 || st.Currency != "usd" || len(st.Purchases) != 1 || st.Purchases[0].ID != res.Purchase.ID || st.Purchases[0].Status != "partially_refunded" ||
+		st.Purchases[0].ReceiptURL == nil || *st.Purchases[0].ReceiptURL != receiptOf(pi.LatestChargeID) {
 		t.Errorf("statement %+v", st)
 	}
 

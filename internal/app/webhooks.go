@@ -14,8 +14,12 @@ type WebhookEvent struct {
 	ID   string
 	Type string
 
+	// Livemode is false for events of Stripe's test mode.
+	Livemode bool
+
 	PaymentIntent *PaymentIntent
 	Charge        *Charge
+	Refund        *Refund
 	Dispute       *Dispute
 	SetupIntent   *SetupIntent
 	PaymentMethod *PaymentMethod
@@ -29,7 +33,9 @@ const (
 	EvPaymentFailed         = "payment_intent.payment_failed"
 	EvPaymentRequiresAction = "payment_intent.requires_action"
 	EvPaymentCanceled       = "payment_intent.canceled"
+	EvChargeSucceeded       = "charge.succeeded"
 	EvChargeRefunded        = "charge.refunded"
+	EvRefundUpdated         = "charge.refund.updated"
 	EvDisputeCreated        = "charge.dispute.created"
 	EvDisputeClosed         = "charge.dispute.closed"
 	EvSetupSucceeded        = "setup_intent.succeeded"
@@ -40,8 +46,8 @@ const (
 
 // HandledEvents lists the event types the webhook endpoint must receive.
 var HandledEvents = []string{
-	EvPaymentSucceeded, EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled, EvChargeRefunded,
-	EvDisputeCreated, EvDisputeClosed, EvSetupSucceeded, EvSetupFailed, EvPaymentMethodDetached, EvPaymentMethodUpdated,
+	EvPaymentSucceeded, EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled, EvChargeSucceeded, EvChargeRefunded,
+	EvRefundUpdated, EvDisputeCreated, EvDisputeClosed, EvSetupSucceeded, EvSetupFailed, EvPaymentMethodDetached, EvPaymentMethodUpdated,
 }
 
 type webhookStore interface {
@@ -50,10 +56,16 @@ type webhookStore interface {
 	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
 	EventProcessed(ctx context.Context, eventID string) (bool, error)
 	MarkEventProcessed(ctx context.Context, eventID string) error
+	GetDuplicate(ctx context.Context, paymentIntentID string) (dsu.DuplicatePayment, bool, error)
+	ClaimDuplicate(ctx context.Context, d dsu.DuplicatePayment, prev *dsu.DuplicatePayment) error
+	FinishDuplicate(ctx context.Context, d dsu.DuplicatePayment, eventID string) error
 }
 
-type refundLister interface {
+// refunds is what the webhook asks of Stripe's refunds.
+type refunds interface {
 	ListRefunds(ctx context.Context, chargeID string) ([]Refund, error)
+	// CreateRefund refunds a PaymentIntent in full (a double charge).
+	CreateRefund(ctx context.Context, in RefundRequest) (Refund, error)
 }
 
 // cardEvents are billing's handlers of card events.
@@ -65,34 +77,53 @@ type cardEvents interface {
 
 // Webhooks completes purchases, refunds, disputes and cards from verified
 // Stripe events (RULES.md, "Crediting a purchase", "Refunds", "Disputes and
-// the dispute hold", "Cards"). Handle returns nil when the event is processed
-// or needs nothing (Stripe gets 200) and an error only for a transient
-// failure (Stripe gets 5xx and retries). A permanent problem, such as a
-// payment that does not match its purchase, is logged for operators and
-// acknowledged: retrying it would never succeed.
+// the dispute hold", "Double payments", "Cards"). Handle returns nil when
+// the event is processed or needs nothing (Stripe gets 200) and an error
+// only for a transient failure (Stripe gets 5xx and retries). A permanent
+// problem, such as a payment that does not match its purchase, is logged
+// for operators and acknowledged: retrying it would never succeed.
 type Webhooks struct {
 	Store   webhookStore
 	Settle  *Settler
-	Refunds refundLister
+	Refunds refunds
 	Cards   cardEvents
 	Refills *RefillOutcomes
-	Clock   dsu.Clock
-	Log     *slog.Logger
+	Events  Publisher
+	// Livemode is the mode of this deployment's Stripe key: events of the
+	// other mode are acknowledged and ignored (RULES.md, "Webhook
+	// verification").
+	Livemode bool
+	Clock    dsu.Clock
+	Log      *slog.Logger
 }
 
 // errRetryLater is a transient condition: the event arrived before what it
 // depends on (a refund before the payment it refunds).
 var errRetryLater = dsu.Errorf(dsu.KindUpstreamUnavailable, "the event arrived before the payment it refers to; Stripe will retry")
 
+// errDuplicateInProgress: another delivery is refunding the same double
+// charge right now; Stripe's retry finds it done.
+var errDuplicateInProgress = dsu.Errorf(dsu.KindUpstreamUnavailable, "the refund of this double charge is in progress; Stripe will retry")
+
 // Handle processes one event.
 func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
 	log := w.Log.With("event", ev.ID, "type", ev.Type)
+	if ev.Livemode != w.Livemode {
+		// A test event at a live endpoint (or the reverse) never touches
+		// money: it names objects of the other mode.
+		log.WarnContext(ctx, "event of the other Stripe mode than the key's: acknowledged and ignored", "livemode", ev.Livemode, "keyLivemode", w.Livemode)
+		return nil
+	}
 	var err error
 	switch ev.Type {
 	case EvPaymentSucceeded, EvPaymentFailed, EvPaymentRequiresAction, EvPaymentCanceled:
 		err = w.paymentIntent(ctx, log, ev)
+	case EvChargeSucceeded:
+		err = w.chargeSucceeded(ctx, log, ev)
 	case EvChargeRefunded:
 		err = w.chargeRefunded(ctx, log, ev)
+	case EvRefundUpdated:
+		err = w.refundUpdated(ctx, log, ev)
 	case EvDisputeCreated, EvDisputeClosed:
 		err = w.dispute(ctx, log, ev)
 	case EvSetupSucceeded:
@@ -150,7 +181,8 @@ func matches(p dsu.Purchase, pi PaymentIntent) bool {
 // paymentIntent settles a payment_intent.* event through the one
 // completion path: a succeeded payment is credited exactly once (2 reads,
 // the purchase and the balance, and 1 transaction); a failure, a needed
-// authentication or a cancellation only ever moves the purchase forward.
+// authentication or a cancellation only ever moves the purchase forward. A
+// success for a purchase another PaymentIntent paid is a double charge.
 func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	pi := *ev.PaymentIntent
 	p, err := w.purchaseOf(ctx, pi)
@@ -162,6 +194,9 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 		return err
 	}
 	if p.Status.Paid() {
+		if pi.Status == PISucceeded && p.PaymentIntentID != "" && p.PaymentIntentID != pi.ID {
+			return w.duplicate(ctx, log, ev.ID, p, pi)
+		}
 		return nil // credited before; a late event changes nothing
 	}
 	if _, err := w.Settle.Settle(ctx, p, pi, ev.ID); err != nil && !errors.Is(err, errMismatch) {
@@ -170,8 +205,122 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 	return nil
 }
 
-// chargeRefunded debits the refunded share of a purchase's units, once per
-// refund id. Charges carry only the PaymentIntent id.
+// EventDuplicateRefunded is published once per double charge refunded.
+const EventDuplicateRefunded EventType = "payment.duplicate_refunded"
+
+// DuplicateRefundKey is the Stripe idempotency key of the refund of a
+// double charge: one refund per PaymentIntent, whoever asks.
+func DuplicateRefundKey(paymentIntentID string) string { return "duplicate:" + paymentIntentID }
+
+// duplicate refunds a double charge in full: pi succeeded for purchase p,
+// which another PaymentIntent paid. It credits nothing. Its record in
+// storage lets one delivery at a time refund it (a concurrent one gets a
+// 5xx and Stripe's retry finds it done), and only the delivery that records
+// the outcome logs it and publishes the domain event, so both happen once.
+func (w *Webhooks) duplicate(ctx context.Context, log *slog.Logger, eventID string, p dsu.Purchase, pi PaymentIntent) error {
+	now := w.Clock.Now()
+	d, found, err := w.Store.GetDuplicate(ctx, pi.ID)
+	if err != nil {
+		return err
+	}
+	var prev *dsu.DuplicatePayment
+	switch {
+	case !found:
+		d = dsu.DuplicatePayment{PaymentIntentID: pi.ID, PartnerID: p.PartnerID, PurchaseID: p.ID, PaidBy: p.PaymentIntentID,
+			Amount: pi.Amount, State: dsu.DuplicateRefunding, DetectedAt: now}
+	case d.Stale(now):
+		stale := d // the attempt before died: take it over
+		prev = &stale
+	case d.State == dsu.DuplicateRefunding:
+		return errDuplicateInProgress
+	default:
+		return nil // refunded (or given up for operators) before
+	}
+	d.ClaimedAt = now
+	if err := w.Store.ClaimDuplicate(ctx, d, prev); errors.Is(err, dsu.ErrDuplicateClaimed) {
+		return errDuplicateInProgress
+	} else if err != nil {
+		return err
+	}
+	r, err := w.Refunds.CreateRefund(ctx, RefundRequest{PaymentIntentID: pi.ID, PartnerID: p.PartnerID, PurchaseID: p.ID,
+		IdempotencyKey: DuplicateRefundKey(pi.ID)})
+	switch {
+	case err != nil && Transient(err):
+		return err // the claim goes stale; Stripe's retry takes it over with the same idempotency key
+	case err != nil:
+		d.State = dsu.DuplicateRefundFailed
+	default:
+		d.State, d.RefundID = dsu.DuplicateRefunded, r.ID
+	}
+	if ferr := w.Store.FinishDuplicate(ctx, d, eventID); errors.Is(ferr, dsu.ErrDuplicateClaimed) {
+		return nil // a later attempt took over and reports the outcome
+	} else if ferr != nil {
+		return ferr
+	}
+	attrs := []any{"partner", p.PartnerID, "purchase", p.ID, "paymentIntent", pi.ID, "paidBy", p.PaymentIntentID,
+		"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency)}
+	if d.State == dsu.DuplicateRefundFailed {
+		log.ErrorContext(ctx, "double charge: a second payment for a paid purchase, which Stripe refused to refund; an operator must refund it",
+			append(attrs, "error", err.Error())...)
+		return nil
+	}
+	log.ErrorContext(ctx, "double charge: a second payment for a paid purchase, credited nothing and refunded in full",
+		append(attrs, "refund", r.ID)...)
+	if w.Events != nil {
+		w.Events.Publish(ctx, DomainEvent{Type: EventDuplicateRefunded, PartnerID: p.PartnerID, PurchaseID: p.ID,
+			PaymentIntentID: pi.ID, Amount: &d.Amount, At: now})
+	}
+	return nil
+}
+
+// chargePurchase finds the purchase a charge pays: by the metadata the
+// charge copied from its PaymentIntent, else by the PaymentIntent link.
+func (w *Webhooks) chargePurchase(ctx context.Context, ch Charge) (dsu.Purchase, error) {
+	if partnerID, purchaseID := ch.Metadata["partner_id"], ch.Metadata["purchase_id"]; partnerID != "" && purchaseID != "" {
+		return w.Store.GetPurchase(ctx, partnerID, purchaseID)
+	}
+	return w.Store.PurchaseByPaymentIntent(ctx, ch.PaymentIntentID)
+}
+
+// chargeSucceeded stores the charge's receipt URL on its purchase. It never
+// credits and never moves the status: payment_intent.succeeded does, and
+// may arrive before or after it.
+func (w *Webhooks) chargeSucceeded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	ch := *ev.Charge
+	if ch.ReceiptURL == "" || ch.PaymentIntentID == "" {
+		log.DebugContext(ctx, "charge without a receipt or a payment intent: nothing to store", "charge", ch.ID)
+		return nil
+	}
+	p, err := w.chargePurchase(ctx, ch)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		log.WarnContext(ctx, "charge of no known purchase: receipt not stored", "charge", ch.ID, "paymentIntent", ch.PaymentIntentID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
+		switch {
+		case p.ReceiptURL == ch.ReceiptURL:
+			return struct{}{}, nil
+		case p.PaymentIntentID == "":
+			return struct{}{}, errRetryLater // its PaymentIntent is about to be recorded
+		case p.PaymentIntentID != ch.PaymentIntentID:
+			log.InfoContext(ctx, "charge of another PaymentIntent than the purchase's: receipt not stored", "purchase", p.ID, "charge", ch.ID, "paymentIntent", ch.PaymentIntentID)
+			return struct{}{}, nil
+		}
+		next := p
+		next.ReceiptURL = ch.ReceiptURL
+		_, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: next, From: []dsu.PurchaseStatus{p.Status}})
+		return struct{}{}, err
+	})
+	return err
+}
+
+// chargeRefunded applies the charge's refunds as Stripe lists them now:
+// pending or succeeded ones are debited, failed or canceled ones given back
+// (or voided), each once per refund id. Charges carry only the
+// PaymentIntent id.
 func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	ch := *ev.Charge
 	if done, err := w.Store.EventProcessed(ctx, ev.ID); err != nil || done {
@@ -179,8 +328,7 @@ func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev Webh
 	}
 	p, err := w.Store.PurchaseByPaymentIntent(ctx, ch.PaymentIntentID)
 	if dsu.IsKind(err, dsu.KindNotFound) {
-		log.ErrorContext(ctx, "refund of a charge of no known purchase: nothing debited", "charge", ch.ID, "paymentIntent", ch.PaymentIntentID)
-		return nil
+		return w.unknownRefund(ctx, log, ch.PaymentIntentID, ch.ID)
 	}
 	if err != nil {
 		return err
@@ -202,14 +350,63 @@ func (w *Webhooks) chargeRefunded(ctx context.Context, log *slog.Logger, ev Webh
 	}
 	slices.Reverse(refunds) // Stripe lists newest first; apply oldest first
 	for _, r := range refunds {
-		if r.Status != "succeeded" && r.Status != "pending" {
-			continue
+		var err error
+		switch r.Status {
+		case RefundPending, RefundSucceeded:
+			err = w.applyRefund(ctx, log, p, r)
+		case RefundFailed, RefundCanceled:
+			err = w.reverseRefund(ctx, log, p, r)
 		}
-		if err := w.applyRefund(ctx, log, p, r); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return w.Store.MarkEventProcessed(ctx, ev.ID)
+}
+
+// refundUpdated follows one refund's life (charge.refund.updated): pending
+// or succeeded debits it, failed or canceled gives back what it debited.
+func (w *Webhooks) refundUpdated(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
+	r := *ev.Refund
+	if r.PaymentIntentID == "" {
+		log.ErrorContext(ctx, "refund without a payment intent: map it by hand", "refund", r.ID, "charge", r.ChargeID)
+		return nil
+	}
+	p, err := w.Store.PurchaseByPaymentIntent(ctx, r.PaymentIntentID)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		return w.unknownRefund(ctx, log, r.PaymentIntentID, r.ChargeID)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Currency != p.Amount.Currency {
+		log.ErrorContext(ctx, "refund in another currency than its purchase: nothing recorded", "purchase", p.ID, "refund", r.ID,
+			"currency", string(r.Currency), "purchaseCurrency", string(p.Amount.Currency))
+		return nil
+	}
+	switch r.Status {
+	case RefundPending, RefundSucceeded:
+		if !p.Status.Paid() {
+			return unpaid(ctx, log, p)
+		}
+		return w.applyRefund(ctx, log, p, r)
+	case RefundFailed, RefundCanceled:
+		return w.reverseRefund(ctx, log, p, r)
+	}
+	return nil // requires_action: nothing has moved yet
+}
+
+// unknownRefund answers a refund of a PaymentIntent that pays no purchase:
+// the refund of a double charge (nothing to debit), or an operator's case.
+func (w *Webhooks) unknownRefund(ctx context.Context, log *slog.Logger, paymentIntentID, chargeID string) error {
+	if _, found, err := w.Store.GetDuplicate(ctx, paymentIntentID); err != nil {
+		return err
+	} else if found {
+		log.InfoContext(ctx, "refund of a double charge: nothing to debit", "paymentIntent", paymentIntentID, "charge", chargeID)
+		return nil
+	}
+	log.ErrorContext(ctx, "refund of a charge of no known purchase: nothing debited", "charge", chargeID, "paymentIntent", paymentIntentID)
+	return nil
 }
 
 // unpaid answers a refund or dispute of a purchase not credited yet: its
@@ -223,26 +420,64 @@ func unpaid(ctx context.Context, log *slog.Logger, p dsu.Purchase) error {
 	return errRetryLater
 }
 
-// applyRefund debits one refund once (its reference guards it), deciding
-// on the purchase as stored.
+// applyRefund debits one refund once (the purchase's refund record and the
+// entry's reference guard it), deciding on the purchase as stored. A refund
+// of an automatic purchase pauses the plan in the same transaction, so the
+// debit never starts the next automatic charge.
 func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
 	_, err := onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
 		if !p.Status.Paid() {
 			return struct{}{}, unpaid(ctx, log, p)
 		}
-		if p.Status == dsu.StatusRefunded {
-			return struct{}{}, nil // refunded in full before: nothing left
+		next, debit, ok := dsu.ApplyRefund(p, r.ID, r.Amount)
+		if !ok {
+			return struct{}{}, nil // applied, reversed or voided before; or nothing left
 		}
-		next, debit := dsu.ApplyRefund(p, r.Amount)
 		// The entry is written even for 0 DSUs (a lost dispute took them
 		// already): its reference is what makes the refund count once.
-		res, err := w.Store.UpdatePurchase(ctx, dsu.PurchaseUpdate{
+		u := dsu.PurchaseUpdate{
 			Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusSucceeded, dsu.StatusPartiallyRefunded, dsu.StatusDisputed},
 			Ledger: &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefund, Units: -debit, Reference: dsu.RefundRef(r.ID),
 				Description: dsu.RefundDescription(r.ID, p.ID)},
-		})
+		}
+		if p.Kind == dsu.KindAutoRefill {
+			u.Account = (*dsu.Account).PauseForRefund
+		}
+		res, err := w.Store.UpdatePurchase(ctx, u)
 		if err == nil && res.Applied {
 			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", debit)
+			w.Refills.paused(ctx, p.PartnerID, res.Plan)
+		}
+		return struct{}{}, err
+	})
+	return err
+}
+
+// reverseRefund gives back exactly what a failed or canceled refund
+// debited, once (the purchase's refund record and the reversal's reference
+// guard it), and moves the purchase back to what the refunds still in
+// force make it. A refund that failed before it was ever debited credits
+// nothing: it is recorded so that a late report of it pending debits
+// nothing either. The plan a refunded refill paused stays paused.
+func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
+	_, err := onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
+		rev, ok := dsu.ReverseRefund(p, r.ID, r.Amount)
+		if !ok {
+			return struct{}{}, nil // recorded before
+		}
+		u := dsu.PurchaseUpdate{Purchase: rev.Purchase, From: []dsu.PurchaseStatus{p.Status}}
+		if rev.Debited {
+			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefundReversal, Units: rev.Units,
+				Reference: dsu.RefundReversalRef(r.ID), Description: dsu.RefundReversalDescription(r.ID, p.ID)}
+		}
+		res, err := w.Store.UpdatePurchase(ctx, u)
+		switch {
+		case err != nil:
+		case rev.Debited && res.Applied:
+			log.WarnContext(ctx, "refund did not go through at Stripe; its DSUs are back", "purchase", p.ID, "refund", r.ID,
+				"status", r.Status, "reason", r.FailureReason, "units", rev.Units, "purchaseStatus", string(rev.Purchase.Status))
+		case !rev.Debited:
+			log.InfoContext(ctx, "refund did not go through before it was debited: nothing to give back", "purchase", p.ID, "refund", r.ID, "status", r.Status)
 		}
 		return struct{}{}, err
 	})
@@ -250,9 +485,11 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 }
 
 // dispute marks the purchase disputed and pauses the plan; a lost dispute
-// debits what the partner still holds of the purchase's units. A purchase
-// refunded in full stays refunded (the state machine's end), but the plan
-// pauses all the same.
+// debits the disputed share of the purchase's units, never more than the
+// partner still holds of it. A dispute in another currency than the
+// purchase debits nothing and is an operator's case. A purchase refunded in
+// full stays refunded (the state machine's end), but the plan pauses all
+// the same.
 func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
 	d := *ev.Dispute
 	if d.PaymentIntentID == "" {
@@ -268,6 +505,9 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		return err
 	}
 	lost := ev.Type == EvDisputeClosed && d.Status == "lost"
+	// A dispute in another currency cannot be weighed against the
+	// purchase's amount: it debits nothing, and an operator looks.
+	foreign := d.Currency != p.Amount.Currency
 	_, err = onFreshPurchase(ctx, w.Store, p, func(p dsu.Purchase) (struct{}, error) {
 		if !p.Status.Paid() {
 			return struct{}{}, unpaid(ctx, log, p)
@@ -283,8 +523,9 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 			next.Status = dsu.StatusDisputed
 		}
 		u := dsu.PurchaseUpdate{Purchase: next, From: from, EventID: ev.ID, Account: (*dsu.Account).PauseForDispute}
-		if lost {
-			debit := p.CreditedUnits()
+		var debit dsu.Units
+		if lost && !foreign {
+			debit = dsu.DisputeUnits(p, d.Amount)
 			next.DisputeDebitedUnits += debit
 			u.Purchase = next
 			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -debit, Reference: dsu.DisputeRef(d.ID),
@@ -297,7 +538,13 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		if err != nil {
 			return struct{}{}, err
 		}
-		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status, "debited", lost && res.Applied)
+		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status,
+			"debited", u.Ledger != nil && res.Applied, "units", debit)
+		if foreign {
+			log.ErrorContext(ctx, "dispute in another currency than its purchase: nothing debited; an operator must look",
+				"purchase", p.ID, "dispute", d.ID, "status", d.Status, "amount", d.Amount, "currency", string(d.Currency),
+				"purchaseCurrency", string(p.Amount.Currency))
+		}
 		w.Refills.paused(ctx, p.PartnerID, res.Plan)
 		return struct{}{}, nil
 	})

@@ -62,7 +62,7 @@ func newWorld(t testing.TB) *world {
 	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log, Clock: w.clock}
 	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log}
 	w.settler = &app.Settler{Store: w.store, Refills: w.outcomes, Clock: w.clock, Log: log}
-	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Clock: w.clock, Log: log}
+	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Events: w.events, Clock: w.clock, Log: log}
 	return w
 }
 

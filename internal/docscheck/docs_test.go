@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/cirasync/dsubilling/internal/app"
 )
 
 func root(t *testing.T) string {
@@ -167,6 +169,46 @@ func TestNoReferenceOutsideTheRepository(t *testing.T) {
 		for i, line := range strings.Split(src, "\n") {
 			if outside.MatchString(line) {
 				t.Errorf("%s:%d points outside the repository: %s", path, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// The deployment guide subscribes the Stripe endpoint to exactly the
+// events the webhook handles, in its list and in its CLI command.
+func TestDeploymentSubscribesToTheHandledEvents(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "docs", "DEPLOYMENT.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "## 4. Create the Stripe webhook endpoint")
+	if !ok {
+		t.Fatal("DEPLOYMENT.md has no webhook endpoint section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	want := map[string]bool{}
+	for _, ev := range app.HandledEvents {
+		want[ev] = true
+	}
+	listed, subscribed := map[string]bool{}, map[string]bool{}
+	for line := range strings.SplitSeq(section, "\n") {
+		line = strings.TrimSpace(line)
+		if regexp.MustCompile(`^[a-z_]+(\.[a-z_]+)+$`).MatchString(line) {
+			listed[line] = true
+		}
+		if m := regexp.MustCompile(`enabled_events\[\]=([a-z_.]+)`).FindStringSubmatch(line); m != nil {
+			subscribed[m[1]] = true
+		}
+	}
+	for name, got := range map[string]map[string]bool{"the event list": listed, "the CLI command": subscribed} {
+		for ev := range want {
+			if !got[ev] {
+				t.Errorf("%s of DEPLOYMENT.md misses %s", name, ev)
+			}
+		}
+		for ev := range got {
+			if !want[ev] {
+				t.Errorf("%s of DEPLOYMENT.md subscribes to %s, which the webhook does not handle", name, ev)
 			}
 		}
 	}

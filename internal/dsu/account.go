@@ -43,6 +43,9 @@ const (
 	// PausedCardExpired: the saved card's last valid day is over; nothing
 	// is charged to it.
 	PausedCardExpired PauseReason = "card_expired"
+	// PausedRefillRefunded: an automatic purchase was refunded. Its debit
+	// would otherwise start the next automatic charge at once.
+	PausedRefillRefunded PauseReason = "refill_refunded"
 )
 
 // AutoRefill holds the plan's settings and status.

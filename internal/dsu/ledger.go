@@ -20,10 +20,14 @@ const (
 	EntryAdjustment EntryType = "adjustment"
 )
 
+// EntryRefundReversal gives back what a refund debited once Stripe reports
+// that refund failed or canceled.
+const EntryRefundReversal EntryType = "refund_reversal"
+
 // Valid reports whether t is one of the ledger's entry types.
 func (t EntryType) Valid() bool {
 	switch t {
-	case EntryGrant, EntryPurchase, EntryRefill, EntryUsage, EntryRefund, EntryDispute, EntryAdjustment:
+	case EntryGrant, EntryPurchase, EntryRefill, EntryUsage, EntryRefund, EntryRefundReversal, EntryDispute, EntryAdjustment:
 		return true
 	}
 	return false
@@ -35,6 +39,10 @@ func (t EntryType) Valid() bool {
 func PurchaseRef(purchaseID string) string { return "purchase:" + purchaseID }
 func RefundRef(refundID string) string     { return "refund:" + refundID }
 func DisputeRef(disputeID string) string   { return "dispute:" + disputeID }
+
+// RefundReversalRef is the reference of the entry that gives back what a
+// failed or canceled refund debited.
+func RefundReversalRef(refundID string) string { return "refund_reversal:" + refundID }
 
 // UsageRef is the reference of a usage entry: the records of one partner
 // and date written in one transaction, numbered by the entry's own ledger
@@ -164,6 +172,12 @@ func UsageDescription(date string, tenants int) string {
 // RefundDescription describes the debit of a refund.
 func RefundDescription(refundID, purchaseID string) string {
 	return "Refund " + refundID + " of " + purchaseID
+}
+
+// RefundReversalDescription describes the credit of a refund that failed
+// or was canceled.
+func RefundReversalDescription(refundID, purchaseID string) string {
+	return "Refund " + refundID + " of " + purchaseID + " did not go through; DSUs returned"
 }
 
 // DisputeDescription describes the debit of a lost dispute.

@@ -75,6 +75,20 @@ func (a *Account) ResumeForRenewedCard() (PlanChange, error) {
 	return PlanChange{}, nil
 }
 
+// PauseForRefund pauses the plan when an automatic purchase is refunded,
+// in the same write as the refund's debit, so the debit never starts the
+// next automatic charge (RULES.md, "Refunds"). It also replaces a pause a
+// new card would lift: only the partner enabling the plan again resumes it.
+// A plan off, or paused for a dispute or the monthly limit, stays as it is.
+func (a *Account) PauseForRefund() (PlanChange, error) {
+	ar := &a.AutoRefill
+	if ar.Status != AutoRefillActive && (ar.Status != AutoRefillPaused || !cardPauses[ar.PausedReason]) {
+		return PlanChange{}, ErrNoChange
+	}
+	ar.Status, ar.PausedReason = AutoRefillPaused, PausedRefillRefunded
+	return PlanChange{Paused: PausedRefillRefunded}, nil
+}
+
 // PauseForDispute pauses an enabled plan and holds it: a chargeback needs a
 // person at CiraSync, so the partner cannot re-arm off-session charging by
 // themselves, not even by turning the plan off and on.

@@ -95,7 +95,7 @@ func TestResumeForNewCard(t *testing.T) {
 		cases = append(cases, planCase{name: "resumes " + string(reason), acc: Account{AutoRefill: pausedPlan(reason), Refill: streak},
 			apply: resume, wantPlan: activePlan(), wantRefill: resumed})
 	}
-	for _, reason := range []PauseReason{PausedDispute, PausedMonthlyLimitReached} {
+	for _, reason := range []PauseReason{PausedDispute, PausedMonthlyLimitReached, PausedRefillRefunded} {
 		cases = append(cases, planCase{name: "keeps " + string(reason), acc: Account{AutoRefill: pausedPlan(reason), Refill: streak},
 			apply: resume, wantErr: ErrNoChange})
 	}
@@ -129,6 +129,29 @@ func TestResumeForRenewedCard(t *testing.T) {
 	// A renewal answers an expiry, nothing else.
 	for _, reason := range []PauseReason{PausedPaymentFailed, PausedAuthenticationRequired, PausedMonthlyLimitReached, PausedCardMissing, PausedDispute} {
 		cases = append(cases, planCase{name: "keeps " + string(reason), acc: Account{AutoRefill: pausedPlan(reason), Refill: streak}, apply: resume, wantErr: ErrNoChange})
+	}
+	runPlanCases(t, cases)
+}
+
+func TestPauseForRefund(t *testing.T) {
+	inFlight := RefillState{Phase: RefillInFlight, PurchaseID: "pur_2", StartedAt: planNow}
+	refunded := pausedPlan(PausedRefillRefunded)
+	cases := []planCase{
+		{name: "active plan pauses", acc: Account{AutoRefill: activePlan()}, apply: (*Account).PauseForRefund,
+			wantChange: PlanChange{Paused: PausedRefillRefunded}, wantPlan: refunded},
+		{name: "a refill in flight is left to finish", acc: Account{AutoRefill: activePlan(), Refill: inFlight}, apply: (*Account).PauseForRefund,
+			wantChange: PlanChange{Paused: PausedRefillRefunded}, wantPlan: refunded, wantRefill: inFlight},
+		{name: "plan off stays off", acc: Account{AutoRefill: offPlan()}, apply: (*Account).PauseForRefund, wantErr: ErrNoChange},
+		{name: "second refund changes nothing", acc: Account{AutoRefill: refunded}, apply: (*Account).PauseForRefund, wantErr: ErrNoChange},
+	}
+	// A new card lifts these pauses; it must not lift the refund's.
+	for _, reason := range []PauseReason{PausedCardMissing, PausedPaymentFailed, PausedAuthenticationRequired} {
+		cases = append(cases, planCase{name: "replaces " + string(reason), acc: Account{AutoRefill: pausedPlan(reason)}, apply: (*Account).PauseForRefund,
+			wantChange: PlanChange{Paused: PausedRefillRefunded}, wantPlan: refunded})
+	}
+	for _, reason := range []PauseReason{PausedDispute, PausedMonthlyLimitReached} {
+		cases = append(cases, planCase{name: "keeps " + string(reason), acc: Account{AutoRefill: pausedPlan(reason)}, apply: (*Account).PauseForRefund,
+			wantErr: ErrNoChange})
 	}
 	runPlanCases(t, cases)
 }
@@ -173,6 +196,8 @@ func TestConfigurePlan(t *testing.T) {
 		{name: "re-enabling a paused plan resumes it and clears the streak", acc: Account{AutoRefill: pausedPlan(PausedPaymentFailed), Refill: streak},
 			apply: configure(PlanSettings{Enabled: true}), wantPlan: activePlan(), wantRefill: RefillState{Month: "2026-11", MonthCount: 1}},
 		{name: "re-enabling after the monthly limit resumes", acc: Account{AutoRefill: pausedPlan(PausedMonthlyLimitReached)},
+			apply: configure(PlanSettings{Enabled: true}), wantPlan: activePlan()},
+		{name: "re-enabling after a refunded refill resumes", acc: Account{AutoRefill: pausedPlan(PausedRefillRefunded)},
 			apply: configure(PlanSettings{Enabled: true}), wantPlan: activePlan()},
 		{name: "a dispute hold refuses enabling", acc: Account{AutoRefill: func() AutoRefill { ar := pausedPlan(PausedDispute); ar.DisputeHold = true; return ar }()},
 			apply: configure(PlanSettings{Enabled: true}), wantKind: KindConflict},

@@ -111,6 +111,11 @@ type Purchase struct {
 	// ReconcileAt is when the sweep next looks at an unfinished manual
 	// purchase; zero means ReconcileAfter its creation (Purchase.SweepAt).
 	ReconcileAt time.Time
+	// Refunds are the purchase's refunds as this system applied them, in
+	// the order it learned of them (RULES.md, "Refunds").
+	Refunds []RefundRecord
+	// ReceiptURL is Stripe's receipt of the purchase's charge, once known.
+	ReceiptURL string
 	// Version counts the purchase's writes; every update is conditioned on
 	// the version read, so concurrent updates never overwrite each other.
 	Version int64
@@ -192,40 +197,6 @@ func PriceLines(cat Catalog, cur Currency, lines []PurchaseLine) ([]LineItem, Un
 		return nil, 0, Money{}, err
 	}
 	return items, units, total, nil
-}
-
-// ApplyRefund is the purchase after a refund of amount and the DSUs to
-// debit for it: the refunded share of the units, cumulative over all
-// refunds and rounded up (all of them for a full refund; RULES.md, "Refunds"), never more
-// than the partner still holds of the purchase (a lost dispute may have
-// taken them already). A disputed purchase stays disputed.
-func ApplyRefund(p Purchase, amount int64) (Purchase, Units) {
-	next := p
-	next.RefundedAmount = p.RefundedAmount + amount
-	debit := min(max(RefundUnits(p, next.RefundedAmount)-p.RefundedUnits, 0), p.CreditedUnits())
-	next.RefundedUnits = p.RefundedUnits + debit
-	if p.Status != StatusDisputed {
-		next.Status = StatusPartiallyRefunded
-		if next.RefundedAmount >= p.Amount.Amount {
-			next.Status = StatusRefunded
-		}
-	}
-	return next, debit
-}
-
-// RefundUnits is the DSUs a purchase owes back once refundedAmount of its
-// amount is refunded: the refunded share of its units, rounded up, and all
-// of them for a full refund (RULES.md, "Refunds").
-func RefundUnits(p Purchase, refundedAmount int64) Units {
-	if p.Amount.Amount <= 0 || refundedAmount >= p.Amount.Amount {
-		return p.Units
-	}
-	if refundedAmount <= 0 {
-		return 0
-	}
-	// ceil(units × refunded / amount) without floats; a purchase's units
-	// (≤ 10^8) times its amount (≤ 4·10^8) stay far from overflow.
-	return (p.Units*refundedAmount + p.Amount.Amount - 1) / p.Amount.Amount
 }
 
 // A manual purchase the portal never finished, or whose webhook was lost,

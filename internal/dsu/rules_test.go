@@ -215,4 +215,10 @@ func TestFormatUnitsAndDescriptions(t *testing.T) {
 	if got := RefundDescription("re_1", "pur_1"); got != "Refund re_1 of pur_1" {
 		t.Errorf("refund: %q", got)
 	}
+	if got := RefundReversalDescription("re_1", "pur_1"); got != "Refund re_1 of pur_1 did not go through; DSUs returned" {
+		t.Errorf("refund reversal: %q", got)
+	}
+	if c := (LedgerChange{PartnerID: "p1", Type: EntryRefundReversal, Units: 5, Reference: RefundReversalRef("re_1")}); c.Validate() != nil || c.Reference != "refund_reversal:re_1" {
+		t.Errorf("refund reversal change %+v: %v", c, c.Validate())
+	}
 }

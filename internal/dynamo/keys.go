@@ -21,6 +21,7 @@ import (
 //	month      P#<partner>        MONTH#<YYYY-MM>      (the month's first entry and opening balance)
 //	audit      P#<partner>        AUDIT#<id>           (who changed what, time-sortable ids)
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
+//	duplicate  PI#<payment intent> DUPLICATE           (a double charge and its refund)
 //	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
 //	package    CATALOG            PKG#<id>             (stamped with the catalog version)
 //	catalog    CATALOG            VERSION              (the current catalog version)
@@ -38,6 +39,7 @@ const (
 	typeEvent    = "event"
 	typeMonth    = "month"
 	typeAudit    = "audit"
+	typeDup      = "duplicate"
 
 	skProfile        = "PROFILE"
 	skBalance        = "BALANCE"
@@ -72,6 +74,7 @@ func usageKey(partnerID, tenantID, date string) item {
 }
 func paymentIntentKey(pi string) item { return key("PI#"+pi, "PI") }
 func eventKey(eventID string) item    { return key("EVT#"+eventID, "EVT") }
+func duplicateKey(pi string) item     { return key("PI#"+pi, "DUPLICATE") }
 
 // The sparse index holds three kinds of work, each under its own shard
 // prefix so the sweep queries each kind by itself: accounts (a refill due,

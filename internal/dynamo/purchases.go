@@ -30,6 +30,7 @@ func (s *Store) purchaseItem(p dsu.Purchase) item {
 	setN(it, "refundedAmount", p.RefundedAmount)
 	setN(it, "refundedUnits", p.RefundedUnits)
 	setN(it, "disputeDebitedUnits", p.DisputeDebitedUnits)
+	setS(it, "receiptUrl", p.ReceiptURL)
 	setN(it, "version", p.Version)
 	if f := p.Failure; f != nil {
 		m := item{"code": avS(f.Code)}
@@ -44,6 +45,15 @@ func (s *Store) purchaseItem(p dsu.Purchase) item {
 		}})
 	}
 	it["items"] = &types.AttributeValueMemberL{Value: lines}
+	if len(p.Refunds) > 0 {
+		refunds := make([]types.AttributeValue, 0, len(p.Refunds))
+		for _, r := range p.Refunds {
+			refunds = append(refunds, &types.AttributeValueMemberM{Value: item{
+				"id": avS(r.ID), "amount": avN(r.Amount), "units": avN(r.Units), "state": avS(string(r.State)),
+			}})
+		}
+		it["refunds"] = &types.AttributeValueMemberL{Value: refunds}
+	}
 	setTime(it, "reconcileAt", p.ReconcileAt)
 	// The sparse sweep index: present exactly while a manual purchase is
 	// unfinished, keyed by when the sweep looks next. Every write of a
@@ -73,6 +83,7 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 		RefundedUnits:       r.num("refundedUnits"),
 		DisputeDebitedUnits: r.num("disputeDebitedUnits"),
 		ReconcileAt:         r.time("reconcileAt"),
+		ReceiptURL:          r.str("receiptUrl"),
 		Version:             r.num("version"),
 	}
 	if m := r.mapAt("failure"); m != nil {
@@ -85,6 +96,12 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 			Units: l.num("units"), Amount: dsu.Money{Amount: l.num("amount"), Currency: cur},
 		})
 		r.merge(l, "items")
+	}
+	for _, rf := range r.listAt("refunds") {
+		p.Refunds = append(p.Refunds, dsu.RefundRecord{
+			ID: rf.str("id"), Amount: rf.num("amount"), Units: rf.num("units"), State: dsu.RefundState(rf.str("state")),
+		})
+		r.merge(rf, "refunds")
 	}
 	if r.err != nil {
 		return dsu.Purchase{}, fmt.Errorf("purchase %s: %w", p.ID, r.err)

@@ -117,8 +117,9 @@ func (d PurchasesDeps) statement(ctx context.Context, r *Request) (events.APIGat
 	return JSONResponse(http.StatusOK, out)
 }
 
-// receiptURL is the purchase's Stripe receipt, once it has one.
-func receiptURL(dsu.Purchase) *string { return nil }
+// receiptURL is the purchase's Stripe receipt, once it is paid and has
+// one (as the Purchase view shows it).
+func receiptURL(p dsu.Purchase) *string { return purchaseView(p).ReceiptURL }
 
 // wantsCSV reports whether the caller asked for text/csv: an Accept header
 // naming it before (or instead of) JSON.

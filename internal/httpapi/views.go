@@ -132,6 +132,7 @@ type purchaseJSON struct {
 	Units           int64        `json:"units"`
 	Amount          dsu.Money    `json:"amount"`
 	PaymentIntentID *string      `json:"paymentIntentId"`
+	ReceiptURL      *string      `json:"receiptUrl"`
 	Failure         *failureJSON `json:"failure"`
 	CreatedAt       string       `json:"createdAt"`
 	CompletedAt     *string      `json:"completedAt"`
@@ -142,6 +143,11 @@ func purchaseView(p dsu.Purchase) purchaseJSON {
 		ID: p.ID, Kind: string(p.Kind), Status: string(p.Status), Items: make([]lineJSON, 0, len(p.Items)),
 		Units: p.Units, Amount: p.Amount, PaymentIntentID: strPtr(p.PaymentIntentID),
 		CreatedAt: timeJSON(p.CreatedAt), CompletedAt: timePtrJSON(p.CompletedAt),
+	}
+	if p.Status.Paid() {
+		// A receipt stored early (charge.succeeded before the payment's
+		// own event) shows once the purchase is paid.
+		v.ReceiptURL = strPtr(p.ReceiptURL)
 	}
 	for _, l := range p.Items {
 		v.Items = append(v.Items, lineJSON{PackageID: l.PackageID, Name: l.Name, Quantity: l.Quantity, Units: l.Units, Amount: l.Amount})

@@ -55,8 +55,19 @@ type Config struct {
 // Client talks to Stripe. Build one per process with New; it is safe for
 // concurrent use.
 type Client struct {
-	api *client.API
+	api  *client.API
+	live bool
 }
+
+// IsLiveKey reports whether a secret (sk_live_…) or restricted (rk_live_…)
+// key is of Stripe's live mode; every other key is a test key.
+func IsLiveKey(key string) bool {
+	return strings.HasPrefix(key, "sk_live_") || strings.HasPrefix(key, "rk_live_")
+}
+
+// Livemode reports the mode of the client's key: the mode of the events
+// this deployment may act on (RULES.md, "Webhook verification").
+func (c *Client) Livemode() bool { return c != nil && c.live }
 
 // New builds the Client. It does no network I/O.
 func New(cfg Config) *Client {
@@ -82,7 +93,7 @@ func New(cfg Config) *Client {
 		Connect: backend(stripe.ConnectBackend),
 		Uploads: backend(stripe.UploadsBackend),
 	})
-	return &Client{api: api}
+	return &Client{api: api, live: IsLiveKey(cfg.SecretKey)}
 }
 
 // ---------------------------------------------------------------------------
@@ -399,7 +410,77 @@ func paymentErrorFrom(e *stripe.Error) *app.PaymentError {
 }
 
 // ---------------------------------------------------------------------------
+// Charges
+
+// GetCharge reads a charge; reconciliation takes the receipt URL from it.
+func (c *Client) GetCharge(ctx context.Context, id string) (app.Charge, error) {
+	if id == "" {
+		return app.Charge{}, dsu.Errorf(dsu.KindNotFound, "the charge was not found")
+	}
+	ch, err := c.api.Charges.Get(id, &stripe.ChargeParams{Params: stripe.Params{Context: ctx}})
+	if err != nil {
+		return app.Charge{}, translateError(err, "get charge")
+	}
+	out := app.Charge{
+		ID:             ch.ID,
+		Status:         string(ch.Status),
+		Amount:         ch.Amount,
+		AmountRefunded: ch.AmountRefunded,
+		Currency:       dsu.Currency(strings.ToLower(string(ch.Currency))),
+		Refunded:       ch.Refunded,
+		ReceiptURL:     ch.ReceiptURL,
+		Metadata:       copyMap(ch.Metadata),
+	}
+	if ch.PaymentIntent != nil {
+		out.PaymentIntentID = ch.PaymentIntent.ID
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------------
 // Refunds
+
+// DuplicateRefundIdempotencyKey is the idempotency key of the refund of a
+// double charge: one refund per PaymentIntent, however often it is asked.
+func DuplicateRefundIdempotencyKey(paymentIntentID string) string {
+	return "duplicate:" + paymentIntentID
+}
+
+// CreateRefund refunds a PaymentIntent in full (reason duplicate) under the
+// caller's idempotency key, with metadata partner_id and purchase_id.
+func (c *Client) CreateRefund(ctx context.Context, in app.RefundRequest) (app.Refund, error) {
+	if in.PaymentIntentID == "" || in.PartnerID == "" || in.PurchaseID == "" || !validKey(in.IdempotencyKey) {
+		return app.Refund{}, dsu.Errorf(dsu.KindInternal, "stripe: create refund needs a payment intent, a partner, a purchase and an idempotency key of 1-255 characters")
+	}
+	p := &stripe.RefundParams{
+		Params:        stripe.Params{Context: ctx, IdempotencyKey: stripe.String(in.IdempotencyKey)},
+		PaymentIntent: stripe.String(in.PaymentIntentID),
+		Reason:        stripe.String(string(stripe.RefundReasonDuplicate)),
+	}
+	p.Metadata = map[string]string{"partner_id": in.PartnerID, "purchase_id": in.PurchaseID}
+	r, err := c.api.Refunds.New(p)
+	if err != nil {
+		return app.Refund{}, translateError(err, "create refund")
+	}
+	return refundFrom(r), nil
+}
+
+func refundFrom(r *stripe.Refund) app.Refund {
+	out := app.Refund{
+		ID:            r.ID,
+		Status:        string(r.Status),
+		Amount:        r.Amount,
+		Currency:      dsu.Currency(strings.ToLower(string(r.Currency))),
+		FailureReason: string(r.FailureReason),
+	}
+	if r.Charge != nil {
+		out.ChargeID = r.Charge.ID
+	}
+	if r.PaymentIntent != nil {
+		out.PaymentIntentID = r.PaymentIntent.ID
+	}
+	return out
+}
 
 // ListRefunds lists every refund of a charge, all pages, newest first.
 // charge.refunded events do not carry refund ids in API 2023-10-16.

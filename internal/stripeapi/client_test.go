@@ -316,6 +316,8 @@ func TestRejectsMissingIDsWithoutARequest(t *testing.T) {
 	dsuError(t, err, dsu.KindNotFound)
 	_, err = c.ListRefunds(ctx, "")
 	dsuError(t, err, dsu.KindNotFound)
+	_, err = c.GetCharge(ctx, "")
+	dsuError(t, err, dsu.KindNotFound)
 	if n := len(rec.all()); n != 0 {
 		t.Errorf("sent %d requests", n)
 	}
@@ -511,5 +513,78 @@ func TestFindPaymentIntentByMetadata(t *testing.T) {
 	pi, found, err := c.FindPaymentIntent(context.Background(), "cus_1", "pur_1", time.Now())
 	if err != nil || !found || pi.ID != "pi_mine" || pi.Status != "succeeded" || pi.Amount.Amount != 5000 {
 		t.Fatalf("%+v %v %v", pi, found, err)
+	}
+}
+
+func TestGetCharge(t *testing.T) {
+	c, rec := newTestClient(mockURL(t))
+	ch, err := c.GetCharge(context.Background(), "ch_123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.ID == "" || ch.Amount <= 0 || ch.Currency == "" || !strings.HasPrefix(ch.ReceiptURL, "https://") {
+		t.Errorf("charge = %+v", ch)
+	}
+	s := rec.only(t)
+	if s.Method != http.MethodGet || s.Path != "/v1/charges/ch_123" {
+		t.Errorf("request = %s %s", s.Method, s.Path)
+	}
+	checkCommon(t, s)
+}
+
+func TestCreateRefund(t *testing.T) {
+	c, rec := newTestClient(mockURL(t))
+	r, err := c.CreateRefund(context.Background(), app.RefundRequest{
+		PaymentIntentID: "pi_123", PartnerID: "partner-1", PurchaseID: "pur_1", IdempotencyKey: app.DuplicateRefundKey("pi_123"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.ID, "re_") || r.Status == "" || r.Amount <= 0 {
+		t.Errorf("refund = %+v", r)
+	}
+	s := rec.only(t)
+	if s.Method != http.MethodPost || s.Path != "/v1/refunds" {
+		t.Errorf("request = %s %s", s.Method, s.Path)
+	}
+	if got := s.Header.Get("Idempotency-Key"); got != "duplicate:pi_123" {
+		t.Errorf("Idempotency-Key = %q", got)
+	}
+	// In full: no amount, so Stripe refunds everything left.
+	wantForm(t, s.Form, map[string]string{
+		"payment_intent": "pi_123", "reason": "duplicate", "metadata[partner_id]": "partner-1", "metadata[purchase_id]": "pur_1",
+	})
+	wantAbsent(t, s.Form, "amount", "charge")
+	checkCommon(t, s)
+
+	for _, bad := range []app.RefundRequest{
+		{PartnerID: "partner-1", PurchaseID: "pur_1", IdempotencyKey: "duplicate:pi_1"},
+		{PaymentIntentID: "pi_1", PurchaseID: "pur_1", IdempotencyKey: "duplicate:pi_1"},
+		{PaymentIntentID: "pi_1", PartnerID: "partner-1", IdempotencyKey: "duplicate:pi_1"},
+		{PaymentIntentID: "pi_1", PartnerID: "partner-1", PurchaseID: "pur_1"},
+	} {
+		_, err := c.CreateRefund(context.Background(), bad)
+		dsuError(t, err, dsu.KindInternal)
+	}
+	if n := len(rec.all()); n != 1 {
+		t.Errorf("invalid refund requests reached Stripe: %d requests", n)
+	}
+}
+
+func TestKeyMode(t *testing.T) {
+	for key, live := range map[string]bool{
+		"sk_live_51Abc": true, "rk_live_51Abc": true,
+		"sk_test_51Abc": false, "rk_test_51Abc": false, "": false, "pk_live_51Abc": false, "sk_live": false,
+	} {
+		if got := IsLiveKey(key); got != live {
+			t.Errorf("IsLiveKey(%q) = %v, want %v", key, got, live)
+		}
+		if got := New(Config{SecretKey: key}).Livemode(); got != live {
+			t.Errorf("client of %q: Livemode() = %v, want %v", key, got, live)
+		}
+	}
+	var none *Client
+	if none.Livemode() {
+		t.Error("no client is live")
 	}
 }

@@ -15,7 +15,7 @@ func ParseWebhook(payload []byte, sigHeader string, secrets []string, now time.T
 	if err != nil {
 		return app.WebhookEvent{}, Event{}, err
 	}
-	out := app.WebhookEvent{ID: ev.ID, Type: ev.Type}
+	out := app.WebhookEvent{ID: ev.ID, Type: ev.Type, Livemode: ev.Livemode}
 	switch ev.Type {
 	case app.EvPaymentSucceeded, app.EvPaymentFailed, app.EvPaymentRequiresAction, app.EvPaymentCanceled:
 		pi, err := ParsePaymentIntent(ev.Object)
@@ -23,12 +23,18 @@ func ParseWebhook(payload []byte, sigHeader string, secrets []string, now time.T
 			return out, ev, err
 		}
 		out.PaymentIntent = &pi
-	case app.EvChargeRefunded:
+	case app.EvChargeSucceeded, app.EvChargeRefunded:
 		ch, err := ParseCharge(ev.Object)
 		if err != nil {
 			return out, ev, err
 		}
 		out.Charge = &ch
+	case app.EvRefundUpdated:
+		r, err := ParseRefund(ev.Object)
+		if err != nil {
+			return out, ev, err
+		}
+		out.Refund = &r
 	case app.EvDisputeCreated, app.EvDisputeClosed:
 		d, err := ParseDispute(ev.Object)
 		if err != nil {

@@ -94,13 +94,16 @@ func ParsePaymentIntent(raw json.RawMessage) (app.PaymentIntent, error) {
 }
 
 type chargeObject struct {
-	ID             string `json:"id"`
-	Object         string `json:"object"`
-	PaymentIntent  ref    `json:"payment_intent"`
-	Amount         int64  `json:"amount"`
-	AmountRefunded int64  `json:"amount_refunded"`
-	Currency       string `json:"currency"`
-	Refunded       bool   `json:"refunded"`
+	ID             string            `json:"id"`
+	Object         string            `json:"object"`
+	PaymentIntent  ref               `json:"payment_intent"`
+	Status         string            `json:"status"`
+	Amount         int64             `json:"amount"`
+	AmountRefunded int64             `json:"amount_refunded"`
+	Currency       string            `json:"currency"`
+	Refunded       bool              `json:"refunded"`
+	ReceiptURL     string            `json:"receipt_url"`
+	Metadata       map[string]string `json:"metadata"`
 	// Refunds is present in API versions before 2022-11-15 (and when
 	// expanded); 2023-10-16 leaves it out.
 	Refunds *struct {
@@ -126,6 +129,9 @@ func ParseCharge(raw json.RawMessage) (app.Charge, error) {
 		AmountRefunded:  o.AmountRefunded,
 		Currency:        currency(o.Currency),
 		Refunded:        o.Refunded,
+		Status:          o.Status,
+		ReceiptURL:      o.ReceiptURL,
+		Metadata:        o.Metadata,
 	}
 	if o.Refunds != nil && !o.Refunds.HasMore {
 		ch.RefundsIncluded = true
@@ -134,6 +140,34 @@ func ParseCharge(raw json.RawMessage) (app.Charge, error) {
 		}
 	}
 	return ch, nil
+}
+
+type refundObject struct {
+	ID            string `json:"id"`
+	Object        string `json:"object"`
+	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	Status        string `json:"status"`
+	Charge        ref    `json:"charge"`
+	PaymentIntent ref    `json:"payment_intent"`
+	FailureReason string `json:"failure_reason"`
+}
+
+// ParseRefund reads a refund object (charge.refund.updated).
+func ParseRefund(raw json.RawMessage) (app.Refund, error) {
+	var o refundObject
+	if err := decodeObject(raw, "refund", &o.Object, &o.ID, &o); err != nil {
+		return app.Refund{}, err
+	}
+	return app.Refund{
+		ID:              o.ID,
+		Status:          o.Status,
+		Amount:          o.Amount,
+		ChargeID:        string(o.Charge),
+		PaymentIntentID: string(o.PaymentIntent),
+		Currency:        currency(o.Currency),
+		FailureReason:   o.FailureReason,
+	}, nil
 }
 
 type disputeObject struct {

@@ -122,6 +122,51 @@ const chargeRefunded = `{
   "status": "succeeded"
 }`
 
+const chargeSucceeded = `{
+  "id": "ch_3OqWxYB7WZ01zgkW1xyz9876",
+  "object": "charge",
+  "amount": 45000,
+  "amount_captured": 45000,
+  "amount_refunded": 0,
+  "balance_transaction": "txn_3OqWxYB7WZ01zgkW1bal0001",
+  "billing_details": {"address": {"city": "Springfield", "country": "US", "line1": "1 Main St", "line2": null, "postal_code": "62701", "state": "IL"}, "email": null, "name": "Ada Lovelace", "phone": null},
+  "captured": true,
+  "created": 1709640001,
+  "currency": "usd",
+  "customer": "cus_PfQ2x3y4z5",
+  "disputed": false,
+  "livemode": false,
+  "metadata": {"kind": "manual", "partner_id": "partner-1", "purchase_id": "pur_01HQ"},
+  "paid": true,
+  "payment_intent": "pi_3OqWxYB7WZ01zgkW1def5678",
+  "payment_method": "pm_1OqWxYB7WZ01zgkWcard0001",
+  "receipt_email": "ada@example.com",
+  "receipt_number": null,
+  "receipt_url": "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xT3FXeFlCN1daMDF6Z2tXKJDx4a8GMgYQ5mW5c0c6LBY",
+  "refunded": false,
+  "status": "succeeded"
+}`
+
+const refundFailed = `{
+  "id": "re_3OqWxYB7WZ01zgkW1ref0001",
+  "object": "refund",
+  "amount": 15000,
+  "balance_transaction": "txn_3OqWxYB7WZ01zgkW1bal0002",
+  "charge": "ch_3OqWxYB7WZ01zgkW1xyz9876",
+  "created": 1709650000,
+  "currency": "usd",
+  "destination_details": {"card": {"reference_status": "unavailable", "reference_type": "acquirer_reference_number", "type": "refund"}, "type": "card"},
+  "failure_balance_transaction": "txn_3OqWxYB7WZ01zgkW1bal0003",
+  "failure_reason": "expired_or_canceled_card",
+  "metadata": {},
+  "payment_intent": "pi_3OqWxYB7WZ01zgkW1def5678",
+  "reason": "requested_by_customer",
+  "receipt_number": null,
+  "source_transfer_reversal": null,
+  "status": "failed",
+  "transfer_reversal": null
+}`
+
 const disputeCreated = `{
   "id": "dp_1OqX9zB7WZ01zgkWdisp0001",
   "object": "dispute",
@@ -256,16 +301,22 @@ func TestParseCharge(t *testing.T) {
 		want app.Charge
 	}{
 		{"partially refunded", chargeRefunded, app.Charge{
-			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678",
-			Amount: 45000, AmountRefunded: 15000, Currency: dsu.USD,
+			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "succeeded",
+			Amount: 45000, AmountRefunded: 15000, Currency: dsu.USD, Metadata: map[string]string{},
+		}},
+		{"succeeded, with its receipt and the PaymentIntent's metadata", chargeSucceeded, app.Charge{
+			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "succeeded",
+			Amount: 45000, Currency: dsu.USD,
+			ReceiptURL: "https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xT3FXeFlCN1daMDF6Z2tXKJDx4a8GMgYQ5mW5c0c6LBY",
+			Metadata:   map[string]string{"kind": "manual", "partner_id": "partner-1", "purchase_id": "pur_01HQ"},
 		}},
 		{"fully refunded, expanded payment intent", strings.NewReplacer(
 			`"amount_refunded": 15000`, `"amount_refunded": 45000`,
 			`"refunded": false`, `"refunded": true`,
 			`"payment_intent": "pi_3OqWxYB7WZ01zgkW1def5678"`, `"payment_intent": {"id": "pi_3OqWxYB7WZ01zgkW1def5678", "object": "payment_intent", "status": "succeeded"}`,
 		).Replace(chargeRefunded), app.Charge{
-			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678",
-			Amount: 45000, AmountRefunded: 45000, Currency: dsu.USD, Refunded: true,
+			ID: "ch_3OqWxYB7WZ01zgkW1xyz9876", PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Status: "succeeded",
+			Amount: 45000, AmountRefunded: 45000, Currency: dsu.USD, Refunded: true, Metadata: map[string]string{},
 		}},
 		{"no payment intent", `{"id": "ch_old", "object": "charge", "amount": 500, "amount_refunded": 0, "currency": "usd", "payment_intent": null}`, app.Charge{
 			ID: "ch_old", Amount: 500, Currency: dsu.USD,
@@ -287,6 +338,38 @@ func TestParseCharge(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRefund(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+		want app.Refund
+	}{
+		{"failed", refundFailed, app.Refund{
+			ID: "re_3OqWxYB7WZ01zgkW1ref0001", Status: "failed", Amount: 15000, ChargeID: "ch_3OqWxYB7WZ01zgkW1xyz9876",
+			PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Currency: dsu.USD, FailureReason: "expired_or_canceled_card",
+		}},
+		{"pending, expanded charge", strings.NewReplacer(
+			`"status": "failed"`, `"status": "pending"`,
+			`"failure_reason": "expired_or_canceled_card"`, `"failure_reason": null`,
+			`"charge": "ch_3OqWxYB7WZ01zgkW1xyz9876"`, `"charge": {"id": "ch_3OqWxYB7WZ01zgkW1xyz9876", "object": "charge"}`,
+		).Replace(refundFailed), app.Refund{
+			ID: "re_3OqWxYB7WZ01zgkW1ref0001", Status: "pending", Amount: 15000, ChargeID: "ch_3OqWxYB7WZ01zgkW1xyz9876",
+			PaymentIntentID: "pi_3OqWxYB7WZ01zgkW1def5678", Currency: dsu.USD,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRefund(json.RawMessage(tt.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
 		})
@@ -408,6 +491,7 @@ func TestParsersReject(t *testing.T) {
 	parsers := map[string]func(json.RawMessage) error{
 		"payment_intent": func(r json.RawMessage) error { _, err := ParsePaymentIntent(r); return err },
 		"charge":         func(r json.RawMessage) error { _, err := ParseCharge(r); return err },
+		"refund":         func(r json.RawMessage) error { _, err := ParseRefund(r); return err },
 		"dispute":        func(r json.RawMessage) error { _, err := ParseDispute(r); return err },
 		"setup_intent":   func(r json.RawMessage) error { _, err := ParseSetupIntent(r); return err },
 		"payment_method": func(r json.RawMessage) error { _, err := ParsePaymentMethod(r); return err },
@@ -447,12 +531,12 @@ func TestParsersReject(t *testing.T) {
 
 // Parsers run on verified events only, but must still never panic.
 func FuzzParsers(f *testing.F) {
-	for _, s := range []string{piSucceeded, piPaymentFailed, chargeRefunded, disputeCreated, setupIntentSucceeded, paymentMethodAttached, `{}`, `null`} {
+	for _, s := range []string{piSucceeded, piPaymentFailed, chargeRefunded, chargeSucceeded, refundFailed, disputeCreated, setupIntentSucceeded, paymentMethodAttached, `{}`, `null`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		for _, err := range []error{
-			second(ParsePaymentIntent(raw)), second(ParseCharge(raw)), second(ParseDispute(raw)),
+			second(ParsePaymentIntent(raw)), second(ParseCharge(raw)), second(ParseRefund(raw)), second(ParseDispute(raw)),
 			second(ParseSetupIntent(raw)), second(ParsePaymentMethod(raw)),
 		} {
 			if err != nil && !dsu.IsKind(err, dsu.KindInvalid) {

@@ -199,7 +199,8 @@ func StripeWebhook(d Deps) (*httpapi.Function, error) {
 	store := d.store()
 	secrets := d.WebhookSecrets
 	outcomes := d.refillOutcomes()
-	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.Stripe, Cards: d.billing(store), Refills: outcomes, Clock: d.Clock, Log: d.Log}
+	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.Stripe, Cards: d.billing(store), Refills: outcomes,
+		Events: d.Events, Livemode: d.Stripe.Livemode(), Clock: d.Clock, Log: d.Log}
 	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
 		Parse: func(payload []byte, signature string, now time.Time) (app.WebhookEvent, string, error) {
 			ev, raw, err := stripeapi.ParseWebhook(payload, signature, secrets, now)
