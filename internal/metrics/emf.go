@@ -183,7 +183,7 @@ func (l *line) render(function string, timestamp int64) map[string]any {
 		key := strings.Join(m.breakdowns, ",")
 		d := byBreakdowns[key]
 		if d == nil {
-			sets := [][]string{{DimFunction}}
+			sets := [][]string{{}, {DimFunction}}
 			for _, b := range m.breakdowns {
 				sets = append(sets, []string{DimFunction, b})
 			}

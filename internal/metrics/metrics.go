@@ -5,9 +5,9 @@
 // logs, nothing on a request's path but one buffered write per
 // invocation.
 //
-// Every metric is published under the dimension set [Function] (the
-// function's total, what the alarms watch) and, when recorded with a
-// breakdown such as Kind, also under [Function, Kind]. Dimension values are
+// Every value is published under three kinds of dimension set: none (the
+// service's total, which the alarms watch), [Function], and, for each
+// breakdown it carries such as Kind, [Function, Kind]. Dimension values are
 // labels from small fixed sets (a purchase kind, a pause reason, a webhook
 // event type, an outcome, a status): never a partner, purchase or any other
 // id, which would make one metric per partner (docs/ARCHITECTURE.md,

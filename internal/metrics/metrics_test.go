@@ -55,12 +55,12 @@ func TestOneFlushIsOneEMFLine(t *testing.T) {
 			"CloudWatchMetrics": []any{
 				map[string]any{
 					"Namespace":  "DSUBilling",
-					"Dimensions": []any{[]any{"Function"}},
+					"Dimensions": []any{[]any{}, []any{"Function"}},
 					"Metrics":    []any{map[string]any{"Name": "UnitsCredited", "Unit": "Count"}},
 				},
 				map[string]any{
 					"Namespace":  "DSUBilling",
-					"Dimensions": []any{[]any{"Function"}, []any{"Function", "Kind"}},
+					"Dimensions": []any{[]any{}, []any{"Function"}, []any{"Function", "Kind"}},
 					"Metrics":    []any{map[string]any{"Name": "PurchasesCreated", "Unit": "Count"}},
 				},
 			},
@@ -123,9 +123,15 @@ func TestPointsPerDimensionSet(t *testing.T) {
 			t.Errorf("%s %v = %v, want %v; series %v", c.name, c.dims, got, c.want, metricstest.Series(points))
 		}
 	}
-	// Few dimensions: the function alone, or the function and one breakdown.
+	// The service's totals, which the alarms watch, have no dimension.
+	for name, want := range map[string]float64{metrics.WebhookEvents: 3, metrics.PurchasesSucceeded: 3, metrics.CreditMismatches: 1, metrics.DoubleChargesRefunded: 1} {
+		if got := metricstest.Sum(points, name); got != want {
+			t.Errorf("%s total = %v, want %v", name, got, want)
+		}
+	}
+	// Few dimensions: none, the function, or the function and one breakdown.
 	for _, p := range points {
-		if len(p.Dimensions) > 2 || p.Dimensions["Function"] != "stripewebhook" {
+		if len(p.Dimensions) > 2 || len(p.Dimensions) > 0 && p.Dimensions["Function"] != "stripewebhook" {
 			t.Errorf("%s published under %v", p.Name, p.Dimensions)
 		}
 		if p.Timestamp != now.UnixMilli() {
@@ -185,7 +191,7 @@ func TestRefusedValuesAreReportedNotWritten(t *testing.T) {
 	if perr != nil {
 		t.Fatal(perr)
 	}
-	if series := metricstest.Series(points); !slices.Equal(series, []string{"PurchasesCreated Function=purchases", "PurchasesCreated Function=purchases Kind=manual"}) {
+	if series := metricstest.Series(points); !slices.Equal(series, []string{"PurchasesCreated", "PurchasesCreated Function=purchases", "PurchasesCreated Function=purchases Kind=manual"}) {
 		t.Errorf("series %v, want only the valid value", series)
 	}
 	// The refusals were reported once.
