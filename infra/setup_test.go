@@ -106,6 +106,25 @@ func prodConfig() Config {
 	}
 }
 
+// operatorRoutes are the operator routes of docs/API.md's future admin
+// section, served here by purchases for the test's sake.
+var operatorRoutes = []routes.Route{
+	rt("GET", "/v1/admin/partners/{partnerId}", routes.Purchases, routes.AuthIAM),
+	rt("POST", "/v1/admin/partners/{partnerId}/adjustments", routes.Purchases, routes.AuthIAM),
+	rt("POST", "/v1/admin/partners/{partnerId}/dispute-hold/release", routes.Purchases, routes.AuthIAM),
+	rt("GET", "/v1/admin/partners/{partnerId}/verify", routes.Purchases, routes.AuthIAM),
+}
+
+const testOperatorPrincipal = "arn:aws:iam::123456789012:role/oncall"
+
+func operatorConfig() Config {
+	c := prodConfig()
+	c.StackName = "DsuBilling-ops"
+	c.Routes = append(append([]routes.Route{}, fullRoutes...), operatorRoutes...)
+	c.OperatorPrincipal = testOperatorPrincipal
+	return c
+}
+
 // synthed is one synthesized stack.
 type synthed struct {
 	name     string
@@ -126,6 +145,9 @@ type variant struct {
 var (
 	devVariant  = &variant{cfg: devConfig}
 	prodVariant = &variant{cfg: prodConfig}
+	// operatorVariant is prod with the operator routes added, which
+	// routes.All does not have yet (TestOperatorRole only).
+	operatorVariant = &variant{cfg: operatorConfig}
 )
 
 func (v *variant) get(t *testing.T) *synthed {
