@@ -64,27 +64,25 @@ type Spec struct {
 	// Breakdowns are the dimensions a value of the metric may carry, each
 	// published as its own dimension set [Function, breakdown].
 	Breakdowns []string
-	// Description is what one unit of the metric means, for the dashboard.
-	Description string
 }
 
-// Specs are all business metrics. The stack's dashboard and alarms are
-// built from this table (infra/observability.go), so a metric recorded
-// here is a metric the dashboard shows.
+// Specs are all business metrics (what one unit of each means:
+// docs/ARCHITECTURE.md, "Metrics"). The stack's dashboard (infra/dashboard.go)
+// is checked to show every one of them and each of its breakdowns.
 var Specs = map[string]Spec{
-	PurchasesCreated:      {Count, []string{DimKind}, "purchases created (PaymentIntent created)"},
-	PurchasesSucceeded:    {Count, []string{DimKind}, "purchases credited"},
-	PurchasesFailed:       {Count, []string{DimKind}, "purchases failed or canceled"},
-	RefillsStarted:        {Count, nil, "automatic refills started"},
-	RefillsSucceeded:      {Count, nil, "automatic refills credited"},
-	RefillsFailed:         {Count, nil, "automatic refills whose payment failed"},
-	RefillsPaused:         {Count, []string{DimReason}, "automated plans paused"},
-	UnitsCredited:         {Count, nil, "DSUs credited"},
-	UnitsDebited:          {Count, nil, "DSUs debited"},
-	WebhookEvents:         {Count, []string{DimType, DimOutcome}, "Stripe webhook events"},
-	CreditMismatches:      {Count, []string{DimReason}, "payments that did not match their purchase"},
-	DoubleChargesRefunded: {Count, nil, "double charges refunded"},
-	UsageRecords:          {Count, []string{DimStatus}, "usage records"},
+	PurchasesCreated:      {Count, []string{DimKind}},
+	PurchasesSucceeded:    {Count, []string{DimKind}},
+	PurchasesFailed:       {Count, []string{DimKind}},
+	RefillsStarted:        {Count, nil},
+	RefillsSucceeded:      {Count, nil},
+	RefillsFailed:         {Count, nil},
+	RefillsPaused:         {Count, []string{DimReason}},
+	UnitsCredited:         {Count, nil},
+	UnitsDebited:          {Count, nil},
+	WebhookEvents:         {Count, []string{DimType, DimOutcome}},
+	CreditMismatches:      {Count, []string{DimReason}},
+	DoubleChargesRefunded: {Count, nil},
+	UsageRecords:          {Count, []string{DimStatus}},
 }
 
 // Names lists the metrics of Specs, sorted.
