@@ -1,24 +1,28 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/cirasync/dsubilling/internal/metrics"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
-// Custom metrics.
+// The refill failure rate alarm: at least refillFailureMinAttempts refills
+// ended in the hour and at least refillFailureRatePercent of them failed.
+// Single declines are normal (the plan retries, then pauses and tells the
+// partner); a rate this high means something systemic, such as a revoked
+// Stripe key or a missing permission.
 const (
-	MetricNamespace    = "DSUBilling"
-	MetricRefillFailed = "RefillFailed"
-	// RefillFailedEvent is the value of the "event" attribute the autorefill
-	// function logs (JSON) when a refill fails.
-	RefillFailedEvent = "refill_failed"
+	refillFailureRatePercent = 50
+	refillFailureMinAttempts = 3
+	refillFailureRateHours   = 1
 )
 
 func (s *BillingStack) addAlarms(cfg Config) {
@@ -27,6 +31,8 @@ func (s *BillingStack) addAlarms(cfg Config) {
 		DisplayName: jsii.String("DSU Billing " + cfg.Stage + " alarms"),
 		EnforceSSL:  jsii.Bool(true),
 	})
+	nagSuppress(s.AlarmTopic, nag("AwsSolutions-SNS2",
+		"Alarm notifications carry alarm names and metric values, no secret or personal data. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed KMS key would only add a key policy to get wrong on the path that pages on-call."))
 	if cfg.AlarmEmail != "" {
 		s.AlarmTopic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
 	}
@@ -34,8 +40,8 @@ func (s *BillingStack) addAlarms(cfg Config) {
 	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
 	sum := jsii.String("Sum")
 
-	// alarm fires when metric reaches threshold in one 5-minute period;
-	// no data (no traffic) is fine.
+	// alarm fires when metric reaches threshold in one period; no data (no
+	// traffic) is fine.
 	alarm := func(id string, m awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator, desc string) {
 		a := awscloudwatch.NewAlarm(stack, jsii.String(id), &awscloudwatch.AlarmProps{
 			Metric:             m,
@@ -46,6 +52,7 @@ func (s *BillingStack) addAlarms(cfg Config) {
 			AlarmDescription:   jsii.String(desc),
 		})
 		a.AddAlarmAction(action)
+		s.Alarms = append(s.Alarms, a)
 	}
 	atLeast := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
@@ -62,21 +69,58 @@ func (s *BillingStack) addAlarms(cfg Config) {
 		Period: fiveMinutes, Statistic: jsii.String("Maximum"),
 	}), 0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		"autorefill gave up on stream records; see the failure queue and docs/DEPLOYMENT.md")
+	alarm("SweepDeadLetterAlarm", s.SweepDLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		Period: fiveMinutes, Statistic: jsii.String("Maximum"),
+	}), 0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		"the sweep schedule could not invoke autorefill; see the sweep dead-letter queue and docs/DEPLOYMENT.md")
 
-	awslogs.NewMetricFilter(stack, jsii.String("RefillFailedFilter"), &awslogs.MetricFilterProps{
-		LogGroup:        s.LogGroups[routes.AutoRefill],
-		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.event"), jsii.String("="), jsii.String(RefillFailedEvent)),
-		MetricNamespace: jsii.String(MetricNamespace),
-		MetricName:      jsii.String(MetricRefillFailed),
-		MetricValue:     jsii.String("1"),
-	})
-	alarm("RefillFailuresAlarm", awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace:  jsii.String(MetricNamespace),
-		MetricName: jsii.String(MetricRefillFailed),
-		Period:     fiveMinutes,
-		Statistic:  sum,
-	}), 1, atLeast, "an automatic refill failed (payment failed, authentication required or paused)")
+	// Money that went wrong: any single occurrence pages (the metrics'
+	// totals, without dimensions, whichever function records them).
+	alarm("CreditMismatchAlarm", businessMetric(metrics.CreditMismatches, fiveMinutes), 1, atLeast,
+		"a payment did not match its purchase (amount, currency or partner) and was not credited; see docs/DEPLOYMENT.md")
+	alarm("DoubleChargeAlarm", businessMetric(metrics.DoubleChargesRefunded, fiveMinutes), 1, atLeast,
+		"a purchase was charged twice; the second charge was refunded; see docs/DEPLOYMENT.md")
+
+	hour := awscdk.Duration_Hours(jsii.Number(refillFailureRateHours))
+	alarm("RefillFailureRateAlarm", refillFailureRate(hour), refillFailureRatePercent, atLeast,
+		"at least half of the automatic refills of the last hour failed (and at least 3 ended): something systemic, such as the Stripe key")
 
 	alarm("Api5xxAlarm", s.API.MetricServerError(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: sum}), 1, atLeast,
 		"the HTTP API answered 5xx")
+}
+
+// businessMetric is the service-wide total of one of internal/metrics'
+// metrics: the EMF lines publish every value also without dimensions.
+func businessMetric(name string, period awscdk.Duration) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:  jsii.String(metrics.Namespace),
+		MetricName: jsii.String(name),
+		Period:     period,
+		Statistic:  jsii.String("Sum"),
+	})
+}
+
+// refillFailureRate is the percentage of refills that failed among those
+// that ended in the period, 0 below refillFailureMinAttempts.
+func refillFailureRate(period awscdk.Duration) awscloudwatch.MathExpression {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Label: jsii.String("refill failure rate (%)"),
+		Expression: jsii.String("IF((failed + succeeded) >= " + strconv.Itoa(refillFailureMinAttempts) +
+			", 100 * failed / (failed + succeeded), 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"failed":    fillZero("failedRaw", businessMetric(metrics.RefillsFailed, period)),
+			"succeeded": fillZero("succeededRaw", businessMetric(metrics.RefillsSucceeded, period)),
+		},
+		Period: period,
+	})
+}
+
+// fillZero reads a period without data points as 0: a metric without data
+// would otherwise make the whole expression empty.
+// id names m inside the expression (unique within the alarm).
+func fillZero(id string, m awscloudwatch.IMetric) awscloudwatch.MathExpression {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression:   jsii.String("FILL(" + id + ", 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{id: m},
+	})
 }

@@ -20,30 +20,41 @@ import (
 )
 
 // Throttle is an API Gateway token bucket: steady requests per second and
-// burst. HTTP API limits apply to all callers of a route together.
+// burst. HTTP API limits apply to all callers of a route together: they
+// protect Stripe, the table and the functions, not one partner from
+// another (docs/ARCHITECTURE.md, "Throttling").
 type Throttle struct{ Rate, Burst float64 }
 
-// stageThrottle is the stage's default, for any route without its own.
+// stageThrottle is the stage's default, for any route without its own
+// (every route of the table gets one from throttleFor).
 var stageThrottle = Throttle{Rate: 100, Burst: 200}
 
 // routeThrottles are per-route limits by route key; routes not listed get
 // throttleFor's class default. Keys not in the route table are ignored (a
-// stage cannot name a route that does not exist).
+// stage cannot name a route that does not exist). The traffic they are
+// sized for is in docs/ARCHITECTURE.md, "Throttling".
 var routeThrottles = map[string]Throttle{
-	// Creating purchases creates PaymentIntents: tight, so a runaway portal
-	// or script cannot flood Stripe with charges.
-	"POST /v1/purchases":                 {Rate: 5, Burst: 10},
-	"POST /v1/purchases/{id}/confirm":    {Rate: 5, Burst: 10},
-	"POST /v1/billing/card/setup-intent": {Rate: 5, Burst: 10},
-	// Stripe delivers webhooks in bursts (retries after an outage): loose,
-	// since a throttled webhook is only retried later.
-	"POST /v1/stripe/webhook": {Rate: 50, Burst: 100},
-	// The sync platform reports usage in batches of up to 500 records.
+	// Each creates a PaymentIntent (a Stripe write; Stripe allows 100 live
+	// writes per second for the whole account, shared with refills and card
+	// flows) or reads one back. 20/s is about 20 times the design peak of
+	// manual purchases and keeps the portal within a fifth of Stripe's limit.
+	"POST /v1/purchases":              {Rate: 20, Burst: 40},
+	"POST /v1/purchases/{id}/confirm": {Rate: 20, Burst: 40},
+	// A SetupIntent per card change: rare.
+	"POST /v1/billing/card/setup-intent": {Rate: 10, Burst: 20},
+	// Stripe delivers a burst when many refills settle at once (the sweep
+	// starts up to SWEEP_STRIPE_RATE = 20 per second) or after an outage; a
+	// throttled event is only retried later. Unauthenticated (Stripe signs
+	// it), so the limit also bounds what junk traffic costs.
+	"POST /v1/stripe/webhook": {Rate: 100, Burst: 200},
+	// The sync platform reports up to 500 records per request; usage's
+	// reserved concurrency (3) bounds the table writes, this the queue.
 	"POST /v1/internal/usage": {Rate: 10, Burst: 20},
 }
 
-// throttleFor is a route's limit: its own entry, else writes 10/20 and
-// reads 50/100.
+// throttleFor is a route's limit: its own entry, else writes 10/20 (a
+// settings change is a handful per partner per month) and reads 50/100
+// (the portal's pages, about 25 times the design peak).
 func throttleFor(r routes.Route) Throttle {
 	if t, ok := routeThrottles[r.Key()]; ok {
 		return t
@@ -102,7 +113,7 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 		return err
 	}
 	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
-	var iamRoutes []routes.Route
+	var reporterRoutes, operatorRoutes []routes.Route
 	routeSettings := map[string]interface{}{}
 	stage := s.API.DefaultStage()
 	for _, r := range cfg.RouteTable() {
@@ -117,11 +128,18 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 			auth = jwt
 		case routes.AuthIAM:
 			auth = awsapigatewayv2authorizers.NewHttpIamAuthorizer()
-			iamRoutes = append(iamRoutes, r)
+			if isOperatorRoute(r) {
+				operatorRoutes = append(operatorRoutes, r)
+			} else {
+				reporterRoutes = append(reporterRoutes, r)
+			}
 		case routes.AuthNone:
 			auth = awsapigatewayv2.NewHttpNoneAuthorizer()
 		default:
 			return fmt.Errorf("route %s: unknown auth %q", r.Key(), r.Auth)
+		}
+		if isOperatorRoute(r) && r.Auth != routes.AuthIAM {
+			return fmt.Errorf("route %s: an operator route must use IAM authorization, not %q", r.Key(), r.Auth)
 		}
 		created := s.API.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
 			Path:        jsii.String(r.Path),
@@ -132,6 +150,10 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 		// The stage names the routes in its route settings: create them first.
 		for _, rt := range *created {
 			stage.Node().AddDependency(rt)
+			if r.Auth == routes.AuthNone {
+				nagSuppress(rt, nag("AwsSolutions-APIG4",
+					"Stripe calls this route and cannot present a JWT or a SigV4 signature: every request is authenticated by its Stripe-Signature header (an HMAC with the webhook secret, 300 s tolerance), which the function verifies before reading the body (docs/RULES.md, \"Webhook verification\")."))
+			}
 		}
 		t := throttleFor(r)
 		routeSettings[r.Key()] = map[string]interface{}{"ThrottlingRateLimit": t.Rate, "ThrottlingBurstLimit": t.Burst}
@@ -154,50 +176,18 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 	})
 	cfnStage.SetRouteSettings(routeSettings)
 
-	// Each IAM caller gets a role for its own routes only: the sync
-	// platform the usage route, operators the operator routes.
-	var internal, admin []routes.Route
-	for _, r := range iamRoutes {
-		switch {
-		case strings.HasPrefix(r.Path, routes.InternalPrefix):
-			internal = append(internal, r)
-		case strings.HasPrefix(r.Path, routes.AdminPrefix):
-			admin = append(admin, r)
-		default:
-			return fmt.Errorf("route %s: an IAM route neither internal nor operator has no caller role", r.Key())
-		}
+	if len(reporterRoutes) > 0 {
+		s.addUsageReporterRole(cfg, reporterRoutes)
 	}
-	if len(internal) > 0 {
-		s.addUsageReporterRole(cfg, internal)
-	}
-	if len(admin) > 0 {
-		s.addOperatorRole(admin)
+	if len(operatorRoutes) > 0 {
+		s.addOperatorRole(cfg, operatorRoutes)
 	}
 	return nil
 }
 
-// addOperatorRole creates the role operators assume to call the operator
-// routes (dsu-admin signs with it), allowed to invoke those routes and no
-// others. Who may assume it is the account's to decide (its root
-// principal delegates to IAM policies).
-func (s *BillingStack) addOperatorRole(adminRoutes []routes.Route) {
-	var arns []*string
-	for _, r := range adminRoutes {
-		arns = append(arns, s.API.ArnForExecuteApi(jsii.String(r.Method), jsii.String(pathWithWildcards(r.Path)), jsii.String("$default")))
-	}
-	role := awsiam.NewRole(s.Stack, jsii.String("OperatorRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewAccountRootPrincipal(),
-		Description: jsii.String("Assumed by on-call operators to call the operator routes /v1/admin/* (dsu-admin)"),
-	})
-	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("execute-api:Invoke"),
-		Resources: &arns,
-	}))
-	awscdk.NewCfnOutput(s.Stack, jsii.String("OperatorRoleArn"), &awscdk.CfnOutputProps{
-		Value:       role.RoleArn(),
-		Description: jsii.String("Role operators assume to call /v1/admin/* with dsu-admin (SigV4, service execute-api)"),
-	})
-}
+// isOperatorRoute reports an operator route: IAM-authorized, callable by
+// the operator role and no other role of the stack.
+func isOperatorRoute(r routes.Route) bool { return strings.HasPrefix(r.Path, routes.AdminPrefix) }
 
 // jwtAuthorizer is the portal's authorizer: the configured issuer and
 // audience, or a Cognito user pool created here.
@@ -235,7 +225,7 @@ func (s *BillingStack) addUserPool(cfg Config, removal awscdk.RemovalPolicy) {
 		},
 		PasswordPolicy: &awscognito.PasswordPolicy{
 			MinLength: jsii.Number(12), RequireLowercase: jsii.Bool(true), RequireUppercase: jsii.Bool(true),
-			RequireDigits: jsii.Bool(true), RequireSymbols: jsii.Bool(false),
+			RequireDigits: jsii.Bool(true), RequireSymbols: jsii.Bool(true),
 		},
 		Mfa:                awscognito.Mfa_OPTIONAL,
 		MfaSecondFactor:    &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
@@ -243,6 +233,11 @@ func (s *BillingStack) addUserPool(cfg Config, removal awscdk.RemovalPolicy) {
 		DeletionProtection: jsii.Bool(cfg.Prod()),
 		RemovalPolicy:      removal,
 	})
+	nagSuppress(pool,
+		nag("AwsSolutions-COG2",
+			"MFA (TOTP) is offered to every user. Requiring it is a decision for the portal's sign-in flow, which must then handle Cognito's MFA setup challenge; the pool is the fallback when the portal brings no identity provider of its own (docs/DEPLOYMENT.md, \"5. The portal's JWTs\")."),
+		nag("AwsSolutions-COG8",
+			"Threat protection needs the paid Plus feature plan. Users cannot sign up (operators create them with their partner id), passwords need 12 characters of four classes, and MFA is offered; the plan can be switched on per stage when the portal's audience grows."))
 	awscognito.NewCfnUserPoolGroup(s.Stack, jsii.String("BillingAdminGroup"), &awscognito.CfnUserPoolGroupProps{
 		UserPoolId:  pool.UserPoolId(),
 		GroupName:   jsii.String(config.DefaultAdminGroup),
@@ -268,33 +263,66 @@ func (s *BillingStack) addUserPool(cfg Config, removal awscdk.RemovalPolicy) {
 }
 
 // addUsageReporterRole creates the role the sync platform assumes to call
-// the IAM-authorized routes, allowed to invoke those routes and no others.
-func (s *BillingStack) addUsageReporterRole(cfg Config, iamRoutes []routes.Route) {
-	var principal awsiam.IPrincipal
-	switch p := cfg.UsageReporterPrincipal; {
-	case p == "":
-		principal = awsiam.NewAccountRootPrincipal()
-	case regexp.MustCompile(`^\d{12}$`).MatchString(p):
-		principal = awsiam.NewAccountPrincipal(jsii.String(p))
+// the IAM-authorized routes other than the operators', allowed to invoke
+// those routes and no others.
+func (s *BillingStack) addUsageReporterRole(cfg Config, reporterRoutes []routes.Route) {
+	role := s.invokeRole("UsageReporterRole", cfg.UsageReporterPrincipal, reporterRoutes,
+		"Assumed by the sync platform to report DSU usage (IAM-authorized routes only)")
+	awscdk.NewCfnOutput(s.Stack, jsii.String("UsageReporterRoleArn"), &awscdk.CfnOutputProps{
+		Value:       role.RoleArn(),
+		Description: jsii.String("Role the sync platform assumes to call POST /v1/internal/usage (SigV4, service execute-api)"),
+	})
+}
+
+// addOperatorRole creates the role operators assume to call the operator
+// routes (dsu-admin signs with it), allowed to invoke those and no others.
+func (s *BillingStack) addOperatorRole(cfg Config, operatorRoutes []routes.Route) {
+	s.OperatorRole = s.invokeRole("OperatorRole", cfg.OperatorPrincipal, operatorRoutes,
+		"Assumed by DSU Billing operators to call the /v1/admin/* routes (dsu-admin) and nothing else")
+	awscdk.NewCfnOutput(s.Stack, jsii.String("OperatorRoleArn"), &awscdk.CfnOutputProps{
+		Value:       s.OperatorRole.RoleArn(),
+		Description: jsii.String("Role operators assume to call the /v1/admin/* routes (SigV4, service execute-api)"),
+	})
+}
+
+// invokeRole is a role principal may assume that may invoke exactly
+// these routes of the API.
+func (s *BillingStack) invokeRole(id, principal string, rs []routes.Route, description string) awsiam.Role {
+	var p awsiam.IPrincipal
+	switch {
+	case principal == "":
+		p = awsiam.NewAccountRootPrincipal()
+	case accountRe.MatchString(principal):
+		p = awsiam.NewAccountPrincipal(jsii.String(principal))
 	default:
-		principal = awsiam.NewArnPrincipal(jsii.String(p))
+		p = awsiam.NewArnPrincipal(jsii.String(principal))
 	}
 	var arns []*string
-	for _, r := range iamRoutes {
+	for _, r := range rs {
 		arns = append(arns, s.API.ArnForExecuteApi(jsii.String(r.Method), jsii.String(pathWithWildcards(r.Path)), jsii.String("$default")))
 	}
-	role := awsiam.NewRole(s.Stack, jsii.String("UsageReporterRole"), &awsiam.RoleProps{
-		AssumedBy:   principal,
-		Description: jsii.String("Assumed by the sync platform to report DSU usage (IAM-authorized routes only)"),
+	role := awsiam.NewRole(s.Stack, jsii.String(id), &awsiam.RoleProps{
+		AssumedBy:   p,
+		Description: jsii.String(description),
 	})
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("execute-api:Invoke"),
 		Resources: &arns,
 	}))
-	awscdk.NewCfnOutput(s.Stack, jsii.String("UsageReporterRoleArn"), &awscdk.CfnOutputProps{
-		Value:       role.RoleArn(),
-		Description: jsii.String("Role the sync platform assumes to call POST /v1/internal/usage (SigV4, service execute-api)"),
-	})
+	// A route with a path parameter has a * in its ARN: suppress exactly
+	// those ARNs.
+	var wildcards []string
+	for _, r := range rs {
+		if p := pathWithWildcards(r.Path); p != r.Path {
+			wildcards = append(wildcards, regexp.QuoteMeta(r.Method+p))
+		}
+	}
+	if len(wildcards) > 0 {
+		nagSuppressTree(role, nagRegex("AwsSolutions-IAM5",
+			"Each * in these execute-api ARNs stands for one path parameter of the route (such as the partner id): the role may invoke exactly these routes, for any value of the parameter, and nothing else.",
+			`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<Api[0-9A-F]+>/\$default/(`+strings.Join(wildcards, "|")+`)$/`))
+	}
+	return role
 }
 
 var pathParam = regexp.MustCompile(`\{[^}]+\}`)

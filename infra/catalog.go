@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
@@ -40,11 +41,25 @@ func CatalogItems() (packages []map[string]interface{}, pointer map[string]inter
 // part of its custom resource's properties, so CloudFormation writes it
 // again whenever the data file changes it. Packages that left the file keep
 // their old version and so stop being sold (see internal/dynamo/catalog.go).
-func seedCatalog(stack awscdk.Stack, table awsdynamodb.Table) error {
+//
+// The custom resources' one provider function runs with a role of its own
+// that writes only its own log group (instead of the default role with
+// AWSLambdaBasicExecutionRole, which may write every log group) and may
+// only put items into the table.
+func seedCatalog(stack awscdk.Stack, table awsdynamodb.Table, removal awscdk.RemovalPolicy, retention awslogs.RetentionDays) error {
 	items, pointer, err := CatalogItems()
 	if err != nil {
 		return err
 	}
+	logs := awslogs.NewLogGroup(stack, jsii.String("CatalogSeedLogs"), &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: removal,
+	})
+	role := awsiam.NewRole(stack, jsii.String("CatalogSeedRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("DSU Billing catalog seeding at deployment (PutItem of the packages)"),
+	})
+	logs.GrantWrite(role)
 	put := func(id, resourceType string, item map[string]interface{}) customresources.AwsCustomResource {
 		call := &customresources.AwsSdkCall{
 			Service: jsii.String("DynamoDB"),
@@ -60,6 +75,8 @@ func seedCatalog(stack awscdk.Stack, table awsdynamodb.Table) error {
 			OnCreate:            call,
 			OnUpdate:            call,
 			InstallLatestAwsSdk: jsii.Bool(false),
+			Role:                role,
+			LogGroup:            logs,
 			Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
 				awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 					Actions:   jsii.Strings("dynamodb:PutItem"),

@@ -25,6 +25,7 @@ const (
 	CtxAutoRefillConcurrency  = "autorefillConcurrency"  // reserved concurrency of autorefill (default 5, 0 = none)
 	CtxUsageConcurrency       = "usageConcurrency"       // reserved concurrency of usage (default 3, 0 = none)
 	CtxUsageReporterPrincipal = "usageReporterPrincipal" // account id or ARN allowed to assume the usage reporter role
+	CtxOperatorPrincipal      = "operatorPrincipal"      // account id or ARN allowed to assume the operator role
 )
 
 // Defaults.
@@ -70,6 +71,10 @@ type Config struct {
 	// IAM-authorized routes: a 12-digit account id or an IAM ARN. Empty
 	// means the stack's own account.
 	UsageReporterPrincipal string
+	// OperatorPrincipal may assume the role that can call the operator
+	// routes (/v1/admin/*): an account id or an IAM ARN, such as the
+	// on-call engineers' SSO role. Empty means the stack's own account.
+	OperatorPrincipal string
 
 	// Routes is the HTTP route table; nil means routes.All.
 	Routes []routes.Route
@@ -89,7 +94,10 @@ func (c Config) RouteTable() []routes.Route {
 	return c.Routes
 }
 
-var stageRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+var (
+	stageRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+	accountRe = regexp.MustCompile(`^\d{12}$`)
+)
 
 // ConfigFromContext reads the configuration from CDK context values
 // (app.Node().TryGetContext).
@@ -111,6 +119,7 @@ func ConfigFromContext(get func(key *string) interface{}) (Config, error) {
 		AlarmEmail:             str(CtxAlarmEmail),
 		CodeDir:                cmp.Or(str(CtxCodeDir), DefaultCodeDir),
 		UsageReporterPrincipal: str(CtxUsageReporterPrincipal),
+		OperatorPrincipal:      str(CtxOperatorPrincipal),
 		AutoRefillConcurrency:  DefaultAutoRefillReserved,
 		UsageConcurrency:       DefaultUsageReserved,
 	}
@@ -177,6 +186,11 @@ func (c Config) Validate() error {
 	}
 	if c.CodeDir == "" {
 		errs = append(errs, CtxCodeDir+" is empty")
+	}
+	for key, p := range map[string]string{CtxUsageReporterPrincipal: c.UsageReporterPrincipal, CtxOperatorPrincipal: c.OperatorPrincipal} {
+		if p != "" && !accountRe.MatchString(p) && !strings.HasPrefix(p, "arn:") {
+			errs = append(errs, key+" must be a 12-digit account id or an IAM ARN")
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -44,7 +44,7 @@ func TestConfigFromContext(t *testing.T) {
 		CtxStage: "prod", CtxJWTIssuer: "https://idp.example.com", CtxJWTAudience: "a, b",
 		CtxPortalOrigin: "https://portal.example.com,https://beta.example.com", CtxAlarmEmail: "x@example.com",
 		CtxSkipBuild: "true", CtxCodeDir: "/tmp/x", CtxAutoRefillConcurrency: "0", CtxUsageReporterPrincipal: "arn:aws:iam::111122223333:role/sync",
-		CtxStackName: "Billing",
+		CtxStackName: "Billing", CtxOperatorPrincipal: "111122223333",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +53,7 @@ func TestConfigFromContext(t *testing.T) {
 		StackName: "Billing", Stage: "prod", JWTIssuer: "https://idp.example.com", JWTAudience: []string{"a", "b"},
 		PortalOrigins: []string{"https://portal.example.com", "https://beta.example.com"}, AlarmEmail: "x@example.com",
 		CodeDir: "/tmp/x", SkipBuild: true, AutoRefillConcurrency: 0, UsageConcurrency: 3, UsageReporterPrincipal: "arn:aws:iam::111122223333:role/sync",
+		OperatorPrincipal: "111122223333",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("\n got %+v\nwant %+v", c, want)
@@ -73,6 +74,8 @@ func TestConfigRejects(t *testing.T) {
 		"bad stage":                  {CtxStage: "Prod_1"},
 		"bad skipBuild":              {CtxSkipBuild: "maybe"},
 		"bad concurrency":            {CtxAutoRefillConcurrency: "five"},
+		"bad operator principal":     {CtxOperatorPrincipal: "oncall"},
+		"bad reporter principal":     {CtxUsageReporterPrincipal: "12345"},
 	} {
 		if _, err := ConfigFromContext(ctxOf(ctx)); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -86,7 +89,7 @@ func TestFunctionSpecsNameRealFunctions(t *testing.T) {
 			t.Errorf("functionSpecs has %s, which routes.Functions lacks", fn)
 		}
 	}
-	if s := specFor("newfunction"); s.TimeoutSec == 0 || s.MemoryMB == 0 || s.StripeKey {
+	if s := specFor("newfunction"); s.TimeoutSec == 0 || s.MemoryMB == 0 || s.callsStripe() {
 		t.Errorf("a new function's default spec %+v", s)
 	}
 	if got := constructID(routes.StripeWebhook); got != "StripewebhookFunction" {

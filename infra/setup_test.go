@@ -113,6 +113,29 @@ func prodConfig() Config {
 	}
 }
 
+// operatorRoutes are the operator routes of docs/API.md's future admin
+// section, served here by purchases for the test's sake.
+// operatorRoutes are the operator routes of the full table.
+var operatorRoutes = func() []routes.Route {
+	var out []routes.Route
+	for _, r := range fullRoutes {
+		if strings.HasPrefix(r.Path, routes.AdminPrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}()
+
+const testOperatorPrincipal = "arn:aws:iam::123456789012:role/oncall"
+
+func operatorConfig() Config {
+	c := prodConfig()
+	c.StackName = "DsuBilling-ops"
+	c.Routes = append([]routes.Route{}, fullRoutes...)
+	c.OperatorPrincipal = testOperatorPrincipal
+	return c
+}
+
 // synthed is one synthesized stack.
 type synthed struct {
 	name     string
@@ -133,6 +156,9 @@ type variant struct {
 var (
 	devVariant  = &variant{cfg: devConfig}
 	prodVariant = &variant{cfg: prodConfig}
+	// operatorVariant is prod with an operator principal of its own
+	// (TestOperatorRole, the nag pack).
+	operatorVariant = &variant{cfg: operatorConfig}
 )
 
 func (v *variant) get(t *testing.T) *synthed {

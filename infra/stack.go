@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -32,23 +33,35 @@ const (
 	refillMaxRecordAge   = 1  // hours; older balance changes are left to the sweep
 	sweepIntervalMinutes = 5
 	failureRetentionDays = 14 // the SQS maximum: time for an operator to look
+	cursorKeyLength      = 64 // characters of the generated cursor key (letters and digits)
 )
 
 // BillingStack is the whole deployment: one stack per stage.
 type BillingStack struct {
 	awscdk.Stack
-	Config        Config
-	Table         awsdynamodb.Table
-	Functions     map[string]awslambda.Function
-	LogGroups     map[string]awslogs.LogGroup
-	API           awsapigatewayv2.HttpApi
-	EventBus      awsevents.EventBus
-	StripeKey     awssecretsmanager.Secret
+	Config    Config
+	Table     awsdynamodb.Table
+	Functions map[string]awslambda.Function
+	LogGroups map[string]awslogs.LogGroup
+	API       awsapigatewayv2.HttpApi
+	EventBus  awsevents.EventBus
+	// StripeKeys are the functions' own Stripe keys, one secret per
+	// function that calls Stripe.
+	StripeKeys    map[string]awssecretsmanager.Secret
 	WebhookSecret awssecretsmanager.Secret
+	CursorKey     awssecretsmanager.Secret
 	FailureQueue  awssqs.Queue
-	AlarmTopic    awssns.Topic
-	UserPool      awscognito.UserPool // nil when jwtIssuer is configured
-	PortalClient  awscognito.UserPoolClient
+	SweepSchedule awsevents.Rule
+	// SweepDLQ holds the schedule's events that could not invoke autorefill.
+	SweepDLQ     awssqs.Queue
+	AlarmTopic   awssns.Topic
+	Alarms       []awscloudwatch.Alarm
+	Dashboard    awscloudwatch.Dashboard
+	UserPool     awscognito.UserPool // nil when jwtIssuer is configured
+	PortalClient awscognito.UserPoolClient
+	// OperatorRole may call the /v1/admin/* routes; nil while the route
+	// table has none.
+	OperatorRole awsiam.Role
 }
 
 // NewBillingStack builds the stack for cfg.
@@ -70,7 +83,9 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 	})
 	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("dsu-billing"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("stage"), jsii.String(cfg.Stage), nil)
-	s := &BillingStack{Stack: stack, Config: cfg, Functions: map[string]awslambda.Function{}, LogGroups: map[string]awslogs.LogGroup{}}
+	addNagChecks(stack)
+	s := &BillingStack{Stack: stack, Config: cfg, Functions: map[string]awslambda.Function{}, LogGroups: map[string]awslogs.LogGroup{},
+		StripeKeys: map[string]awssecretsmanager.Secret{}}
 
 	// Data is kept in production; a dev stack cleans up after itself.
 	removal := awscdk.RemovalPolicy_DESTROY
@@ -81,7 +96,7 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 	}
 
 	s.Table = newTable(stack, cfg, removal)
-	if err := seedCatalog(stack, s.Table); err != nil {
+	if err := seedCatalog(stack, s.Table, removal, retention); err != nil {
 		return nil, err
 	}
 
@@ -91,15 +106,27 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 
 	// The secrets are created with a random placeholder value, never a value
 	// typed into the template; operators put the real values afterwards
-	// (docs/DEPLOYMENT.md).
-	s.StripeKey = awssecretsmanager.NewSecret(stack, jsii.String("StripeSecretKey"), &awssecretsmanager.SecretProps{
-		Description:   jsii.String("DSU Billing " + cfg.Stage + ": Stripe secret API key (sk_…/rk_…), the whole SecretString"),
-		RemovalPolicy: removal,
-	})
+	// (docs/DEPLOYMENT.md). Each Stripe-calling function has its own key
+	// secret (created with the function), meant for a restricted key with
+	// only the permissions that function's calls need.
 	s.WebhookSecret = awssecretsmanager.NewSecret(stack, jsii.String("StripeWebhookSecret"), &awssecretsmanager.SecretProps{
 		Description:   jsii.String("DSU Billing " + cfg.Stage + ": Stripe webhook signing secret(s) whsec_…, comma-separated while rotating"),
 		RemovalPolicy: removal,
 	})
+	nagSuppress(s.WebhookSecret, nag("AwsSolutions-SMG4",
+		"Stripe issues the webhook signing secret; it is rolled in the Stripe Dashboard and put here by hand (docs/DEPLOYMENT.md, \"Rotating the webhook secret\"), which no rotation Lambda can do."))
+	// The cursor key is generated here and never leaves AWS: nothing to
+	// fill in.
+	s.CursorKey = awssecretsmanager.NewSecret(stack, jsii.String("CursorKey"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("DSU Billing " + cfg.Stage + ": HMAC key of pagination cursors (generated)"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(cursorKeyLength),
+			ExcludePunctuation: jsii.Bool(true),
+		},
+		RemovalPolicy: removal,
+	})
+	nagSuppress(s.CursorKey, nag("AwsSolutions-SMG4",
+		"Rotating the cursor key only invalidates the cursors clients hold (docs/DEPLOYMENT.md, \"The cursor key\"); it protects the integrity of page positions, not data, so it is rotated by hand when needed rather than by a rotation Lambda."))
 
 	s.FailureQueue = awssqs.NewQueue(stack, jsii.String("AutoRefillFailures"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -107,6 +134,20 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
 		RemovalPolicy:   removal,
 	})
+	nagSuppress(s.FailureQueue, nag("AwsSolutions-SQS3",
+		"This queue is itself the dead-letter destination of the autorefill stream trigger. Nothing consumes it: an operator reads and purges it (docs/DEPLOYMENT.md, \"Alarms and the failure queue\"), so no message is received repeatedly and a dead-letter queue behind it would never be used. Its alarm fires on the first message."))
+	// The schedule's target gets a dead-letter queue too: an event that
+	// EventBridge could not deliver to autorefill (invocation refused or
+	// throttled, permissions, after its retries) is kept and alarmed on
+	// rather than dropped.
+	s.SweepDLQ = awssqs.NewQueue(stack, jsii.String("SweepScheduleDeadLetters"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
+		RemovalPolicy:   removal,
+	})
+	nagSuppress(s.SweepDLQ, nag("AwsSolutions-SQS3",
+		"This queue is itself the dead-letter queue of the sweep schedule's target. Nothing consumes it: its alarm fires on the first message and an operator reads and purges it."))
 
 	indexArn := jsii.String(*s.Table.TableArn() + "/index/" + dynamo.Schema.GSIName)
 	for _, fn := range routes.Functions {
@@ -114,6 +155,11 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 			return nil, err
 		}
 	}
+	// The stream event source grants dynamodb:ListStreams, which has no
+	// resource type in IAM.
+	nagSuppressTree(s.Functions[routes.AutoRefill].Role(), nag("AwsSolutions-IAM5",
+		"dynamodb:ListStreams has no resource type in IAM and is granted on * by the stream event source; it lists stream ARNs only. X-Ray's PutTraceSegments and PutTelemetryRecords have no resource type either.",
+		"Resource::*"))
 
 	// autorefill: the balance stream, filtered to balance items whose plan
 	// is active, and the sweep schedule.
@@ -129,13 +175,14 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 		// The raw pattern, byte for byte the one the local stack filters with.
 		Filters: &[]*map[string]interface{}{{"pattern": dynamo.RefillStreamFilter}},
 	}))
-	awsevents.NewRule(stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
+	s.SweepSchedule = awsevents.NewRule(stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
 		Description: jsii.String("The autorefill sweep: partners whose balance needs attention"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(sweepIntervalMinutes))),
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(refill, &awseventstargets.LambdaFunctionProps{
 			// The next sweep comes soon; a stale one is worthless.
-			RetryAttempts: jsii.Number(2),
-			MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(sweepIntervalMinutes)),
+			RetryAttempts:   jsii.Number(2),
+			MaxEventAge:     awscdk.Duration_Minutes(jsii.Number(sweepIntervalMinutes)),
+			DeadLetterQueue: s.SweepDLQ,
 		})},
 	})
 
@@ -143,6 +190,7 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 		return nil, err
 	}
 	s.addAlarms(cfg)
+	s.addDashboard(cfg)
 
 	out := func(id, value, desc string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
@@ -150,8 +198,14 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 	out("ApiUrl", *s.API.ApiEndpoint(), "Base URL of the HTTP API (routes start with /v1)")
 	out("WebhookUrl", *s.API.ApiEndpoint()+webhookPath, "Stripe webhook endpoint URL")
 	out("TableName", *s.Table.TableName(), "DynamoDB table")
-	out("StripeSecretKeyArn", *s.StripeKey.SecretArn(), "Secret to put the Stripe secret key into")
+	for _, fn := range routes.Functions {
+		if key, ok := s.StripeKeys[fn]; ok {
+			out(pascal(fn)+"StripeKeyArn", *key.SecretArn(), "Secret to put "+fn+"'s restricted Stripe key (rk_…) into")
+		}
+	}
 	out("StripeWebhookSecretArn", *s.WebhookSecret.SecretArn(), "Secret to put the Stripe webhook signing secret(s) into")
+	out("CursorKeyArn", *s.CursorKey.SecretArn(), "The generated key of pagination cursors (nothing to fill in)")
+	out("DashboardName", *s.Dashboard.DashboardName(), "CloudWatch dashboard of the business metrics and the functions, API and table")
 	out("EventBusName", *s.EventBus.EventBusName(), "EventBridge bus of the domain events")
 	out("FailureQueueUrl", *s.FailureQueue.QueueUrl(), "Stream batches autorefill gave up on")
 	out("AlarmTopicArn", *s.AlarmTopic.TopicArn(), "SNS topic of the alarms")
@@ -197,7 +251,16 @@ func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, remo
 		Retention:     retention,
 		RemovalPolicy: removal,
 	})
-	env, err := s.functionEnvironment(spec)
+	if spec.callsStripe() {
+		key := awssecretsmanager.NewSecret(s.Stack, jsii.String(pascal(fn)+"StripeKey"), &awssecretsmanager.SecretProps{
+			Description:   jsii.String("DSU Billing " + cfg.Stage + ": " + fn + "'s restricted Stripe key (rk_…), the whole SecretString; permissions in docs/DEPLOYMENT.md"),
+			RemovalPolicy: removal,
+		})
+		nagSuppress(key, nag("AwsSolutions-SMG4",
+			"Stripe issues the key: it is rolled in the Stripe Dashboard and put here by hand (docs/DEPLOYMENT.md, \"Rotating the API keys\"), which no rotation Lambda can do."))
+		s.StripeKeys[fn] = key
+	}
+	env, err := s.functionEnvironment(fn, spec)
 	if err != nil {
 		return fmt.Errorf("function %s: %w", fn, err)
 	}
@@ -220,25 +283,44 @@ func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, remo
 		Environment:   &env,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		LogGroup:      logs,
+		// Active tracing: Lambda records each invocation (init, handler,
+		// duration) in X-Ray; the role gets X-Ray's two write actions.
+		Tracing: awslambda.Tracing_ACTIVE,
 	}
 	if spec.Reserved != nil && spec.Reserved(cfg) > 0 {
 		props.ReservedConcurrentExecutions = jsii.Number(float64(spec.Reserved(cfg)))
 	}
 	f := awslambda.NewFunction(s.Stack, jsii.String(id), props)
 
-	// Least privilege: the store's actions on this table and its index, the
-	// domain bus, and only the secrets the function needs.
-	f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("BillingTable"),
-		Actions:   jsii.Strings(dynamoActions...),
-		Resources: &[]*string{s.Table.TableArn(), indexArn},
-	}))
+	// Least privilege: the table actions this function's code calls (and
+	// the sweep index only where it queries it), the domain bus, and only
+	// its own secrets.
+	if len(spec.Table.Actions) > 0 {
+		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("BillingTable"),
+			Actions:   jsii.Strings(spec.Table.Actions...),
+			Resources: &[]*string{s.Table.TableArn()},
+		}))
+	}
+	if spec.Table.SweepIndex {
+		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("SweepIndex"),
+			Actions:   jsii.Strings(ddbQuery),
+			Resources: &[]*string{indexArn},
+		}))
+	}
 	s.EventBus.GrantPutEventsTo(f, nil)
-	if spec.StripeKey {
-		s.StripeKey.GrantRead(f, nil)
+	if key, ok := s.StripeKeys[fn]; ok {
+		key.GrantRead(f, nil)
 	}
 	if spec.WebhookSecret {
 		s.WebhookSecret.GrantRead(f, nil)
+	}
+	s.CursorKey.GrantRead(f, nil)
+	if fn != routes.AutoRefill { // autorefill's suppression also names the stream's ListStreams
+		nagSuppressTree(role, nag("AwsSolutions-IAM5",
+			"X-Ray's PutTraceSegments and PutTelemetryRecords, granted by active tracing, have no resource type in IAM.",
+			"Resource::*"))
 	}
 	s.Functions[fn] = f
 	s.LogGroups[fn] = logs
@@ -248,13 +330,15 @@ func (s *BillingStack) addFunction(fn string, cfg Config, indexArn *string, remo
 // functionEnvironment is the variables a function is deployed with:
 // internal/config renders them from its defaults and the stack's resources
 // (tokens that CloudFormation resolves), and spec picks which are set.
-func (s *BillingStack) functionEnvironment(spec fnSpec) (map[string]*string, error) {
+func (s *BillingStack) functionEnvironment(fn string, spec fnSpec) (map[string]*string, error) {
 	deployed := config.Default()
 	deployed.Table = *s.Table.TableName()
 	deployed.EventBusName = *s.EventBus.EventBusName()
+	deployed.CursorKeyARN = *s.CursorKey.SecretArn()
 	names := append(append([]string{}, sharedEnv...), spec.Env...)
-	if spec.StripeKey {
-		deployed.StripeSecretKeyARN = *s.StripeKey.SecretArn()
+	if key, ok := s.StripeKeys[fn]; ok {
+		// The same variable in every function; each names its own secret.
+		deployed.StripeSecretKeyARN = *key.SecretArn()
 		names = append(names, config.EnvStripeSecretKeyARN)
 	}
 	if spec.WebhookSecret {
@@ -273,21 +357,25 @@ func (s *BillingStack) functionEnvironment(spec fnSpec) (map[string]*string, err
 	return env, nil
 }
 
-// constructID turns a function name into a construct id: "stripewebhook" →
-// "StripewebhookFunction".
-func constructID(fn string) string {
+// pascal turns a function name into the start of a construct id:
+// "stripewebhook" → "Stripewebhook".
+func pascal(fn string) string {
 	b := []byte(fn)
 	if len(b) > 0 && b[0] >= 'a' && b[0] <= 'z' {
 		b[0] -= 'a' - 'A'
 	}
-	out := make([]byte, 0, len(b)+8)
+	out := make([]byte, 0, len(b))
 	for _, c := range b {
 		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
 			out = append(out, c)
 		}
 	}
-	return string(out) + "Function"
+	return string(out)
 }
+
+// constructID turns a function name into a construct id: "stripewebhook" →
+// "StripewebhookFunction".
+func constructID(fn string) string { return pascal(fn) + "Function" }
 
 func contains(list []string, v string) bool {
 	for _, x := range list {

@@ -3,16 +3,19 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/cirasync/dsubilling/internal/config"
 	"github.com/cirasync/dsubilling/internal/dynamo"
+	"github.com/cirasync/dsubilling/internal/metrics"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -80,7 +83,7 @@ func TestTableRetentionByStage(t *testing.T) {
 			}
 		}
 		// The secrets and the log groups follow the table.
-		for _, sec := range []string{c.s.id(c.s.stack.StripeKey), c.s.id(c.s.stack.WebhookSecret)} {
+		for _, sec := range c.s.secrets() {
 			if got := c.s.res[sec]["DeletionPolicy"]; got != c.policy {
 				t.Errorf("%s: secret %s DeletionPolicy = %v, want %s", c.s.name, sec, got, c.policy)
 			}
@@ -197,13 +200,21 @@ var expectedFunctions = map[string]struct {
 	timeout, memory float64
 	stripe, webhook bool
 	extraEnv        []string // set to internal/config's defaults
+	table           []string // table actions
+	sweepIndex      bool
 }{
-	routes.Billing:       {timeout: 15, memory: 256, stripe: true},
-	routes.Purchases:     {timeout: 15, memory: 256, stripe: true},
-	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true},
-	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
-	routes.Usage:         {timeout: 25, memory: 256},
-	routes.Admin:         {timeout: 25, memory: 256, stripe: true},
+	routes.Billing: {timeout: 15, memory: 256, stripe: true,
+		table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
+	routes.Purchases: {timeout: 15, memory: 256, stripe: true,
+		table: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}},
+	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true,
+		table: []string{"dynamodb:GetItem", "dynamodb:PutItem"}},
+	routes.AutoRefill: {timeout: 60, memory: 256, stripe: true, extraEnv: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages},
+		table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}, sweepIndex: true},
+	routes.Usage: {timeout: 25, memory: 256,
+		table: []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"}},
+	routes.Admin: {timeout: 25, memory: 256, stripe: true,
+		table: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}},
 }
 
 func TestEveryFunctionDeployed(t *testing.T) {
@@ -287,12 +298,13 @@ func TestFunctionEnvironment(t *testing.T) {
 	defaults := config.Default().Environment()
 	variants(t, func(t *testing.T, s *synthed) {
 		table, bus := s.id(s.stack.Table), s.id(s.stack.EventBus)
-		key, hook := s.id(s.stack.StripeKey), s.id(s.stack.WebhookSecret)
+		hook, cursor := s.id(s.stack.WebhookSecret), s.id(s.stack.CursorKey)
 		for _, fn := range routes.Functions {
 			want := expectedFunctions[fn]
 			env := map[string]interface{}{
 				config.EnvTableName:    ref(table),
 				config.EnvEventBusName: ref(bus),
+				config.EnvCursorKeyARN: ref(cursor),
 			}
 			for _, name := range append([]string{
 				config.EnvLogLevel, config.EnvPartnerClaim, config.EnvGroupsClaim, config.EnvAdminGroup,
@@ -301,7 +313,8 @@ func TestFunctionEnvironment(t *testing.T) {
 				env[name] = defaults[name]
 			}
 			if want.stripe {
-				env[config.EnvStripeSecretKeyARN] = ref(key)
+				// Its own secret, under the same variable everywhere.
+				env[config.EnvStripeSecretKeyARN] = ref(s.id(s.stack.StripeKeys[fn]))
 			}
 			if want.webhook {
 				env[config.EnvStripeWebhookSecretARN] = ref(hook)
@@ -349,6 +362,10 @@ func TestFunctionEnvironmentIsAValidConfig(t *testing.T) {
 				}
 				if want.webhook && !strings.HasPrefix(cfg.StripeWebhookSecretARN, "arn:aws:secretsmanager:") {
 					t.Errorf("verifies webhooks but %s is %q", config.EnvStripeWebhookSecretARN, cfg.StripeWebhookSecretARN)
+				}
+				// Against AWS DynamoDB wiring refuses to start without it.
+				if cfg.DynamoDBEndpoint != "" || !strings.HasPrefix(cfg.CursorKeyARN, "arn:aws:secretsmanager:") {
+					t.Errorf("%s is %q (endpoint %q)", config.EnvCursorKeyARN, cfg.CursorKeyARN, cfg.DynamoDBEndpoint)
 				}
 			})
 		}
@@ -436,6 +453,20 @@ func TestSweepSchedule(t *testing.T) {
 				"Targets":            assertions.Match_ArrayWith(&[]interface{}{assertions.Match_ObjectLike(&map[string]interface{}{"Arn": getAtt(fn, "Arn")})}),
 			})
 		})
+		// Events that cannot invoke autorefill go to a dead-letter queue
+		// (alarmed in TestAlarms).
+		dlq := getAtt(s.id(s.stack.SweepDLQ), "Arn")
+		assert(t, "schedule dead-letter queue", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Events::Rule"), map[string]interface{}{
+				"Targets": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+					"Arn": getAtt(fn, "Arn"), "DeadLetterConfig": map[string]interface{}{"Arn": dlq},
+					"RetryPolicy": map[string]interface{}{"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 300},
+				})},
+			})
+		})
+		assert(t, "dead-letter queue encrypted", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]interface{}{"SqsManagedSseEnabled": true})
+		})
 		assert(t, "events may invoke autorefill", func() {
 			s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]interface{}{
 				"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com", "FunctionName": getAtt(fn, "Arn"),
@@ -502,8 +533,11 @@ func TestNoWildcardsInPolicies(t *testing.T) {
 				}
 			}
 			for _, r := range st.resources {
-				if r == "*" && !slices.Equal(st.actions, []string{"dynamodb:ListStreams"}) {
-					t.Errorf("%s: %v on every resource", st.policy, st.actions)
+				// ListStreams and X-Ray's writes have no resource type: IAM needs "*".
+				for _, a := range st.actions {
+					if r == "*" && a != "dynamodb:ListStreams" && a != "xray:PutTraceSegments" && a != "xray:PutTelemetryRecords" {
+						t.Errorf("%s: %s on every resource", st.policy, a)
+					}
 				}
 			}
 		}
@@ -543,33 +577,99 @@ func TestFunctionRolesOwnLogsOnly(t *testing.T) {
 	})
 }
 
-func TestFunctionsTableAccessIsExplicit(t *testing.T) {
-	want := []string{"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+// Per function, only the table actions its code calls: no DeleteItem or
+// ConditionCheckItem where nothing deletes or checks, and the sweep index
+// only for autorefill. (TestTableAccessIsWhatTheCodeCalls derives the
+// same from the code.)
+func TestFunctionsTableAccessIsLeast(t *testing.T) {
 	variants(t, func(t *testing.T, s *synthed) {
 		table := getAtt(s.id(s.stack.Table), "Arn")
+		index := map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{table, "/index/" + dynamo.Schema.GSIName}}}
 		for fn, role := range s.functionRoles(t) {
-			var got []string
+			want := expectedFunctions[fn]
+			var onTable, onIndex []string
 			for _, st := range s.roleStatements(role) {
-				if refersTo(st.resources, table) {
-					got = append(got, st.actions...)
+				for _, a := range st.actions {
+					if !strings.HasPrefix(a, "dynamodb:") {
+						continue
+					}
+					for _, r := range st.resources {
+						switch {
+						case jsonEq(r, table):
+							onTable = append(onTable, a)
+						case jsonEq(r, index):
+							onIndex = append(onIndex, a)
+						}
+					}
 				}
 			}
-			if !reflect.DeepEqual(sortedCopy(got), want) {
-				t.Errorf("%s: table actions %v, want %v", fn, sortedCopy(got), want)
+			if !reflect.DeepEqual(sortedCopy(onTable), want.table) {
+				t.Errorf("%s: table actions %v, want %v", fn, sortedCopy(onTable), want.table)
 			}
+			for _, a := range onTable {
+				if a == "dynamodb:DeleteItem" || a == "dynamodb:ConditionCheckItem" || a == "dynamodb:Scan" {
+					t.Errorf("%s may %s, which no function calls", fn, a)
+				}
+			}
+			wantIndex := []string(nil)
+			if want.sweepIndex {
+				wantIndex = []string{"dynamodb:Query"}
+			}
+			if !reflect.DeepEqual(onIndex, wantIndex) {
+				t.Errorf("%s: actions on the sweep index %v, want %v", fn, onIndex, wantIndex)
+			}
+		}
+		if !expectedFunctions[routes.AutoRefill].sweepIndex {
+			t.Error("autorefill must query the sweep index")
 		}
 	})
 }
 
 func TestSecretsAndWhoReadsThem(t *testing.T) {
 	variants(t, func(t *testing.T, s *synthed) {
-		assert(t, "two secrets", func() { s.template.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(2)) })
-		key, hook := s.id(s.stack.StripeKey), s.id(s.stack.WebhookSecret)
-		for _, id := range []string{key, hook} {
+		// A Stripe key per Stripe-calling function, the webhook secret, the
+		// cursor key.
+		var stripeFns []string
+		for _, fn := range routes.Functions {
+			if expectedFunctions[fn].stripe {
+				stripeFns = append(stripeFns, fn)
+			}
+		}
+		if len(stripeFns) != len(routes.Functions)-1 || len(s.stack.StripeKeys) != len(stripeFns) {
+			t.Errorf("Stripe keys for %v, want one for each of %v", keysOf(s.stack.StripeKeys), stripeFns)
+		}
+		assert(t, "secrets", func() {
+			s.template.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(float64(len(stripeFns)+2)))
+		})
+		hook, cursor := s.id(s.stack.WebhookSecret), s.id(s.stack.CursorKey)
+		want := map[string][]string{
+			canon(ref(hook)):   {routes.StripeWebhook},
+			canon(ref(cursor)): sortedCopy(routes.Functions),
+		}
+		distinct := map[string]bool{}
+		for _, fn := range stripeFns {
+			key, ok := s.stack.StripeKeys[fn]
+			if !ok {
+				t.Errorf("%s has no Stripe key of its own", fn)
+				continue
+			}
+			id := s.id(key)
+			distinct[id] = true
+			want[canon(ref(id))] = []string{fn}
+		}
+		if len(distinct) != len(stripeFns) {
+			t.Errorf("%d distinct Stripe key secrets for %d functions", len(distinct), len(stripeFns))
+		}
+		for _, id := range s.secrets() {
 			p := s.props(id)
 			if _, ok := p["SecretString"]; ok {
 				t.Errorf("secret %s has a value in the template", id)
 			}
+		}
+		// The cursor key is generated: 64 letters and digits.
+		gen, _ := s.props(cursor)["GenerateSecretString"].(map[string]interface{})
+		if gen["PasswordLength"] != 64.0 || gen["ExcludePunctuation"] != true {
+			t.Errorf("cursor key generated with %v", gen)
 		}
 		roleFn := map[string]string{}
 		for fn, role := range s.functionRoles(t) {
@@ -596,10 +696,6 @@ func TestSecretsAndWhoReadsThem(t *testing.T) {
 				}
 			}
 		}
-		want := map[string][]string{
-			canon(ref(key)):  {routes.Admin, routes.AutoRefill, routes.Billing, routes.Purchases, routes.StripeWebhook},
-			canon(ref(hook)): {routes.StripeWebhook},
-		}
 		got := map[string][]string{}
 		for r, who := range readers {
 			got[r] = sortedCopy(who)
@@ -607,13 +703,13 @@ func TestSecretsAndWhoReadsThem(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("secret readers\n got %v\nwant %v", got, want)
 		}
-		for _, who := range readers[canon(ref(key))] {
-			if who == routes.Usage {
-				t.Error("usage can read the Stripe secret key")
-			}
-		}
 	})
 }
+
+// secrets lists the stack's secrets.
+func (s *synthed) secrets() []string { return s.ofType("AWS::SecretsManager::Secret") }
+
+func keysOf[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // ---- HTTP API ----
 
@@ -803,6 +899,21 @@ func TestThrottling(t *testing.T) {
 			if rate("POST /v1/purchases") >= rate("GET /v1/purchases") {
 				t.Error("POST /v1/purchases is not tighter than reads")
 			}
+			// Sized to traffic (docs/ARCHITECTURE.md, "Throttling"): room for
+			// 10 times the design peak of manual purchases (1/s), and the
+			// Stripe writes the API and the sweep can start together stay
+			// within Stripe's live limit of 100 per second.
+			if rate("POST /v1/purchases") < 10 {
+				t.Errorf("POST /v1/purchases at %v/s has no headroom over a peak of 1/s", rate("POST /v1/purchases"))
+			}
+			stripeWrites := rate("POST /v1/purchases") + rate("POST /v1/billing/card/setup-intent") + config.DefaultSweepStripeRate
+			if stripeWrites > 50 {
+				t.Errorf("the API and the sweep may start %v Stripe writes per second: more than half of Stripe's 100", stripeWrites)
+			}
+			// The webhook takes the settlements of a full-speed sweep twice over.
+			if rate("POST /v1/stripe/webhook") < 2*config.DefaultSweepStripeRate {
+				t.Errorf("the webhook's %v/s cannot take a sweep's settlements", rate("POST /v1/stripe/webhook"))
+			}
 		}
 		// The stage names routes: it must be created after them.
 		deps := asList(s.res[stages[0]]["DependsOn"])
@@ -942,7 +1053,9 @@ func TestAlarms(t *testing.T) {
 			for _, d := range asList(p["Dimensions"]) {
 				dim = canon(d.(map[string]interface{})["Value"])
 			}
-			alarms[key{p["Namespace"].(string), p["MetricName"].(string), dim}] = p
+			if ns, ok := p["Namespace"].(string); ok {
+				alarms[key{ns, p["MetricName"].(string), dim}] = p
+			}
 		}
 		for _, fn := range routes.Functions {
 			f := canon(ref(s.id(s.stack.Functions[fn])))
@@ -956,21 +1069,49 @@ func TestAlarms(t *testing.T) {
 		if q == nil || q["Threshold"] != 0.0 || q["ComparisonOperator"] != "GreaterThanThreshold" {
 			t.Errorf("failure queue alarm %v", q)
 		}
-		if a := alarms[key{MetricNamespace, MetricRefillFailed, ""}]; a == nil {
-			t.Error("no refill failure alarm")
+		d := alarms[key{"AWS/SQS", "ApproximateNumberOfMessagesVisible", canon(getAtt(s.id(s.stack.SweepDLQ), "QueueName"))}]
+		if d == nil || d["Threshold"] != 0.0 || d["ComparisonOperator"] != "GreaterThanThreshold" {
+			t.Errorf("sweep dead-letter alarm %v", d)
 		}
 		if a := alarms[key{"AWS/ApiGateway", "5xx", canon(ref(s.id(s.stack.API)))}]; a == nil {
 			t.Error("no API 5xx alarm")
 		}
-		assert(t, "refill_failed metric filter", func() {
-			s.template.HasResourceProperties(jsii.String("AWS::Logs::MetricFilter"), map[string]interface{}{
-				"LogGroupName":  ref(s.id(s.stack.LogGroups[routes.AutoRefill])),
-				"FilterPattern": `{ $.event = "refill_failed" }`,
-				"MetricTransformations": []interface{}{map[string]interface{}{
-					"MetricNamespace": MetricNamespace, "MetricName": MetricRefillFailed, "MetricValue": "1",
-				}},
-			})
-		})
+		// Any single credit mismatch or double charge pages: the service's
+		// totals (no dimensions), whichever function records them.
+		for _, m := range []string{"CreditMismatches", "DoubleChargesRefunded"} {
+			a := alarms[key{"DSUBilling", m, ""}]
+			if a == nil || a["Threshold"] != 1.0 || a["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
+				a["Statistic"] != "Sum" || a["Period"] != 300.0 || a["Dimensions"] != nil {
+				t.Errorf("%s alarm %v", m, a)
+			}
+		}
+		// No log metric filter: every business alarm reads the EMF metrics.
+		assert(t, "no metric filter", func() { s.template.ResourceCountIs(jsii.String("AWS::Logs::MetricFilter"), jsii.Number(0)) })
+		// The refill failure rate: failed / (failed + succeeded), over an
+		// hour, once enough refills ended.
+		var rate map[string]interface{}
+		for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
+			if p := s.props(id); p["Metrics"] != nil && strings.Contains(canon(p["Metrics"]), "RefillsFailed") {
+				rate = p
+			}
+		}
+		if rate == nil {
+			t.Fatal("no refill failure rate alarm")
+		}
+		text := canon(rate["Metrics"])
+		for _, q := range asList(rate["Metrics"]) {
+			if e, ok := q.(map[string]interface{})["Expression"].(string); ok {
+				text += " " + e
+			}
+		}
+		for _, want := range []string{"RefillsFailed", "RefillsSucceeded", "100 * failed / (failed + succeeded)", "(failed + succeeded) >= 3", `"Period":3600`, `"Namespace":"DSUBilling"`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("refill failure rate alarm lacks %s: %s", want, text)
+			}
+		}
+		if rate["Threshold"] != 50.0 || rate["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" || !jsonEq(rate["AlarmActions"], []interface{}{topic}) {
+			t.Errorf("refill failure rate alarm %v", rate)
+		}
 		subs := 0
 		if s.cfg.AlarmEmail != "" {
 			subs = 1
@@ -1006,8 +1147,17 @@ func TestOutputs(t *testing.T) {
 		if got := val("TableName"); got != "<Ref "+s.id(s.stack.Table)+">" {
 			t.Errorf("TableName = %s", got)
 		}
-		for _, name := range []string{"StripeSecretKeyArn", "StripeWebhookSecretArn", "EventBusName", "FailureQueueUrl", "AlarmTopicArn"} {
+		for _, name := range []string{"StripeWebhookSecretArn", "CursorKeyArn", "EventBusName", "FailureQueueUrl", "AlarmTopicArn", "DashboardName"} {
 			val(name)
+		}
+		// One output per function's Stripe key, named after the function.
+		for fn, key := range s.stack.StripeKeys {
+			if got := val(pascal(fn) + "StripeKeyArn"); got != "<Ref "+s.id(key)+">" {
+				t.Errorf("%s's key output = %s", fn, got)
+			}
+		}
+		if _, ok := s.outputs["StripeSecretKeyArn"]; ok {
+			t.Error("the shared StripeSecretKeyArn output is still there")
 		}
 	})
 }
@@ -1034,4 +1184,181 @@ func TestNoLookupsNoFixedEnvironment(t *testing.T) {
 
 func awsTokenUnresolved(s *synthed) bool {
 	return strings.HasPrefix(*s.stack.Account(), "${Token[") && strings.HasPrefix(*s.stack.Region(), "${Token[")
+}
+
+// ---- Tracing ----
+
+func TestActiveTracing(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		for fn, role := range s.functionRoles(t) {
+			p := s.props(s.id(s.stack.Functions[fn]))
+			if !jsonEq(p["TracingConfig"], map[string]string{"Mode": "Active"}) {
+				t.Errorf("%s: TracingConfig %v", fn, p["TracingConfig"])
+			}
+			var xray bool
+			for _, st := range s.roleStatements(role) {
+				if hasAction(st, "xray:PutTraceSegments") && hasAction(st, "xray:PutTelemetryRecords") {
+					xray = true
+				}
+			}
+			if !xray {
+				t.Errorf("%s cannot write traces", fn)
+			}
+		}
+	})
+}
+
+// ---- Dashboard ----
+
+func TestDashboard(t *testing.T) {
+	variants(t, func(t *testing.T, s *synthed) {
+		boards := s.ofType("AWS::CloudWatch::Dashboard")
+		if len(boards) != 1 {
+			t.Fatalf("dashboards %v", boards)
+		}
+		p := s.props(boards[0])
+		if p["DashboardName"] != s.cfg.StackName {
+			t.Errorf("DashboardName %v", p["DashboardName"])
+		}
+		body := joined(p["DashboardBody"])
+		var want []string
+		// Every business metric, as the service's total or by breakdown.
+		for _, name := range metrics.Names() {
+			want = append(want, `"DSUBilling","`+name+`"`)
+			for _, b := range metrics.Specs[name].Breakdowns {
+				want = append(want, `{DSUBilling,Function,`+b+`} MetricName=\"`+name+`\"`)
+			}
+		}
+		// The Lambda, API and DynamoDB essentials.
+		for _, fn := range routes.Functions {
+			f := "<Ref " + s.id(s.stack.Functions[fn]) + ">"
+			for _, m := range []string{"Invocations", "Errors", "Throttles", "Duration"} {
+				want = append(want, `"AWS/Lambda","`+m+`","FunctionName","`+f+`"`)
+			}
+		}
+		api := "<Ref " + s.id(s.stack.API) + ">"
+		for _, m := range []string{"Count", "4xx", "5xx", "Latency", "IntegrationLatency"} {
+			want = append(want, `"AWS/ApiGateway","`+m+`","ApiId","`+api+`"`)
+		}
+		table := "<Ref " + s.id(s.stack.Table) + ">"
+		for _, m := range []string{"ThrottledRequests", "SystemErrors", "ReadThrottleEvents", "WriteThrottleEvents", "ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits"} {
+			want = append(want, `"AWS/DynamoDB","`+m+`"`)
+		}
+		want = append(want, `"TableName","`+table+`"`, `"type":"alarm"`)
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("the dashboard lacks %s", w)
+			}
+		}
+		// Its alarm widget shows every alarm.
+		for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
+			if !strings.Contains(body, "<GetAtt "+id+".Arn>") {
+				t.Errorf("the dashboard does not show alarm %s", id)
+			}
+		}
+	})
+}
+
+// Every metric of internal/metrics and each of its breakdowns has a
+// panel: a new metric shows up on the dashboard or fails here.
+func TestDashboardShowsEveryBusinessMetric(t *testing.T) {
+	totals, breakdowns := map[string]bool{}, map[string]bool{}
+	for _, p := range businessPanels {
+		for _, m := range p.totals {
+			totals[m] = true
+		}
+		for _, m := range p.metrics {
+			if p.breakdown == "" || !slices.Contains(metrics.Specs[m].Breakdowns, p.breakdown) {
+				t.Errorf("panel %q: %s has no breakdown %q", p.title, m, p.breakdown)
+			}
+			breakdowns[m+" by "+p.breakdown] = true
+		}
+	}
+	for _, name := range metrics.Names() {
+		if !totals[name] {
+			t.Errorf("no panel shows the total of %s", name)
+		}
+		for _, b := range metrics.Specs[name].Breakdowns {
+			if !breakdowns[name+" by "+b] {
+				t.Errorf("no panel shows %s by %s", name, b)
+			}
+		}
+	}
+}
+
+// ---- Operators ----
+
+// The operator routes (/v1/admin/*) use IAM authorization, and the operator
+// role may invoke them and nothing else; the usage reporter role cannot.
+// Derived from the route table: the role appears with the first operator
+// route.
+func TestOperatorRole(t *testing.T) {
+	for _, v := range []*variant{devVariant, prodVariant} {
+		s := v.get(t)
+		hasOps := slices.ContainsFunc(s.cfg.RouteTable(), isOperatorRoute)
+		if _, ok := s.outputs["OperatorRoleArn"]; ok != hasOps || (s.stack.OperatorRole != nil) != hasOps {
+			t.Errorf("%s: operator role %v, operator routes %v", s.name, ok, hasOps)
+		}
+	}
+	s := operatorVariant.get(t)
+	byKey := map[string]string{}
+	for _, id := range s.ofType("AWS::ApiGatewayV2::Route") {
+		byKey[s.props(id)["RouteKey"].(string)] = id
+	}
+	var want []string
+	for _, r := range operatorRoutes {
+		if got := s.props(byKey[r.Key()])["AuthorizationType"]; got != "AWS_IAM" {
+			t.Errorf("%s: AuthorizationType %v, want AWS_IAM", r.Key(), got)
+		}
+		want = append(want, "/$default/"+r.Method+pathWithWildcards(r.Path))
+	}
+	role := s.id(s.stack.OperatorRole)
+	invoke := map[string][]string{}
+	for _, st := range s.statements() {
+		if !hasAction(st, "execute-api:Invoke") {
+			continue
+		}
+		if len(st.actions) != 1 || st.raw["Effect"] != "Allow" {
+			t.Errorf("%s: %v", st.policy, st.actions)
+		}
+		for _, r := range st.resources {
+			text := joined(r)
+			_, path, _ := strings.Cut(text, "/$default/")
+			for _, who := range st.roles {
+				invoke[who] = append(invoke[who], "/$default/"+path)
+			}
+		}
+	}
+	if got := sortedCopy(invoke[role]); !reflect.DeepEqual(got, sortedCopy(want)) {
+		t.Errorf("the operator role may invoke %v, want exactly %v", got, sortedCopy(want))
+	}
+	for who, paths := range invoke {
+		if who == role {
+			continue
+		}
+		for _, p := range paths {
+			if strings.Contains(p, routes.AdminPrefix) {
+				t.Errorf("%s may invoke the operator route %s", who, p)
+			}
+		}
+	}
+	// Only the configured principal may assume it.
+	trust := canon(s.props(role)["AssumeRolePolicyDocument"])
+	if !strings.Contains(trust, `"AWS":"`+testOperatorPrincipal+`"`) {
+		t.Errorf("operator role trust %s, want %s", trust, testOperatorPrincipal)
+	}
+	if _, ok := s.outputs["OperatorRoleArn"]; !ok {
+		t.Error("no OperatorRoleArn output")
+	}
+}
+
+// An operator route that is not IAM-authorized is refused at synth.
+func TestOperatorRouteMustUseIAM(t *testing.T) {
+	cfg := devConfig()
+	cfg.StackName = "DsuBilling-bad"
+	cfg.Routes = append(append([]routes.Route{}, fullRoutes...), rt("GET", "/v1/admin/partners/{partnerId}", routes.Purchases, routes.AuthJWT))
+	_, err := NewBillingStack(awscdk.NewApp(nil), cfg.StackName, cfg)
+	if err == nil || !strings.Contains(err.Error(), "must use IAM") {
+		t.Errorf("an operator route with JWT auth: %v", err)
+	}
 }

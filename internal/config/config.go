@@ -26,6 +26,7 @@ const (
 	EnvWelcomeGrantUnits      = "WELCOME_GRANT_UNITS"
 	EnvCatalogCacheTTL        = "CATALOG_CACHE_TTL"
 	EnvCursorKey              = "CURSOR_KEY"
+	EnvCursorKeyARN           = "CURSOR_KEY_ARN"
 	EnvStripeSecretKey        = "STRIPE_SECRET_KEY"
 	EnvStripeSecretKeyARN     = "STRIPE_SECRET_KEY_ARN"
 	EnvStripeAPIBase          = "STRIPE_API_BASE"
@@ -63,7 +64,11 @@ type Config struct {
 
 	Partner    dsu.PartnerDefaults // DEFAULT_CURRENCY, WELCOME_GRANT_UNITS
 	CatalogTTL time.Duration       // CATALOG_CACHE_TTL
-	CursorKey  string              // CURSOR_KEY
+	// The key of pagination cursors. In AWS it comes from Secrets Manager
+	// (CURSOR_KEY_ARN); the plain variable is for the local stack and
+	// tests, which may also leave both unset for a built-in key.
+	CursorKey    string // CURSOR_KEY
+	CursorKeyARN string // CURSOR_KEY_ARN
 
 	// Stripe. In AWS the secrets come from Secrets Manager (the *ARN
 	// variables); the plain variables are for the local stack and tests.
@@ -109,6 +114,7 @@ func FromEnv(env Getenv) (Config, error) {
 	c.GroupsClaim = cmp.Or(env(EnvGroupsClaim), c.GroupsClaim)
 	c.AdminGroup = cmp.Or(env(EnvAdminGroup), c.AdminGroup)
 	c.CursorKey = env(EnvCursorKey)
+	c.CursorKeyARN = env(EnvCursorKeyARN)
 	c.StripeSecretKey = env(EnvStripeSecretKey)
 	c.StripeSecretKeyARN = env(EnvStripeSecretKeyARN)
 	c.StripeAPIBase = env(EnvStripeAPIBase)
@@ -182,6 +188,7 @@ func (c Config) Environment() map[string]string {
 	set(EnvWelcomeGrantUnits, strconv.FormatInt(c.Partner.WelcomeGrant, 10))
 	set(EnvCatalogCacheTTL, c.CatalogTTL.String())
 	set(EnvCursorKey, c.CursorKey)
+	set(EnvCursorKeyARN, c.CursorKeyARN)
 	set(EnvStripeSecretKey, c.StripeSecretKey)
 	set(EnvStripeSecretKeyARN, c.StripeSecretKeyARN)
 	set(EnvStripeAPIBase, c.StripeAPIBase)

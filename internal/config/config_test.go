@@ -57,6 +57,7 @@ func TestEnvironmentReadsBack(t *testing.T) {
 		PartnerClaim: "partner", GroupsClaim: "groups", AdminGroup: "admins",
 		Partner:    dsu.PartnerDefaults{Currency: dsu.EUR, WelcomeGrant: 0},
 		CatalogTTL: 90 * time.Second, CursorKey: "cursor-key",
+		CursorKeyARN:    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cursor-AbCdEf",
 		StripeSecretKey: "sk_test_1", StripeSecretKeyARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:key-AbCdEf",
 		StripeAPIBase: "http://127.0.0.1:12111", StripeWebhookSecrets: []string{"whsec_new", "whsec_old"},
 		StripeWebhookSecretARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hook-AbCdEf",
@@ -82,7 +83,7 @@ func TestEnvironmentReadsBack(t *testing.T) {
 	}
 	// Unset settings are left out, not rendered as empty variables.
 	vars := deployed.Environment()
-	for _, unset := range []string{EnvDynamoDBEndpoint, EnvCursorKey, EnvStripeSecretKey, EnvStripeSecretKeyARN, EnvStripeAPIBase, EnvStripeWebhookSecret, EnvStripeWebhookSecretARN, EnvEventBusName} {
+	for _, unset := range []string{EnvDynamoDBEndpoint, EnvCursorKey, EnvCursorKeyARN, EnvStripeSecretKey, EnvStripeSecretKeyARN, EnvStripeAPIBase, EnvStripeWebhookSecret, EnvStripeWebhookSecretARN, EnvEventBusName} {
 		if v, ok := vars[unset]; ok {
 			t.Errorf("unset %s rendered as %q", unset, v)
 		}

@@ -52,7 +52,7 @@ func FromEnvironment(ctx context.Context, cfg config.Config, getenv config.Geten
 	clock := dsu.SystemClock{}
 	d := Deps{Config: cfg, Clock: clock, IDs: dsu.RandomIDs{Clock: clock}, Log: log}
 	var awsCfg aws.Config
-	if cfg.DynamoDBEndpoint == "" || cfg.StripeSecretKeyARN != "" || cfg.StripeWebhookSecretARN != "" || cfg.EventBusName != "" {
+	if cfg.DynamoDBEndpoint == "" || cfg.CursorKeyARN != "" || cfg.StripeSecretKeyARN != "" || cfg.StripeWebhookSecretARN != "" || cfg.EventBusName != "" {
 		var err error
 		if awsCfg, err = LambdaAWSConfig(getenv); err != nil {
 			return Deps{}, err
@@ -63,6 +63,11 @@ func FromEnvironment(ctx context.Context, cfg config.Config, getenv config.Geten
 	} else {
 		d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
 	}
+	key, err := cursorKey(ctx, cfg, awsCfg)
+	if err != nil {
+		return Deps{}, err
+	}
+	d.Config.CursorKey = key
 	if needs.Stripe {
 		key := cfg.StripeSecretKey
 		if key == "" && cfg.StripeSecretKeyARN != "" {
@@ -95,6 +100,35 @@ func FromEnvironment(ctx context.Context, cfg config.Config, getenv config.Geten
 		d.Events = app.LogPublisher{Log: log}
 	}
 	return d, nil
+}
+
+// MinCursorKeyLength is the shortest cursor key a function accepts against
+// AWS DynamoDB; the stack generates 64 characters.
+const MinCursorKeyLength = 32
+
+// cursorKey is the key of pagination cursors: CURSOR_KEY, else the secret
+// CURSOR_KEY_ARN names. With neither, the store's built-in key is used, but
+// only against an emulated table (DYNAMODB_ENDPOINT: the local stack and
+// tests): against AWS a key anyone can read in the source would let anyone
+// forge cursors, so the function refuses to start.
+func cursorKey(ctx context.Context, cfg config.Config, awsCfg aws.Config) (string, error) {
+	key := cfg.CursorKey
+	if key == "" && cfg.CursorKeyARN != "" {
+		var err error
+		if key, err = awsjson.SecretString(ctx, awsCfg, cfg.CursorKeyARN); err != nil {
+			return "", err
+		}
+	}
+	if cfg.DynamoDBEndpoint != "" {
+		return key, nil
+	}
+	if key == "" {
+		return "", fmt.Errorf("configuration: %s is required against AWS DynamoDB (the built-in cursor key is for the local stack and tests only)", config.EnvCursorKeyARN)
+	}
+	if len(key) < MinCursorKeyLength {
+		return "", fmt.Errorf("configuration: the cursor key has %d characters, want at least %d", len(key), MinCursorKeyLength)
+	}
+	return key, nil
 }
 
 // NewStripe is the one Stripe client of a process. Network retries reuse

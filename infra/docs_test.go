@@ -1,0 +1,105 @@
+package main
+
+import (
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// docTable returns the rows of the first markdown table after heading in
+// docs/DEPLOYMENT.md, each row's cells trimmed, without the header rows.
+func docTable(t *testing.T, heading string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("../docs/DEPLOYMENT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("docs/DEPLOYMENT.md has no heading %q", heading)
+	}
+	var rows [][]string
+	for line := range strings.SplitSeq(after, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			if len(rows) > 0 {
+				break
+			}
+			continue
+		}
+		var cells []string
+		for c := range strings.SplitSeq(strings.Trim(line, "|"), "|") {
+			cells = append(cells, strings.TrimSpace(c))
+		}
+		rows = append(rows, cells)
+	}
+	if len(rows) < 2 {
+		t.Fatalf("no table after %q", heading)
+	}
+	return rows[2:] // header and separator
+}
+
+// The restricted keys' permissions in docs/DEPLOYMENT.md are functionSpecs'
+// (which TestStripePermissionsAreWhatTheCodeCalls checks against the code).
+func TestDeploymentListsStripePermissions(t *testing.T) {
+	documented := map[string]map[string]StripeAccess{}
+	for _, row := range docTable(t, "### Stripe keys and their permissions") {
+		perms := map[string]StripeAccess{}
+		for p := range strings.SplitSeq(row[1], ";") {
+			res, access, ok := strings.Cut(strings.TrimSpace(p), ":")
+			if !ok {
+				t.Errorf("%s: permission %q is not Resource: Read|Write", row[0], p)
+				continue
+			}
+			perms[strings.TrimSpace(res)] = StripeAccess(strings.TrimSpace(access))
+		}
+		documented[strings.Trim(row[0], "`")] = perms
+	}
+	for _, fn := range routes.Functions {
+		want := specFor(fn).Stripe
+		got, listed := documented[fn]
+		switch {
+		case len(want) == 0 && listed:
+			t.Errorf("%s calls no Stripe API but docs/DEPLOYMENT.md lists a key for it", fn)
+		case len(want) > 0 && !maps.Equal(got, want):
+			t.Errorf("%s: docs/DEPLOYMENT.md lists %v, functionSpecs %v", fn, got, want)
+		}
+		delete(documented, fn)
+	}
+	for fn := range documented {
+		t.Errorf("docs/DEPLOYMENT.md lists a key for %s, which is not a function", fn)
+	}
+}
+
+// The table actions in docs/DEPLOYMENT.md are functionSpecs' (which
+// TestTableAccessIsWhatTheCodeCalls checks against the code).
+func TestDeploymentListsTableActions(t *testing.T) {
+	rows := docTable(t, "## Least privilege")
+	seen := map[string]bool{}
+	for _, row := range rows {
+		fn := strings.Trim(row[0], "`")
+		seen[fn] = true
+		var actions []string
+		for a := range strings.SplitSeq(row[1], ",") {
+			a = strings.TrimSpace(a)
+			a, _, _ = strings.Cut(a, " (")
+			actions = append(actions, "dynamodb:"+strings.Trim(a, "`"))
+		}
+		spec := specFor(fn)
+		if want := sortedCopy(spec.Table.Actions); !slices.Equal(sortedCopy(actions), want) {
+			t.Errorf("%s: docs/DEPLOYMENT.md lists %v, functionSpecs %v", fn, sortedCopy(actions), want)
+		}
+		if index := row[2] == "`Query`"; index != spec.Table.SweepIndex {
+			t.Errorf("%s: docs/DEPLOYMENT.md says sweep index %q, functionSpecs %v", fn, row[2], spec.Table.SweepIndex)
+		}
+	}
+	for _, fn := range routes.Functions {
+		if !seen[fn] {
+			t.Errorf("docs/DEPLOYMENT.md's Least privilege table lacks %s", fn)
+		}
+	}
+}
