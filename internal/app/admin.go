@@ -17,7 +17,7 @@ type adminStore interface {
 	AllLedgerEntries(ctx context.Context, partnerID string) ([]dsu.Entry, error)
 	ListPurchases(ctx context.Context, partnerID string, page dsu.Page) ([]dsu.Purchase, string, error)
 	ApplyAdjustment(ctx context.Context, change dsu.LedgerChange, audit dsu.AuditEvent) (dsu.Entry, bool, error)
-	ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error)
+	ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) *dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error)
 }
 
 // adminPayments is what verification asks Stripe.
@@ -139,8 +139,8 @@ func (a *Admin) ReleaseDisputeHold(ctx context.Context, partnerID string, actor 
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	acc, _, err := a.Store.ChangeAccountAudited(ctx, partnerID, (*dsu.Account).ReleaseDisputeHold, func(before, _ dsu.Account) dsu.AuditEvent {
-		return dsu.AuditEvent{PartnerID: partnerID, At: a.Clock.Now(), Actor: actor, Action: dsu.AuditDisputeHoldReleased,
+	acc, _, err := a.Store.ChangeAccountAudited(ctx, partnerID, (*dsu.Account).ReleaseDisputeHold, func(before, _ dsu.Account) *dsu.AuditEvent {
+		return &dsu.AuditEvent{PartnerID: partnerID, At: a.Clock.Now(), Actor: actor, Action: dsu.AuditDisputeHoldReleased,
 			Details: map[string]any{"planStatus": string(before.AutoRefill.Status), "pausedReason": string(before.AutoRefill.PausedReason)}}
 	})
 	if err != nil {

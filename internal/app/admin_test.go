@@ -91,8 +91,10 @@ func TestReleaseDisputeHold(t *testing.T) {
 	if _, err := w.admin().ReleaseDisputeHold(ctx, "p1", operatorActor); err != nil {
 		t.Fatal(err)
 	}
+	// Newest first: the partner's re-enabling, then the one release.
 	events, _, _ := w.store.ListAudit(ctx, "p1", dsu.Page{Limit: 10})
-	if len(events) != 1 || events[0].Action != dsu.AuditDisputeHoldReleased || events[0].Details["pausedReason"] != "dispute" {
+	if len(events) != 2 || events[0].Action != dsu.AuditAutoRefillUpdated ||
+		events[1].Action != dsu.AuditDisputeHoldReleased || events[1].Details["pausedReason"] != "dispute" || events[1].Actor != operatorActor {
 		t.Fatalf("audit %+v", events)
 	}
 }

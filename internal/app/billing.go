@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +17,8 @@ import (
 type billingStore interface {
 	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
 	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
-	SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool) (dsu.Partner, error)
+	SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool, audits ...dsu.AuditEvent) (dsu.Partner, error)
+	ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) *dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error)
 	ChangeAccount(ctx context.Context, partnerID string, mutate dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error)
 	PartnerByCustomer(ctx context.Context, customerID string) (dsu.Partner, error)
 }
@@ -133,11 +135,16 @@ func (b *Billing) UpdateContact(ctx context.Context, p dsu.Partner, in ContactIn
 		if err := b.Payments.UpdateCustomer(ctx, p.StripeCustomerID, details); err != nil {
 			return BillingInfo{}, err
 		}
+		before := p
 		p.Contact, p.Address, p.VATID = &contact, &address, vat
 		if currency != "" {
 			p.Currency = currency
 		}
-		saved, err := b.Store.SavePartner(ctx, p, link)
+		var audits []dsu.AuditEvent
+		if fields := dsu.ChangedContactFields(before, p); len(fields) > 0 {
+			audits = append(audits, auditEvent(ctx, p.ID, dsu.AuditContactUpdated, map[string]any{"fields": fields}))
+		}
+		saved, err := b.Store.SavePartner(ctx, p, link, audits...)
 		if err == nil {
 			return b.Info(ctx, saved)
 		}
@@ -262,7 +269,7 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 		return BillingInfo{}, err
 	}
 	card := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
-	saved, err := b.updatePartnerOrRefuse(ctx, p, func(p *dsu.Partner) error { return p.SaveCard(card, setup, now) })
+	saved, err := b.updatePartnerOrRefuse(ctx, p, func(p *dsu.Partner) error { return p.SaveCard(card, setup, now) }, cardAudit(ctx))
 	if err != nil {
 		if dsu.IsKind(err, dsu.KindConflict) {
 			// A newer card was saved meanwhile: it stays Stripe's default.
@@ -363,7 +370,7 @@ func (b *Billing) DeleteCard(ctx context.Context, p dsu.Partner) (BillingInfo, e
 // that card) and pauses the plan.
 func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID string) (BillingInfo, error) {
 	now := b.now()
-	p, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+	p, err := b.updatePartnerAudited(ctx, p, func(p *dsu.Partner) bool {
 		if slices.Contains(p.ReplacedCards, paymentMethodID) {
 			// A replaced card Stripe reports detached: nothing left to retry.
 			return p.CardsDetached([]string{paymentMethodID}, now)
@@ -373,7 +380,7 @@ func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID
 		}
 		p.Card = nil
 		return true
-	})
+	}, cardAudit(ctx))
 	if err != nil {
 		return BillingInfo{}, err
 	}
@@ -431,10 +438,10 @@ func (b *Billing) CardUpdated(ctx context.Context, pm PaymentMethod) error {
 	if err != nil {
 		return err
 	}
-	p, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+	p, err = b.updatePartnerAudited(ctx, p, func(p *dsu.Partner) bool {
 		_, err := p.RenewCard(pm.ID, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear)
 		return err == nil
-	})
+	}, cardAudit(ctx))
 	if err != nil {
 		return err
 	}
@@ -503,12 +510,12 @@ func (b *Billing) SweepCard(ctx context.Context, partnerID string) error {
 	return nil
 }
 
-// updatePartnerOrRefuse is updatePartner for a rule that may refuse: the
-// rule's error (other than dsu.ErrNoChange, which saves nothing) ends the
-// update with the record as last read.
-func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule func(*dsu.Partner) error) (dsu.Partner, error) {
+// updatePartnerOrRefuse is updatePartnerAudited for a rule that may
+// refuse: the rule's error (other than dsu.ErrNoChange, which saves
+// nothing) ends the update with the record as last read.
+func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule func(*dsu.Partner) error, audit partnerAudit) (dsu.Partner, error) {
 	var refused error
-	saved, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+	saved, err := b.updatePartnerAudited(ctx, p, func(p *dsu.Partner) bool {
 		fresh := *p
 		refused = rule(p)
 		if refused != nil {
@@ -516,7 +523,7 @@ func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule
 			return false
 		}
 		return true
-	})
+	}, audit)
 	if err != nil {
 		return dsu.Partner{}, err
 	}
@@ -526,15 +533,50 @@ func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule
 	return saved, nil
 }
 
+// partnerAudit builds the audit event of a change of the billing record
+// from the record before and after it; nil when it is not worth recording.
+type partnerAudit func(before, after dsu.Partner) *dsu.AuditEvent
+
+// cardAudit records a change of the saved card: card.saved with the new
+// card's brand and last 4 digits, card.removed with the removed one's.
+// Nothing is recorded when the card stays the same card.
+func cardAudit(ctx context.Context) partnerAudit {
+	return func(before, after dsu.Partner) *dsu.AuditEvent {
+		switch {
+		case after.Card != nil && (before.Card == nil || *before.Card != *after.Card):
+			ev := auditEvent(ctx, after.ID, dsu.AuditCardSaved, map[string]any{"brand": after.Card.Brand, "last4": after.Card.Last4})
+			return &ev
+		case after.Card == nil && before.Card != nil:
+			ev := auditEvent(ctx, after.ID, dsu.AuditCardRemoved, map[string]any{"brand": before.Card.Brand, "last4": before.Card.Last4})
+			return &ev
+		}
+		return nil
+	}
+}
+
 // updatePartner applies change to the billing record and saves it; when
 // another writer saved first, it reads the record again and reapplies the
 // change. change reports whether there is anything to save.
 func (b *Billing) updatePartner(ctx context.Context, p dsu.Partner, change func(*dsu.Partner) bool) (dsu.Partner, error) {
+	return b.updatePartnerAudited(ctx, p, change, nil)
+}
+
+// updatePartnerAudited is updatePartner that records, in the same write,
+// the audit event audit builds from the record before and after the change
+// that is saved.
+func (b *Billing) updatePartnerAudited(ctx context.Context, p dsu.Partner, change func(*dsu.Partner) bool, audit partnerAudit) (dsu.Partner, error) {
 	for attempt := 1; ; attempt++ {
+		before := p
 		if !change(&p) {
 			return p, nil
 		}
-		saved, err := b.Store.SavePartner(ctx, p, false)
+		var audits []dsu.AuditEvent
+		if audit != nil {
+			if ev := audit(before, p); ev != nil {
+				audits = append(audits, *ev)
+			}
+		}
+		saved, err := b.Store.SavePartner(ctx, p, false, audits...)
 		if err == nil {
 			return saved, nil
 		}
@@ -568,11 +610,29 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.Pl
 			return BillingInfo{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "the automated plan needs a saved card")
 		}
 	}
-	acc, _, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
+	acc, _, err := b.Store.ChangeAccountAudited(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
 		return a.ConfigurePlan(in, cat)
+	}, func(before, after dsu.Account) *dsu.AuditEvent {
+		was, is := planSettingsOf(before), planSettingsOf(after)
+		if maps.Equal(was, is) {
+			return nil // saved as it was: nothing changed
+		}
+		ev := auditEvent(ctx, p.ID, dsu.AuditAutoRefillUpdated, map[string]any{"before": was, "after": is})
+		return &ev
 	})
 	if err != nil {
 		return BillingInfo{}, err
 	}
 	return b.infoOf(p, acc), nil
+}
+
+// planSettingsOf is what the audit log shows of the automated plan.
+func planSettingsOf(a dsu.Account) map[string]any {
+	ar := a.AutoRefill
+	status := string(ar.Status)
+	if status == "" {
+		status = string(dsu.AutoRefillOff)
+	}
+	return map[string]any{"enabled": ar.Enabled, "packageId": ar.PackageID, "threshold": ar.Threshold,
+		"monthlyLimit": ar.MonthlyLimit, "status": status}
 }

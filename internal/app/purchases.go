@@ -14,7 +14,8 @@ import (
 type purchaseStore interface {
 	idempotencyStore
 	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
-	CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim) error
+	CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim, audits ...dsu.AuditEvent) error
+	RecordAudit(ctx context.Context, ev dsu.AuditEvent) error
 	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
 	ListPurchases(ctx context.Context, partnerID string, page dsu.Page) ([]dsu.Purchase, string, error)
 	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
@@ -125,7 +126,8 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 				Items: items, Units: units, Amount: amount, CreatedAt: claim.StartedAt,
 			}
 			claim.ResourceID = purchase.ID
-			if err := s.Store.CreatePurchase(ctx, purchase, &claim); err != nil {
+			created := auditEvent(ctx, p.ID, dsu.AuditPurchaseCreated, map[string]any{"purchaseId": purchase.ID})
+			if err := s.Store.CreatePurchase(ctx, purchase, &claim, created); err != nil {
 				return PurchaseResult{}, err
 			}
 			return s.pay(ctx, p, purchase, in.PaymentMethod, claim, false)
@@ -413,6 +415,11 @@ func (s *Purchases) Confirm(ctx context.Context, p dsu.Partner, id string) (Purc
 	}
 	if pi.Status == PISucceeded || pi.Status == PICanceled || pi.Status == PIProcessing {
 		return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "the payment is %s already", pi.Status)
+	}
+	// The partner takes the payment on-session: recorded on its own, as
+	// nothing else is written here.
+	if err := s.Store.RecordAudit(ctx, auditEvent(ctx, p.ID, dsu.AuditPurchaseConfirmed, map[string]any{"purchaseId": purchase.ID})); err != nil {
+		return PurchaseResult{}, err
 	}
 	return PurchaseResult{Purchase: purchase, ClientSecret: pi.ClientSecret}, nil
 }

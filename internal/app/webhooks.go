@@ -107,6 +107,7 @@ var errDuplicateInProgress = dsu.Errorf(dsu.KindUpstreamUnavailable, "the refund
 
 // Handle processes one event.
 func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
+	ctx = WithActor(ctx, dsu.ActorStripe) // what an event changes, Stripe changed
 	log := w.Log.With("event", ev.ID, "type", ev.Type)
 	if ev.Livemode != w.Livemode {
 		// A test event at a live endpoint (or the reverse) never touches

@@ -107,3 +107,45 @@ func (a Actor) String() string {
 	}
 	return a.Sub
 }
+
+// ChangedContactFields names the billing fields that differ between two
+// billing records, by their JSON paths (contact.email, address.city, vatId,
+// currency): what the audit log records of a contact change, never the
+// values.
+func ChangedContactFields(before, after Partner) []string {
+	var out []string
+	c0, c1 := deref(before.Contact), deref(after.Contact)
+	for _, f := range []struct {
+		name string
+		a, b string
+	}{{"contact.name", c0.Name, c1.Name}, {"contact.email", c0.Email, c1.Email}, {"contact.phone", c0.Phone, c1.Phone}} {
+		if f.a != f.b {
+			out = append(out, f.name)
+		}
+	}
+	a0, a1 := deref(before.Address), deref(after.Address)
+	for _, f := range []struct {
+		name string
+		a, b string
+	}{{"address.line1", a0.Line1, a1.Line1}, {"address.line2", a0.Line2, a1.Line2}, {"address.city", a0.City, a1.City},
+		{"address.state", a0.State, a1.State}, {"address.postalCode", a0.PostalCode, a1.PostalCode}, {"address.country", a0.Country, a1.Country}} {
+		if f.a != f.b {
+			out = append(out, f.name)
+		}
+	}
+	if before.VATID != after.VATID {
+		out = append(out, "vatId")
+	}
+	if before.Currency != after.Currency {
+		out = append(out, "currency")
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

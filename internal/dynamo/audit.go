@@ -113,12 +113,10 @@ func (s *Store) ApplyAdjustment(ctx context.Context, change dsu.LedgerChange, au
 
 // ChangeAccountAudited is ChangeAccount with an audit event, built from the
 // account before and after the change that is stored, in the same
-// transaction; nothing is recorded when the mutation changes nothing.
-func (s *Store) ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error) {
+// transaction. Nothing is recorded when the mutation changes nothing, or
+// when audit returns nil (a change not worth recording).
+func (s *Store) ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) *dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error) {
 	res, err := s.change(ctx, balanceChange{partnerID: partnerID, mutate: mutate,
-		audit: func(before, after dsu.Account, _ *dsu.Entry) *dsu.AuditEvent {
-			ev := audit(before, after)
-			return &ev
-		}})
+		audit: func(before, after dsu.Account, _ *dsu.Entry) *dsu.AuditEvent { return audit(before, after) }})
 	return res.Account, res.Plan, err
 }

@@ -293,23 +293,31 @@ func customerKey(customerID string) item { return key("CUS#"+customerID, "CUS") 
 
 // SavePartner writes p over the billing record it was read from (at
 // p.Version), and records its Stripe customer → partner link when
-// linkCustomer is set: payment method events name only the customer.
-// KindConflict when the record changed meanwhile.
-func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool) (dsu.Partner, error) {
-	if !linkCustomer {
+// linkCustomer is set: payment method events name only the customer. The
+// audit events of the change are written in the same transaction (one
+// round trip either way). KindConflict when the record changed meanwhile.
+func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool, audits ...dsu.AuditEvent) (dsu.Partner, error) {
+	if !linkCustomer && len(audits) == 0 {
 		return s.UpdatePartner(ctx, p)
 	}
 	from := p.Version
 	p.Version++
-	link := withKey(item{}, customerKey(p.StripeCustomerID))
-	link[AttrType] = avS("customer")
-	link["partnerId"] = avS(p.ID)
-	err := s.transact(ctx, "save partner", []txItem{
-		s.put(s.profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged),
-		s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)},
-			dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)),
-	})
-	if err != nil {
+	items := []txItem{s.put(s.profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged)}
+	if linkCustomer {
+		link := withKey(item{}, customerKey(p.StripeCustomerID))
+		link[AttrType] = avS("customer")
+		link["partnerId"] = avS(p.ID)
+		items = append(items, s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)},
+			dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)))
+	}
+	for _, ev := range audits {
+		ti, err := s.putAudit(ev)
+		if err != nil {
+			return dsu.Partner{}, err
+		}
+		items = append(items, ti)
+	}
+	if err := s.transact(ctx, "save partner", items); err != nil {
 		return dsu.Partner{}, err
 	}
 	return p, nil

@@ -139,12 +139,19 @@ const EventRetention = 30 * 24 * time.Hour
 // purchase, which fixes the billing currency. It fails with
 // dsu.ErrIdempotencyKeyTaken when the key is taken and with KindConflict
 // when the partner's currency is no longer the purchase's.
-func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim) error {
+func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim, audits ...dsu.AuditEvent) error {
 	var items []txItem
 	if claim != nil {
 		items = append(items, s.claimIdem(*claim))
 	}
 	items = append(items, s.putNew(s.purchaseItem(p), dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)), s.markFirstPurchase(p))
+	for _, ev := range audits {
+		ti, err := s.putAudit(ev)
+		if err != nil {
+			return err
+		}
+		items = append(items, ti)
+	}
 	return s.transact(ctx, "create purchase", items)
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
@@ -121,6 +122,8 @@ func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		if r.Partner, err = f.cfg.Partners.Ensure(ctx, id.PartnerID); err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
+		// The person behind the token, for the audit log.
+		ctx = app.WithActor(ctx, dsu.Actor{Sub: r.Claims["sub"], Email: r.Claims["email"]})
 	}
 	return f.endpoints[route.Key()](ctx, r)
 }
