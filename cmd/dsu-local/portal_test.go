@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -76,6 +79,15 @@ func TestPortalInARealBrowser(t *testing.T) {
 	}
 	b.wantText("pay-amount", "$475.00")
 	b.screenshot("pay")
+	// The first answer is lost on its way back, after the stack made the
+	// purchase: pressing Purchase again resends the same Idempotency-Key,
+	// and the stack answers with that purchase instead of a second one.
+	lost := b.loseNextPurchaseAnswer()
+	b.do(chromedp.Click(chromedp.ID("buy-purchase")))
+	<-lost
+	b.waitFor(`document.getElementById('buy-msg').textContent.includes('same Idempotency-Key')`, "the lost answer's message")
+	b.waitIdle("the lost answer")
+	b.screenshot("lost-answer")
 	b.do(chromedp.Click(chromedp.ID("buy-purchase")))
 	b.waitFor(`document.getElementById('buy-outcome').textContent.includes('Paid.')`, "the purchase's outcome")
 	b.waitIdle("the balance after the purchase")
@@ -133,13 +145,48 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.wantText("plan-status", "Active")
 	b.screenshot("billing")
 
+	// With the saved card: the bank asks for 3-D Secure, the purchase waits
+	// for "Confirm", then succeeds.
+	b.do(chromedp.Click(chromedp.ID("tab-buy")), chromedp.Click(chromedp.ID("buy-again")))
+	b.do(chromedp.Click(chromedp.ID("inc-dsu-1000")), chromedp.Click(chromedp.ID("buy-next")))
+	b.waitFor(`!document.getElementById('pay-saved').disabled`, "the saved card as a choice")
+	b.do(chromedp.Click(chromedp.ID("pay-saved")), chromedp.SetValue(chromedp.ID("pay-outcome"), "payment-requires-action"))
+	b.do(chromedp.Click(chromedp.ID("buy-purchase")))
+	b.waitFor(`!document.getElementById('buy-confirm').hidden`, "the Confirm step")
+	b.waitIdle("the purchase needing action")
+	b.wantText("buy-outcome", "3-D Secure")
+	b.screenshot("requires-action")
+	b.do(chromedp.Click(chromedp.ID("buy-confirm")))
+	b.waitFor(`document.getElementById('buy-outcome').textContent.includes('Paid.')`, "the confirmed purchase")
+	b.waitIdle("the balance after the confirmed purchase")
+	balance += 1000
+	b.wantText("buy-outcome", "Balance now: "+dsuText(balance))
+
+	// A declined new card: nothing added, the selection kept to try again.
+	b.do(chromedp.Click(chromedp.ID("buy-again")), chromedp.Click(chromedp.ID("inc-dsu-1000")), chromedp.Click(chromedp.ID("buy-next")))
+	b.do(chromedp.Click(chromedp.ID("pay-new")), chromedp.SetValue(chromedp.ID("pay-outcome"), "payment-failed"))
+	b.do(chromedp.Click(chromedp.ID("buy-purchase")))
+	b.waitFor(`document.getElementById('buy-outcome').textContent.includes('did not go through')`, "the declined purchase")
+	b.waitIdle("the balance after the decline")
+	b.wantText("buy-outcome", "insufficient_funds")
+	b.wantText("buy-again", "Try again")
+	b.wantValue("qty-dsu-1000", "1")
+	b.screenshot("declined")
+	b.do(chromedp.Click(chromedp.ID("tab-overview")))
+	b.wantText("ov-balance", dsuText(balance))
+
 	// History: the purchase and the ledger with its descriptions.
 	b.do(chromedp.Click(chromedp.ID("tab-history")))
-	b.waitFor(`document.querySelectorAll('#ledger-body tr').length >= 5`, "the ledger")
+	b.waitFor(`document.querySelectorAll('#ledger-body tr').length >= 6`, "the ledger")
 	b.waitIdle("the history")
+	if n := b.eval(`document.querySelectorAll('#purchases-body tr').length`); n != "3" {
+		t.Errorf("%s purchases, want 3: the retried post must not have made a second one", n)
+	}
 	b.wantText("purchases-body", "2 × 5,000 DSUs")
 	b.wantText("purchases-body", "Succeeded")
+	b.wantText("purchases-body", "Failed")
 	b.wantText("ledger-body", "(2 × 5,000 DSUs)")
+	b.wantText("ledger-body", "(1 × 1,000 DSUs)")
 	b.wantText("ledger-body", "+10,000")
 	b.wantText("ledger-body", "Welcome grant of 2,000 DSUs")
 	b.wantText("ledger-body", "Usage on "+latest.Format("2006-01-02")+" across 2 tenants")
@@ -235,9 +282,10 @@ type browser struct {
 	shots string
 	n     int
 
-	mu         sync.Mutex
-	requests   []string // every request the page made: "METHOD URL"
-	exceptions []string // uncaught JavaScript exceptions
+	mu              sync.Mutex
+	requests        []string // every request the page made: "METHOD URL"
+	idempotencyKeys []string // the Idempotency-Key of each POST /v1/purchases ("" without one)
+	exceptions      []string // uncaught JavaScript exceptions
 }
 
 func openBrowser(t *testing.T, exe, base string) *browser {
@@ -274,6 +322,33 @@ func openBrowser(t *testing.T, exe, base string) *browser {
 	return b
 }
 
+// loseNextPurchaseAnswer makes the browser drop the answer to the next
+// POST /v1/purchases after the stack sent it, as a broken connection would.
+// The returned channel closes once that answer was dropped.
+func (b *browser) loseNextPurchaseAnswer() <-chan struct{} {
+	b.t.Helper()
+	paused := chromedp.Events(b.ctx, fetch.RequestPaused)
+	_, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/v1/purchases", RequestStage: fetch.RequestStageResponse},
+	}})
+	if err != nil {
+		b.t.Fatalf("intercept purchases: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(b.ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+			_, _ = chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{})
+			return
+		}
+	}()
+	return done
+}
+
 // screenshotDir is DSU_PORTAL_SCREENSHOTS, or a temporary directory that
 // is removed only when the test passes, so a failure can be seen.
 func screenshotDir(t *testing.T) string {
@@ -304,6 +379,10 @@ func (b *browser) listen(ev any) {
 	case *network.EventRequestWillBeSent:
 		b.mu.Lock()
 		b.requests = append(b.requests, ev.Request.Method+" "+ev.Request.URL)
+		if ev.Request.Method == "POST" && strings.HasSuffix(ev.Request.URL, "/v1/purchases") {
+			key, _ := ev.Request.Headers["Idempotency-Key"].(string)
+			b.idempotencyKeys = append(b.idempotencyKeys, key)
+		}
 		b.mu.Unlock()
 	case *runtime.EventExceptionThrown:
 		b.mu.Lock()
@@ -446,11 +525,20 @@ func (b *browser) checkRequests() {
 			continue
 		}
 		path, _, _ := strings.Cut(strings.TrimPrefix(url, b.base), "?")
+		if id, ok := strings.CutPrefix(path, "/v1/purchases/"); ok && strings.HasSuffix(id, "/confirm") {
+			path = "/v1/purchases/{id}/confirm"
+		}
 		seen[method+" "+path] = true
+	}
+	// One key per purchase attempt, reused by its retry: four posts (the
+	// first retried once), three keys.
+	keys := b.idempotencyKeys
+	if distinct := slices.Compact(slices.Sorted(slices.Values(keys))); len(keys) != 4 || keys[0] != keys[1] || len(distinct) != 3 || distinct[0] == "" {
+		b.t.Errorf("Idempotency-Keys of the purchase posts: %q, want the first twice, then two others", keys)
 	}
 	for _, want := range []string{"GET /", "GET /portal.js", "GET /portal.css", "POST /local/token", "GET /v1/balance",
 		"POST /v1/purchases", "POST /local/simulate", "PUT /v1/billing/contact", "POST /v1/billing/card/setup-intent",
-		"PUT /v1/billing/auto-refill", "GET /v1/ledger"} {
+		"PUT /v1/billing/auto-refill", "GET /v1/ledger", "POST /v1/purchases/{id}/confirm"} {
 		if !seen[want] {
 			b.t.Errorf("no %s among the %d requests the page made", want, len(b.requests))
 		}

@@ -185,7 +185,9 @@
       try {
         resp = await fetch(path, { method, headers, body, cache: 'no-store', credentials: 'omit' });
       } catch (e) {
-        throw Object.assign(new ApiError(0, null), { detail: 'Is dsu-local still running? Try again.' });
+        // The request may or may not have arrived: only a retry that is
+        // safe to repeat (the same Idempotency-Key for a purchase) can tell.
+        throw Object.assign(new ApiError(0, { title: 'No answer from the local stack' }), { detail: 'The request may or may not have reached it. Is dsu-local still running?' });
       }
       const text = await resp.text();
       let data = null;
@@ -816,6 +818,10 @@
 
   // -------------------------------------------------------------- history
 
+  function cellClass(c) {
+    return [c.num ? 'num' : '', c.nowrap ? 'nowrap' : ''].join(' ').trim();
+  }
+
   // History is a list of blocks; each reads one API list. A route the API
   // adds (usage by tenant, statements, the audit log) becomes one more
   // entry in historyBlocks, built with pagedBlock or by hand.
@@ -825,7 +831,7 @@
     const more = el('button', { type: 'button', id: `${id}-more`, hidden: true }, 'Load more');
     const msg = el('div', { className: 'msg', id: `${id}-msg`, role: 'alert' });
     const table = el('table', { id: `${id}-table` },
-      el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col', className: c.num ? 'num' : '' }, c.head)))),
+      el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col', className: cellClass(c) }, c.head)))),
       body);
     const refresh = el('button', { type: 'button', className: 'link', onclick: () => load(false) }, 'Refresh');
     const section = el('section', { className: 'history-block', 'aria-labelledby': `${id}-title` },
@@ -838,7 +844,7 @@
       if (append && cursor) q.set('cursor', cursor);
       try {
         const page = await api('GET', `${path}?${q}`);
-        const rows = page[list].map((item) => el('tr', {}, columns.map((c) => el('td', { className: c.num ? 'num' : '' }, c.cell(item)))));
+        const rows = page[list].map((item) => el('tr', {}, columns.map((c) => el('td', { className: cellClass(c) }, c.cell(item)))));
         if (append) body.append(...rows);
         else body.replaceChildren(...rows);
         if (!body.children.length) body.append(el('tr', {}, el('td', { colSpan: columns.length, className: 'empty' }, empty)));
@@ -878,10 +884,10 @@
     pagedBlock({
       id: 'purchases', title: 'Purchases', path: '/v1/purchases', list: 'purchases', empty: 'No purchases yet.',
       columns: [
-        { head: 'Created', cell: (p) => time(p.createdAt) },
+        { head: 'Created', nowrap: true, cell: (p) => time(p.createdAt) },
         { head: 'Purchase', cell: (p) => el('span', { className: 'mono' }, p.id) },
         { head: 'Kind', cell: (p) => (p.kind === 'auto_refill' ? 'Automatic' : 'Manual') },
-        { head: 'Packages', cell: (p) => itemsText(p.items) },
+        { head: 'Packages', nowrap: true, cell: (p) => itemsText(p.items) },
         { head: 'DSUs', num: true, cell: (p) => numberFormat.format(p.units) },
         { head: 'Amount', num: true, cell: (p) => money(p.amount) },
         { head: 'Status', cell: (p) => [purchaseBadge(p.status), p.failure ? el('div', { className: 'hint' }, p.failure.message) : null] },
@@ -894,7 +900,7 @@
     pagedBlock({
       id: 'ledger', title: 'Ledger', path: '/v1/ledger', list: 'entries', empty: 'No ledger entries yet.',
       columns: [
-        { head: 'Date', cell: (e) => time(e.createdAt) },
+        { head: 'Date', nowrap: true, cell: (e) => time(e.createdAt) },
         { head: 'Description', cell: (e) => e.description },
         { head: 'Type', cell: (e) => ledgerTypes[e.type] || e.type },
         { head: 'Change (DSUs)', num: true, cell: (e) => signedUnits(e.units) },
