@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -197,8 +198,16 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.wantText("ov-plan-status", "Active")
 	b.screenshot("overview-after")
 
+	// A partner id the identity provider could not issue changes nothing.
+	b.typeInto("who-partner", "no spaces allowed")
+	b.do(chromedp.Click(chromedp.ID("who-switch")))
+	b.waitFor(`document.getElementById('who-error').textContent`, "the refused partner id")
+	b.wantText("who-error", "Partner id:")
+	b.wantText("identity", "Partner demo")
+
 	// A reader sees everything and can change nothing; a forced write
 	// shows the API's 403.
+	b.typeInto("who-partner", "demo")
 	b.do(chromedp.Click(chromedp.ID("who-reader")), chromedp.Click(chromedp.ID("who-switch")))
 	b.waitFor(`document.getElementById('identity').textContent.includes('Reader')`, "the reader's identity")
 	b.waitFor(`document.body.dataset.ready === 'true'`, "the reader's data")
@@ -209,6 +218,8 @@ func TestPortalInARealBrowser(t *testing.T) {
 			t.Errorf("#%s is enabled for a reader", id)
 		}
 	}
+	b.do(chromedp.Click(chromedp.ID("reader-try")))
+	b.waitFor(`document.getElementById('identity-msg').textContent.includes('Not allowed')`, "the reader's refused change")
 	b.do(chromedp.Click(chromedp.ID("tab-billing")))
 	b.eval(`document.querySelectorAll('#plan-form [data-write]').forEach(n => { n.disabled = false }); 'forced'`)
 	b.do(chromedp.Click(chromedp.ID("plan-save")))
@@ -285,7 +296,7 @@ type browser struct {
 	mu              sync.Mutex
 	requests        []string // every request the page made: "METHOD URL"
 	idempotencyKeys []string // the Idempotency-Key of each POST /v1/purchases ("" without one)
-	exceptions      []string // uncaught JavaScript exceptions
+	exceptions      []string // uncaught JavaScript exceptions, and errors the browser logged (a CSP violation…)
 }
 
 func openBrowser(t *testing.T, exe, base string) *browser {
@@ -388,6 +399,13 @@ func (b *browser) listen(ev any) {
 		b.mu.Lock()
 		b.exceptions = append(b.exceptions, ev.ExceptionDetails.Text+" "+exceptionDescription(ev.ExceptionDetails))
 		b.mu.Unlock()
+	case *cdplog.EventEntryAdded:
+		// The network's errors are the API's 4xx the walk provokes.
+		if ev.Entry.Level == cdplog.EntryLevelError && ev.Entry.Source != cdplog.EntrySourceNetwork {
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, string(ev.Entry.Source)+": "+ev.Entry.Text)
+			b.mu.Unlock()
+		}
 	}
 }
 
@@ -550,7 +568,7 @@ func (b *browser) checkNoExceptions() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, e := range b.exceptions {
-		b.t.Errorf("uncaught exception in the page: %s", e)
+		b.t.Errorf("error in the page: %s", e)
 	}
 }
 

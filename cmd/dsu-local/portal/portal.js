@@ -923,24 +923,35 @@
 
   // ----------------------------------------------------------------- who
 
-  async function signIn() {
+  // signIn switches to a partner and role: the local stack mints their
+  // token. A refused switch changes nothing: the page keeps showing who it
+  // showed.
+  async function signIn(partnerId, admin) {
     $('who-error').textContent = '';
     $('who-partner').removeAttribute('aria-invalid');
-    Object.assign(state, { token: null, billing: null, balance: null, attempt: null, outcome: null, contactDirty: false, planDirty: false });
+    let minted;
+    try {
+      minted = await request('POST', '/local/token', { auth: false, body: { partnerId, admin } });
+    } catch (e) {
+      const f = (e.errors || []).find((x) => x.field === 'partnerId');
+      const still = state.token ? ` Still showing partner ${state.partnerId}.` : '';
+      $('who-error').textContent = `⚠ ${f ? `Partner id: ${f.message}` : e.title}.${still}`;
+      $('who-partner').setAttribute('aria-invalid', 'true');
+      $('who-partner').focus();
+      return;
+    }
+    Object.assign(state, {
+      partnerId, admin, token: minted.token,
+      billing: null, balance: null, attempt: null, outcome: null, contactDirty: false, planDirty: false,
+    });
+    const q = new URLSearchParams({ partner: partnerId, role: admin ? 'billing-admin' : 'reader' });
+    history.replaceState(null, '', `${location.pathname}?${q}${location.hash}`);
     document.body.dataset.ready = 'false';
     for (const id of ['overview-msg', 'buy-msg', 'contact-msg', 'card-msg', 'plan-msg']) clearMsg(id);
     clearFieldErrors($('contact-form'));
     clearFieldErrors($('plan-form'));
     showBuyStep('choose');
     renderIdentity();
-    try {
-      await mintToken();
-    } catch (e) {
-      const f = (e.errors || []).find((x) => x.field === 'partnerId');
-      $('who-error').textContent = `⚠ ${f ? `Partner id: ${f.message}` : e.title}`;
-      $('who-partner').setAttribute('aria-invalid', 'true');
-      return;
-    }
     clearCart();
     await loadAll();
     if (!$('history').hidden) loadHistory();
@@ -948,21 +959,18 @@
 
   function switchIdentity(ev) {
     ev.preventDefault();
-    state.partnerId = $('who-partner').value.trim();
-    state.admin = $('who-admin').checked;
-    const q = new URLSearchParams({ partner: state.partnerId, role: state.admin ? 'billing-admin' : 'reader' });
-    history.replaceState(null, '', `${location.pathname}?${q}${location.hash}`);
-    signIn();
+    signIn($('who-partner').value.trim(), $('who-admin').checked);
   }
 
   // ---------------------------------------------------------------- start
 
   function start() {
+    // With nothing chosen: partner demo, billing admin.
     const q = new URLSearchParams(location.search);
-    state.partnerId = q.get('partner') || 'demo';
-    state.admin = q.get('role') !== 'reader';
-    $('who-partner').value = state.partnerId;
-    $(state.admin ? 'who-admin' : 'who-reader').checked = true;
+    const partnerId = q.get('partner') || 'demo';
+    const admin = q.get('role') !== 'reader';
+    $('who-partner').value = partnerId;
+    $(admin ? 'who-admin' : 'who-reader').checked = true;
     document.body.dataset.busy = '0';
 
     $('who').addEventListener('submit', switchIdentity);
@@ -989,7 +997,7 @@
     mountHistory();
     const tab = location.hash.slice(1);
     selectTab(tabs.some((t) => t.getAttribute('aria-controls') === tab) ? tab : 'overview', false);
-    signIn();
+    signIn(partnerId, admin);
   }
 
   start();
