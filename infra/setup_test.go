@@ -71,6 +71,8 @@ var fullRoutes = []routes.Route{
 	rt("POST", "/v1/purchases/{id}/confirm", routes.Purchases, routes.AuthJWT),
 	rt("GET", "/v1/balance", routes.Purchases, routes.AuthJWT),
 	rt("GET", "/v1/ledger", routes.Purchases, routes.AuthJWT),
+	rt("GET", "/v1/usage", routes.Purchases, routes.AuthJWT),
+	rt("GET", "/v1/statements/{month}", routes.Purchases, routes.AuthJWT),
 	rt("POST", "/v1/stripe/webhook", routes.StripeWebhook, routes.AuthNone),
 	rt("POST", "/v1/internal/usage", routes.Usage, routes.AuthIAM),
 }

@@ -23,6 +23,7 @@ func (w *world) purchasesFunction() openapitest.Handler {
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Partners: w.partners, Log: logging.Discard()},
 		httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
 			Packages: &app.Packages{Catalog: w.catalog}, Purchases: w.purchases, Balances: &app.Balances{Store: w.store, Clock: w.clock},
+			Reports: &app.Reports{Store: w.store, Clock: w.clock},
 		}))
 	if err != nil {
 		w.t.Fatal(err)

@@ -11,6 +11,10 @@ type Account struct {
 	Units     Units
 	// LedgerSeq is the Seq of the last ledger entry applied.
 	LedgerSeq int64
+	// LedgerMonth is the month (YYYY-MM) of the last entry: an entry of a
+	// later month is the first of its month, and storage bookmarks it so a
+	// statement reads only its month.
+	LedgerMonth string
 	// Version counts every change of the account, for optimistic updates.
 	Version    int64
 	UpdatedAt  time.Time

@@ -18,6 +18,7 @@ import (
 //	purchase   P#<partner>        PURCHASE#<id>
 //	idem       P#<partner>        IDEM#<key>           (TTL)
 //	usage      P#<partner>        USAGE#<date>#<tenant>
+//	month      P#<partner>        MONTH#<YYYY-MM>      (the month's first entry and opening balance)
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
 //	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
 //	package    CATALOG            PKG#<id>             (stamped with the catalog version)
@@ -34,6 +35,7 @@ const (
 	typePI       = "pi"
 	typePackage  = "package"
 	typeEvent    = "event"
+	typeMonth    = "month"
 
 	skProfile        = "PROFILE"
 	skBalance        = "BALANCE"

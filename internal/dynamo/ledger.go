@@ -147,6 +147,9 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 		items = append(items, c.extra(next, entry)...)
 	}
 	if entry != nil {
+		if marker, ok := monthMarker(acc, &next, *entry); ok {
+			items = append(items, s.putNew(marker, errStale))
+		}
 		items = append(items, s.putNew(entryItem(*entry), errStale))
 	}
 	items = append(items, s.putAccount(next, acc.Version))

@@ -91,6 +91,7 @@ func (s *Store) balanceItem(a dsu.Account) item {
 	setN(it, "units", a.Units)
 	setN(it, "version", a.Version)
 	setN(it, "ledgerSeq", a.LedgerSeq)
+	setS(it, "ledgerMonth", a.LedgerMonth)
 	setTime(it, "updatedAt", a.UpdatedAt)
 
 	ar := a.AutoRefill
@@ -129,11 +130,12 @@ func (s *Store) balanceItem(a dsu.Account) item {
 func decodeBalance(it item) (dsu.Account, error) {
 	r := reader{it: it}
 	a := dsu.Account{
-		PartnerID: r.str("partnerId"),
-		Units:     r.num("units"),
-		Version:   r.num("version"),
-		LedgerSeq: r.num("ledgerSeq"),
-		UpdatedAt: r.time("updatedAt"),
+		PartnerID:   r.str("partnerId"),
+		Units:       r.num("units"),
+		Version:     r.num("version"),
+		LedgerSeq:   r.num("ledgerSeq"),
+		LedgerMonth: r.str("ledgerMonth"),
+		UpdatedAt:   r.time("updatedAt"),
 		AutoRefill: dsu.AutoRefill{
 			Enabled:      r.boolean("arEnabled"),
 			Status:       dsu.AutoRefillStatus(r.str("arStatus")),
@@ -209,12 +211,18 @@ func (s *Store) CreatePartner(ctx context.Context, p dsu.Partner, grant dsu.Unit
 	exists := dsu.Errorf(dsu.KindConflict, "partner %s already exists", p.ID)
 	items := []txItem{s.putNew(profileItem(p), exists)}
 	if grant != 0 {
-		acc.Units, acc.LedgerSeq = grant, 1
 		e := dsu.Entry{
 			ID: s.opts.IDs.NewID("le_"), PartnerID: p.ID, Seq: 1, Type: dsu.EntryGrant,
 			Units: grant, BalanceAfter: grant, Reference: dsu.WelcomeGrantRef, Description: dsu.GrantDescription(grant), CreatedAt: now,
 		}
-		items = append(items, s.putNew(guardItem(e), exists), s.putNew(entryItem(e), exists))
+		next := acc
+		next.Units, next.LedgerSeq = grant, 1
+		items = append(items, s.putNew(guardItem(e), exists))
+		if marker, ok := monthMarker(acc, &next, e); ok {
+			items = append(items, s.putNew(marker, exists))
+		}
+		items = append(items, s.putNew(entryItem(e), exists))
+		acc = next
 	}
 	items = append(items, s.putNew(s.balanceItem(acc), exists))
 	if err := s.transact(ctx, "create partner", items); err != nil {

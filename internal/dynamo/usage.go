@@ -38,7 +38,8 @@ func decodeUsage(it item) (dsu.UsageRecord, error) {
 
 // DynamoDB's limit of items in one TransactWriteItems, and what a usage
 // transaction carries within it: the records' usage items, then (on billed
-// days) the one ledger entry of their sum and the balance. The emulator in
+// days) the one ledger entry of their sum and the balance (and, for the
+// month's first entry, its marker: one record fewer then). The emulator in
 // tests does not enforce the limit; the counting client checks it. Each
 // usage item is well under 1 KB (ids of at most 128 bytes), so 100 of them
 // stay far from the 4 MB limit of a transaction.
@@ -83,8 +84,8 @@ func (s *Store) RecordUsageDay(ctx context.Context, partnerID, date string, recs
 	}
 	w := usageWriter{s: s, partnerID: partnerID, date: date, billed: billed, recs: recs, day: &day}
 	for len(todo) > 0 {
-		n := min(per, len(todo))
-		if err := w.write(ctx, todo[:n]); err != nil {
+		n, err := w.write(ctx, todo[:min(per, len(todo))])
+		if err != nil {
 			return day, err
 		}
 		todo = todo[n:]
@@ -105,8 +106,12 @@ type usageWriter struct {
 	acc       *dsu.Account // as last read or written; nil until needed
 }
 
-func (w *usageWriter) write(ctx context.Context, chunk []int) error {
+// write writes chunk (or, when the transaction also carries the month's
+// marker, all of it but the last record, to stay within the item limit)
+// and says how many of chunk's records it handled.
+func (w *usageWriter) write(ctx context.Context, chunk []int) (int, error) {
 	s := w.s
+	handled := len(chunk)
 	for attempt := 1; len(chunk) > 0; {
 		items := make([]txItem, 0, len(chunk)+2)
 		var units dsu.Units
@@ -120,13 +125,13 @@ func (w *usageWriter) write(ctx context.Context, chunk []int) error {
 			if w.acc == nil {
 				acc, err := s.GetAccount(ctx, w.partnerID)
 				if err != nil {
-					return err
+					return 0, err
 				}
 				w.acc = &acc
 			}
 			balance, ok := dsu.AddInt(w.acc.Units, -units)
 			if !ok {
-				return dsu.Errorf(dsu.KindInternal, "balance overflow")
+				return 0, dsu.Errorf(dsu.KindInternal, "balance overflow")
 			}
 			now := s.now()
 			next = *w.acc
@@ -135,6 +140,15 @@ func (w *usageWriter) write(ctx context.Context, chunk []int) error {
 				ID: s.opts.IDs.NewID("le_"), PartnerID: w.partnerID, Seq: next.LedgerSeq, Type: dsu.EntryUsage,
 				Units: -units, BalanceAfter: balance, Reference: dsu.UsageRef(w.partnerID, w.date, next.LedgerSeq),
 				Description: dsu.UsageDescription(w.date, len(chunk)), CreatedAt: now,
+			}
+			if marker, ok := monthMarker(*w.acc, &next, entry); ok {
+				if len(items)+3 > MaxTransactionItems {
+					// The month's first entry carries its marker: one
+					// record fewer, written by the next transaction.
+					handled, chunk = handled-1, chunk[:len(chunk)-1]
+					continue
+				}
+				items = append(items, s.putNew(marker, errStale))
 			}
 			items = append(items, s.putNew(entryItem(entry), errStale), s.putAccount(next, w.acc.Version))
 		}
@@ -148,7 +162,7 @@ func (w *usageWriter) write(ctx context.Context, chunk []int) error {
 				w.acc = &next
 				w.day.Debits = append(w.day.Debits, dsu.BalanceDebit{Units: units, After: next})
 			}
-			return nil
+			return handled, nil
 		case errors.Is(err, errUsageRecorded):
 			// Some records were written before (a retried request, a
 			// concurrent one). DynamoDB names every failed item, the
@@ -156,27 +170,27 @@ func (w *usageWriter) write(ctx context.Context, chunk []int) error {
 			// write the rest.
 			rest, err := w.answerRecorded(ctx, chunk)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if len(rest) == len(chunk) {
-				return dsu.Errorf(dsu.KindInternal, "usage of %s on %s reported recorded but none is", w.partnerID, w.date)
+				return 0, dsu.Errorf(dsu.KindInternal, "usage of %s on %s reported recorded but none is", w.partnerID, w.date)
 			}
 			chunk = rest
 		case errors.Is(err, errStale), errors.Is(err, errTxConflict):
 			// Another writer moved the balance: read it again and retry.
 			if attempt >= s.opts.MaxAttempts {
-				return dsu.Wrap(err, dsu.KindUpstreamUnavailable, "the balance is too busy; try again")
+				return 0, dsu.Wrap(err, dsu.KindUpstreamUnavailable, "the balance is too busy; try again")
 			}
 			if err := backoff(ctx, attempt); err != nil {
-				return storageErr(err, "record usage")
+				return 0, storageErr(err, "record usage")
 			}
 			attempt++
 			w.acc = nil
 		default:
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return handled, nil
 }
 
 // answerRecorded reads the usage items of chunk in one consistent

@@ -30,6 +30,7 @@ type PurchasesDeps struct {
 	Packages  packageLister
 	Purchases purchaseUseCases
 	Balances  balanceQueries
+	Reports   reportQueries
 }
 
 // PurchasesEndpoints are the purchases function's routes.
@@ -42,6 +43,8 @@ func PurchasesEndpoints(d PurchasesDeps) map[string]Endpoint {
 		"POST /v1/purchases/{id}/confirm": d.confirmPurchase,
 		"GET /v1/balance":                 d.balance,
 		"GET /v1/ledger":                  d.ledger,
+		"GET /v1/usage":                   d.usageReport,
+		"GET /v1/statements/{month}":      d.statement,
 	}
 }
 

@@ -60,6 +60,8 @@ var All = []Route{
 	{"POST", "/v1/purchases/{id}/confirm", Purchases, AuthJWT},
 	{"GET", "/v1/balance", Purchases, AuthJWT},
 	{"GET", "/v1/ledger", Purchases, AuthJWT},
+	{"GET", "/v1/usage", Purchases, AuthJWT},
+	{"GET", "/v1/statements/{month}", Purchases, AuthJWT},
 
 	{"POST", "/v1/stripe/webhook", StripeWebhook, AuthNone},
 

@@ -190,6 +190,7 @@ func Purchases(d Deps) (*httpapi.Function, error) {
 		Packages:  &app.Packages{Catalog: catalog},
 		Purchases: &app.Purchases{Store: store, Payments: d.Stripe, Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log},
 		Balances:  &app.Balances{Store: store, Clock: d.Clock},
+		Reports:   &app.Reports{Store: store, Clock: d.Clock},
 	}))
 }
 
