@@ -38,7 +38,8 @@ import (
 func TestPortalInARealBrowser(t *testing.T) {
 	exe := findChromium(t)
 	s := startLocal(t, "demo")
-	latest := postDemoUsage(t, s)
+	usageDays := postDemoUsage(t, s)
+	latest := usageDays[0]
 	balance := int64(2000 - 3*65) // the welcome grant, less three billed days of 40 + 25 users
 
 	b := openBrowser(t, exe, s.run.URL)
@@ -191,6 +192,31 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.wantText("ledger-body", "+10,000")
 	b.wantText("ledger-body", "Welcome grant of 2,000 DSUs")
 	b.wantText("ledger-body", "Usage on "+latest.Format("2006-01-02")+" across 2 tenants")
+
+	// This month's statement: everything above was written today.
+	b.waitFor(`document.getElementById('statement-closing')`, "the statement")
+	b.waitIdle("the statement")
+	b.wantText("statement-closing", dsuText(balance))
+	b.wantText("statement-body", "+11,000") // the two purchases credited
+	b.wantText("statement-body", "−195")    // the usage
+	// Usage by tenant in the month of the latest usage day, and its CSV.
+	month := latest.Format("2006-01")
+	b.do(chromedp.SetValue(chromedp.ID("usage-month"), month), chromedp.Click(chromedp.ID("usage-show")))
+	b.waitFor(`document.getElementById('usage-body').textContent.includes('fabrikam')`, "the usage report")
+	b.waitIdle("the usage report")
+	inMonth := int64(0)
+	for _, d := range usageDays {
+		if d.Format("2006-01") == month {
+			inMonth++
+		}
+	}
+	b.wantText("usage-body", dsuText(65*inMonth)+" across 2 tenants in "+month)
+	if first := b.eval(`document.querySelector('#usage-body tbody tr td').textContent`); first != "contoso" {
+		t.Errorf("first tenant %q, want contoso (the most DSUs)", first)
+	}
+	b.do(chromedp.Click(chromedp.ID("usage-csv")))
+	b.waitFor(`document.getElementById('usage-msg').textContent.includes('downloaded')`, "the usage CSV")
+	b.wantText("usage-msg", fmt.Sprintf("usage-demo-%s.csv downloaded: %d rows", month, 2*inMonth))
 	b.screenshot("history")
 
 	b.do(chromedp.Click(chromedp.ID("tab-overview")))
@@ -254,8 +280,8 @@ func findChromium(t *testing.T) string {
 
 // postDemoUsage reports three billed days of usage (40 + 25 users a day)
 // for the demo partner, so the overview has a daily average and a runway and
-// the ledger has usage lines. It returns the latest of the days.
-func postDemoUsage(t *testing.T, s *localStack) time.Time {
+// the ledger has usage lines. It returns the days, latest first.
+func postDemoUsage(t *testing.T, s *localStack) []time.Time {
 	t.Helper()
 	// Billed days before today (days 26 to month end are free, and today
 	// does not count toward the average): at most 9 days back, well inside
@@ -280,7 +306,7 @@ func postDemoUsage(t *testing.T, s *localStack) time.Time {
 			t.Fatalf("usage results %+v, want all applied", out.Results)
 		}
 	}
-	return days[0]
+	return days
 }
 
 func dsuText(n int64) string { return dsu.FormatUnits(n) + " DSUs" }
@@ -538,7 +564,9 @@ func (b *browser) checkRequests() {
 	seen := map[string]bool{}
 	for _, r := range b.requests {
 		method, url, _ := strings.Cut(r, " ")
-		if !strings.HasPrefix(url, b.base+"/") && !strings.HasPrefix(url, "data:") {
+		// data: and blob: URLs never leave the browser (a blob of the
+		// page's own origin is a CSV it downloaded from the stack).
+		if !strings.HasPrefix(url, b.base+"/") && !strings.HasPrefix(url, "data:") && !strings.HasPrefix(url, "blob:"+b.base+"/") {
 			b.t.Errorf("the page requested %s %s, outside the local stack %s", method, url, b.base)
 			continue
 		}
@@ -556,7 +584,8 @@ func (b *browser) checkRequests() {
 	}
 	for _, want := range []string{"GET /", "GET /portal.js", "GET /portal.css", "POST /local/token", "GET /v1/balance",
 		"POST /v1/purchases", "POST /local/simulate", "PUT /v1/billing/contact", "POST /v1/billing/card/setup-intent",
-		"PUT /v1/billing/auto-refill", "GET /v1/ledger", "POST /v1/purchases/{id}/confirm"} {
+		"PUT /v1/billing/auto-refill", "GET /v1/ledger", "POST /v1/purchases/{id}/confirm", "GET /v1/usage",
+		"GET /v1/statements/" + time.Now().UTC().Format("2006-01")} {
 		if !seen[want] {
 			b.t.Errorf("no %s among the %d requests the page made", want, len(b.requests))
 		}

@@ -193,6 +193,7 @@
       let data = null;
       try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
       if (!resp.ok) throw new ApiError(resp.status, data);
+      if (opts.raw) return { text, disposition: resp.headers.get('Content-Disposition') || '' };
       return data;
     } finally {
       busy(-1);
@@ -609,7 +610,10 @@
 
   function showOutcome(p) {
     state.outcome = p;
+    const arriving = $('buy-result').hidden;
     showBuyStep('result');
+    // The Purchase button just disappeared: keyboard focus moves to the outcome.
+    if (arriving) $('buy-result-title').focus();
     const box = $('buy-outcome');
     const head = (tone, symbol, text) => {
       box.className = `outcome ${tone}`;
@@ -880,6 +884,100 @@
     return b;
   }
 
+  function currentMonth() {
+    return new Date().toISOString().slice(0, 7);
+  }
+
+  // monthBlock is a report of one calendar month: a month picker, the
+  // report rendered by render, and its CSV (the same route with
+  // Accept: text/csv).
+  function monthBlock({ id, title, path, render, csvLabel }) {
+    const month = el('input', { type: 'month', id: `${id}-month`, value: currentMonth(), max: currentMonth() });
+    const show = el('button', { type: 'button', id: `${id}-show` }, 'Show');
+    const csv = el('button', { type: 'button', id: `${id}-csv` }, csvLabel);
+    const msg = el('div', { className: 'msg', id: `${id}-msg`, role: 'alert' });
+    const body = el('div', { id: `${id}-body` });
+    const section = el('section', { className: 'history-block', 'aria-labelledby': `${id}-title` },
+      el('div', { className: 'head' }, el('h3', { id: `${id}-title` }, title)),
+      el('div', { className: 'month-bar' }, el('label', { for: month.id }, 'Month'), month, show, csv),
+      msg, body);
+
+    async function load() {
+      clearMsg(msg.id);
+      try {
+        body.replaceChildren(...render(await api('GET', path(month.value)), month.value));
+      } catch (e) {
+        body.replaceChildren();
+        showProblem(msg.id, e);
+      }
+    }
+    async function download() {
+      clearMsg(msg.id);
+      try {
+        const res = await api('GET', path(month.value), { headers: { Accept: 'text/csv' }, raw: true });
+        const name = (/filename="?([^";]+)"?/.exec(res.disposition) || [])[1] || `${id}-${month.value}.csv`;
+        const url = URL.createObjectURL(new Blob([res.text], { type: 'text/csv' }));
+        const link = el('a', { href: url, download: name, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60e3);
+        const rows = res.text.split('\r\n').filter((l) => l !== '').length - 1;
+        okMsg(msg.id, `${name} downloaded: ${numberFormat.format(rows)} ${rows === 1 ? 'row' : 'rows'}.`);
+      } catch (e) {
+        showProblem(msg.id, e);
+      }
+    }
+    show.onclick = load;
+    csv.onclick = download;
+    month.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') load(); });
+    return { id, adminOnly: false, section, load };
+  }
+
+  function smallTable(head, rows, numeric, className) {
+    return el('table', { className },
+      el('thead', {}, el('tr', {}, head.map((h, i) => el('th', { scope: 'col', className: numeric[i] ? 'num' : '' }, h)))),
+      el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => el('td', { className: numeric[i] ? 'num' : '' }, c))))));
+  }
+
+  // GET /v1/usage: DSUs per customer tenant, what an MSP bills its own customers on.
+  function renderUsage(u, month) {
+    if (!u.tenants.length) return [el('p', { className: 'empty' }, `No usage reported for ${month}.`)];
+    const rows = u.tenants.map((t) => [
+      t.tenantId,
+      numberFormat.format(t.units),
+      numberFormat.format(t.days.length),
+      el('details', {}, el('summary', {}, 'Days'),
+        el('ul', { className: 'days' }, t.days.map((d) => el('li', {}, `${d.date}: ${numberFormat.format(d.users)} users, ${units(d.units)}${d.units === 0 && d.users > 0 ? ' (free day)' : ''}`)))),
+    ]);
+    return [
+      el('p', { className: 'total' }, `${units(u.totalUnits)} across ${u.tenants.length} ${u.tenants.length === 1 ? 'tenant' : 'tenants'} in ${u.month}`),
+      smallTable(['Tenant', 'DSUs', 'Days reported', 'Per day'], rows, [false, true, true, false], 'compact'),
+    ];
+  }
+
+  // GET /v1/statements/{month}: the month's ledger in totals.
+  function renderStatement(st) {
+    const totals = Object.entries(st.totals).map(([type, n]) => [ledgerTypes[type] || type, signedUnits(n)]);
+    const stats = el('dl', { className: 'stats' },
+      el('div', { className: 'stat' }, el('dt', {}, 'Opening balance'), el('dd', { className: 'big' }, units(st.openingBalance))),
+      el('div', { className: 'stat' }, el('dt', {}, 'Closing balance'), el('dd', { className: 'big', id: 'statement-closing' }, units(st.closingBalance))),
+      el('div', { className: 'stat' }, el('dt', {}, 'Usage'), el('dd', { className: 'big' }, units(st.usageUnits))),
+      el('div', { className: 'stat' }, el('dt', {}, 'Ledger entries'), el('dd', { className: 'big' }, numberFormat.format(st.entries))));
+    const parts = [stats];
+    parts.push(el('h4', {}, 'Changes by type'),
+      totals.length ? smallTable(['Type', 'DSUs'], totals, [false, true], 'compact') : el('p', { className: 'empty' }, 'No changes this month.'));
+    parts.push(el('h4', {}, `Purchases credited (${st.currency.toUpperCase()})`),
+      st.purchases.length
+        ? smallTable(['Purchase', 'Kind', 'Status', 'DSUs', 'Amount', 'Receipt'], st.purchases.map((p) => [
+          el('span', { className: 'mono' }, p.id), p.kind === 'auto_refill' ? 'Automatic' : 'Manual', purchaseBadge(p.status),
+          numberFormat.format(p.units), money(p.amount),
+          p.receiptUrl ? el('a', { href: p.receiptUrl, target: '_blank', rel: 'noopener noreferrer' }, 'Receipt') : '—']),
+        [false, false, false, true, true, false])
+        : el('p', { className: 'empty' }, 'No purchases credited this month.'));
+    return parts;
+  }
+
   const historyBlocks = [
     pagedBlock({
       id: 'purchases', title: 'Purchases', path: '/v1/purchases', list: 'purchases', empty: 'No purchases yet.',
@@ -906,6 +1004,14 @@
         { head: 'Change (DSUs)', num: true, cell: (e) => signedUnits(e.units) },
         { head: 'Balance after', num: true, cell: (e) => numberFormat.format(e.balanceAfter) },
       ],
+    }),
+    monthBlock({
+      id: 'statement', title: 'Monthly statement', csvLabel: 'Download the ledger (CSV)',
+      path: (m) => `/v1/statements/${encodeURIComponent(m)}`, render: renderStatement,
+    }),
+    monthBlock({
+      id: 'usage', title: 'Usage by tenant', csvLabel: 'Download usage (CSV)',
+      path: (m) => `/v1/usage?${new URLSearchParams({ month: m })}`, render: renderUsage,
     }),
   ];
 
