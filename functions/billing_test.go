@@ -97,4 +97,11 @@ func TestBillingFunctionServesItsSampleEvents(t *testing.T) {
 	if got.Card != nil || got.Contact == nil {
 		t.Fatalf("delete-card: %+v", got)
 	}
+	var audit struct {
+		Events     []json.RawMessage `json:"events"`
+		NextCursor *string           `json:"nextCursor"`
+	}
+	if resp := invokeHTTP(t, rt, "billing/get-audit.json"); resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &audit) != nil || audit.Events == nil {
+		t.Fatalf("get-audit: %d %s", resp.StatusCode, resp.Body)
+	}
 }

@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/cirasync/dsubilling/internal/lambdatest"
@@ -88,5 +89,22 @@ func TestPurchasesServesItsSampleEvents(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &ledger) != nil || len(ledger.Entries) != 1 ||
 		ledger.Entries[0].Type != "grant" || ledger.Entries[0].Reference != "grant:welcome" || ledger.NextCursor != nil {
 		t.Fatalf("GET /v1/ledger: %d %s", resp.StatusCode, resp.Body)
+	}
+
+	// The month reports: November of the fixtures has no usage yet; the
+	// statement of a month before the partner existed is all zero.
+	if resp = invokeHTTP(t, rt, "purchases/get-usage.json"); resp.StatusCode != 200 || !strings.Contains(resp.Body, `"month":"2026-11"`) {
+		t.Fatalf("GET /v1/usage: %d %s", resp.StatusCode, resp.Body)
+	}
+	if resp = invokeHTTP(t, rt, "purchases/get-usage-csv.json"); resp.StatusCode != 200 || resp.Body != "date,tenant_id,users,units,billed\r\n" ||
+		resp.Headers["Content-Disposition"] != `attachment; filename="usage-partner-acme-2026-11.csv"` {
+		t.Fatalf("GET /v1/usage as CSV: %d %v %q", resp.StatusCode, resp.Headers, resp.Body)
+	}
+	var st struct {
+		Month                          string
+		OpeningBalance, ClosingBalance int64
+	}
+	if resp = invokeHTTP(t, rt, "purchases/get-statement.json"); resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &st) != nil || st.Month != "2026-11" {
+		t.Fatalf("GET /v1/statements/{month}: %d %s", resp.StatusCode, resp.Body)
 	}
 }

@@ -154,10 +154,49 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 	})
 	cfnStage.SetRouteSettings(routeSettings)
 
-	if len(iamRoutes) > 0 {
-		s.addUsageReporterRole(cfg, iamRoutes)
+	// Each IAM caller gets a role for its own routes only: the sync
+	// platform the usage route, operators the operator routes.
+	var internal, admin []routes.Route
+	for _, r := range iamRoutes {
+		switch {
+		case strings.HasPrefix(r.Path, routes.InternalPrefix):
+			internal = append(internal, r)
+		case strings.HasPrefix(r.Path, routes.AdminPrefix):
+			admin = append(admin, r)
+		default:
+			return fmt.Errorf("route %s: an IAM route neither internal nor operator has no caller role", r.Key())
+		}
+	}
+	if len(internal) > 0 {
+		s.addUsageReporterRole(cfg, internal)
+	}
+	if len(admin) > 0 {
+		s.addOperatorRole(admin)
 	}
 	return nil
+}
+
+// addOperatorRole creates the role operators assume to call the operator
+// routes (dsu-admin signs with it), allowed to invoke those routes and no
+// others. Who may assume it is the account's to decide (its root
+// principal delegates to IAM policies).
+func (s *BillingStack) addOperatorRole(adminRoutes []routes.Route) {
+	var arns []*string
+	for _, r := range adminRoutes {
+		arns = append(arns, s.API.ArnForExecuteApi(jsii.String(r.Method), jsii.String(pathWithWildcards(r.Path)), jsii.String("$default")))
+	}
+	role := awsiam.NewRole(s.Stack, jsii.String("OperatorRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewAccountRootPrincipal(),
+		Description: jsii.String("Assumed by on-call operators to call the operator routes /v1/admin/* (dsu-admin)"),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("execute-api:Invoke"),
+		Resources: &arns,
+	}))
+	awscdk.NewCfnOutput(s.Stack, jsii.String("OperatorRoleArn"), &awscdk.CfnOutputProps{
+		Value:       role.RoleArn(),
+		Description: jsii.String("Role operators assume to call /v1/admin/* with dsu-admin (SigV4, service execute-api)"),
+	})
 }
 
 // jwtAuthorizer is the portal's authorizer: the configured issuer and

@@ -79,6 +79,10 @@ var functionSpecs = map[string]fnSpec{
 	// (docs/ARCHITECTURE.md, "Access patterns and round trips").
 	routes.Usage: {Description: "Daily DSU consumption reported by the sync platform", TimeoutSec: 25, MemoryMB: 256,
 		Reserved: func(c Config) int { return c.UsageConcurrency }},
+	// Operator routes: verify reads a partner's whole ledger and asks
+	// Stripe about each purchase of 90 days, one call after another; 25 s
+	// ends before the HTTP API's 30 s.
+	routes.Admin: {Description: "Operator routes: show, adjust, release dispute holds, verify", TimeoutSec: 25, MemoryMB: 256, StripeKey: true},
 }
 
 func specFor(fn string) fnSpec {

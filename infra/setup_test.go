@@ -75,6 +75,10 @@ var fullRoutes = []routes.Route{
 	rt("GET", "/v1/statements/{month}", routes.Purchases, routes.AuthJWT),
 	rt("POST", "/v1/stripe/webhook", routes.StripeWebhook, routes.AuthNone),
 	rt("POST", "/v1/internal/usage", routes.Usage, routes.AuthIAM),
+	rt("GET", "/v1/admin/partners/{partnerId}", routes.Admin, routes.AuthIAM),
+	rt("POST", "/v1/admin/partners/{partnerId}/adjustments", routes.Admin, routes.AuthIAM),
+	rt("POST", "/v1/admin/partners/{partnerId}/dispute-hold/release", routes.Admin, routes.AuthIAM),
+	rt("GET", "/v1/admin/partners/{partnerId}/verify", routes.Admin, routes.AuthIAM),
 }
 
 func rt(method, path, fn string, auth routes.Auth) routes.Route {

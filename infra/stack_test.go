@@ -202,6 +202,7 @@ var expectedFunctions = map[string]struct {
 	routes.StripeWebhook: {timeout: 15, memory: 256, stripe: true, webhook: true},
 	routes.AutoRefill:    {timeout: 60, memory: 256, stripe: true, extraEnv: []string{config.EnvSweepStripeRate, config.EnvRefillMaxPackages}},
 	routes.Usage:         {timeout: 25, memory: 256},
+	routes.Admin:         {timeout: 25, memory: 256, stripe: true},
 }
 
 func TestEveryFunctionDeployed(t *testing.T) {

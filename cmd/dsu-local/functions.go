@@ -18,6 +18,7 @@ var httpFunctions = map[string]func(wiring.Deps) (*httpapi.Function, error){
 	routes.Purchases:     wiring.Purchases,
 	routes.StripeWebhook: wiring.StripeWebhook,
 	routes.Usage:         wiring.Usage,
+	routes.Admin:         wiring.Admin,
 }
 
 // localFunctions builds the functions for the local stack, on the clients and

@@ -67,7 +67,7 @@ func newBillingRig(t *testing.T) *billingRig {
 	r.billing = &app.Billing{Store: r.store, Payments: r.pay, Catalog: r.catalog, IDs: r.ids, Events: r.published, Log: log}
 	r.fn, err = httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing),
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Partners: r.partners, Log: log},
-		httpapi.BillingEndpoints(r.billing))
+		httpapi.BillingEndpoints(r.billing, &app.AuditLog{Store: r.store}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1146,7 +1146,7 @@ func TestBillingSampleEvents(t *testing.T) {
 	// Every billing route has its sample event.
 	for _, route := range routes.ForFunction(routes.Billing) {
 		found := false
-		for _, name := range []string{"get-billing", "put-contact", "post-setup-intent", "put-card", "delete-card", "put-auto-refill"} {
+		for _, name := range []string{"get-billing", "put-contact", "post-setup-intent", "put-card", "delete-card", "put-auto-refill", "get-audit"} {
 			if ev := eventfixtures.HTTP(t, "billing/"+name+".json"); ev.RouteKey == route.Key() && ev.RequestContext.RouteKey == route.Key() {
 				found = true
 			}

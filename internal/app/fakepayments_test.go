@@ -282,6 +282,16 @@ func (f *fakePayments) SetIntentStatus(id, status string, lastErr *app.PaymentEr
 	return pi
 }
 
+// SetIntentAmount changes a PaymentIntent's amount at "Stripe" (a
+// PaymentIntent edited in the Dashboard, say).
+func (f *fakePayments) SetIntentAmount(id string, amount int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pi := f.intents[id]
+	pi.Amount.Amount = amount
+	f.intents[id] = pi
+}
+
 // IntentFor returns the PaymentIntent of a purchase, if Stripe has one.
 func (f *fakePayments) IntentFor(purchaseID string) (app.PaymentIntent, bool) {
 	f.mu.Lock()

@@ -19,6 +19,7 @@ import (
 //	idem       P#<partner>        IDEM#<key>           (TTL)
 //	usage      P#<partner>        USAGE#<date>#<tenant>
 //	month      P#<partner>        MONTH#<YYYY-MM>      (the month's first entry and opening balance)
+//	audit      P#<partner>        AUDIT#<id>           (who changed what, time-sortable ids)
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
 //	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
 //	package    CATALOG            PKG#<id>             (stamped with the catalog version)
@@ -36,6 +37,7 @@ const (
 	typePackage  = "package"
 	typeEvent    = "event"
 	typeMonth    = "month"
+	typeAudit    = "audit"
 
 	skProfile        = "PROFILE"
 	skBalance        = "BALANCE"

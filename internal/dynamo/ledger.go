@@ -67,6 +67,10 @@ type balanceChange struct {
 	// A failed condition on one of them ends the change with that item's
 	// failure.
 	extra func(acc dsu.Account, e *dsu.Entry) []txItem
+	// audit builds the audit event of the change from the account before
+	// and after it (and the entry, if any); it is written in the same
+	// transaction, and only when something is written.
+	audit func(before, after dsu.Account, e *dsu.Entry) *dsu.AuditEvent
 }
 
 // changeResult is what a balance change did.
@@ -116,6 +120,8 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 		plan, err = c.mutate(&next)
 		switch {
 		case errors.Is(err, dsu.ErrNoChange) && c.entry == nil && c.extra == nil:
+			// Nothing to write, not even the audit of a change that did
+			// not happen.
 			return changeResult{Account: acc}, false, nil
 		case errors.Is(err, dsu.ErrNoChange):
 			// The plan stays as it is; the entry and extras still apply.
@@ -145,6 +151,15 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 	}
 	if c.extra != nil {
 		items = append(items, c.extra(next, entry)...)
+	}
+	if c.audit != nil {
+		if ev := c.audit(acc, next, entry); ev != nil {
+			ti, err := s.putAudit(*ev)
+			if err != nil {
+				return changeResult{}, false, err
+			}
+			items = append(items, ti)
+		}
 	}
 	if entry != nil {
 		if marker, ok := monthMarker(acc, &next, *entry); ok {

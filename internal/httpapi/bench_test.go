@@ -107,7 +107,7 @@ func benchFunctions(b *testing.B) map[string]*httpapi.Function {
 		routes.Purchases: build(routes.Purchases, httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
 			Packages: &app.Packages{Catalog: staticCatalog{cat}}, Purchases: staticPurchases{purchase}, Balances: staticBalances{},
 		})),
-		routes.Billing: build(routes.Billing, httpapi.BillingEndpoints(staticBilling{})),
+		routes.Billing: build(routes.Billing, httpapi.BillingEndpoints(staticBilling{}, staticBilling{})),
 		routes.StripeWebhook: build(routes.StripeWebhook, httpapi.WebhookEndpoints(httpapi.WebhookDeps{
 			Parse: func(payload []byte, sig string, now time.Time) (app.WebhookEvent, string, error) {
 				ev, raw, err := stripeapi.ParseWebhook(payload, sig, []string{secret}, now)
@@ -175,4 +175,8 @@ func BenchmarkHandlerOverhead(b *testing.B) {
 			}
 		})
 	}
+}
+
+func (staticBilling) List(context.Context, dsu.Partner, dsu.Page) ([]dsu.AuditEvent, string, error) {
+	return nil, "", nil
 }

@@ -19,8 +19,51 @@ type billingUseCases interface {
 	UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.PlanSettings) (app.BillingInfo, error)
 }
 
-// BillingEndpoints are the billing function's routes.
-func BillingEndpoints(b billingUseCases) map[string]Endpoint {
+type auditLister interface {
+	List(ctx context.Context, p dsu.Partner, page dsu.Page) ([]dsu.AuditEvent, string, error)
+}
+
+type auditEventJSON struct {
+	ID    string `json:"id"`
+	At    string `json:"at"`
+	Actor struct {
+		Sub   string  `json:"sub"`
+		Email *string `json:"email"`
+	} `json:"actor"`
+	Action  string         `json:"action"`
+	Details map[string]any `json:"details"`
+}
+
+// auditEndpoint lists the audit log (billing-admin only).
+func auditEndpoint(l auditLister) Endpoint {
+	return func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
+		page, err := ParsePage(r.Query)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		evs, next, err := l.List(ctx, r.Partner, page)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		out := struct {
+			Events     []auditEventJSON `json:"events"`
+			NextCursor *string          `json:"nextCursor"`
+		}{Events: make([]auditEventJSON, 0, len(evs)), NextCursor: strPtr(next)}
+		for _, ev := range evs {
+			v := auditEventJSON{ID: ev.ID, At: timeJSON(ev.At), Action: string(ev.Action), Details: ev.Details}
+			v.Actor.Sub, v.Actor.Email = ev.Actor.Sub, strPtr(ev.Actor.Email)
+			if v.Details == nil {
+				v.Details = map[string]any{}
+			}
+			out.Events = append(out.Events, v)
+		}
+		return JSONResponse(http.StatusOK, out)
+	}
+}
+
+// BillingEndpoints are the billing function's routes: billing info and
+// the audit log of its changes.
+func BillingEndpoints(b billingUseCases, audit auditLister) map[string]Endpoint {
 	info := func(i app.BillingInfo, err error) (events.APIGatewayV2HTTPResponse, error) {
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
@@ -28,6 +71,7 @@ func BillingEndpoints(b billingUseCases) map[string]Endpoint {
 		return JSONResponse(http.StatusOK, billingInfoView(i))
 	}
 	return map[string]Endpoint{
+		"GET /v1/audit": auditEndpoint(audit),
 		"GET /v1/billing": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
 			return info(b.Info(ctx, r.Partner))
 		},

@@ -79,7 +79,7 @@ func (s *stubBilling) UpdateAutoRefill(_ context.Context, p dsu.Partner, in dsu.
 func newBillingFunction(t *testing.T, stub *stubBilling) *Function {
 	t.Helper()
 	f, err := NewFunction(routes.Billing, routes.ForFunction(routes.Billing),
-		Config{Claims: DefaultClaimNames, Partners: &fakePartners{}, Log: logging.Discard()}, BillingEndpoints(stub))
+		Config{Claims: DefaultClaimNames, Partners: &fakePartners{}, Log: logging.Discard()}, BillingEndpoints(stub, noAudit{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +286,11 @@ func TestBillingInfoJSON(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", b, c.want)
 		}
 	}
+}
+
+// noAudit is an empty audit log.
+type noAudit struct{}
+
+func (noAudit) List(context.Context, dsu.Partner, dsu.Page) ([]dsu.AuditEvent, string, error) {
+	return nil, "", nil
 }

@@ -110,8 +110,12 @@ func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		if route.Write() && !id.Admin {
-			return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindForbidden, "changing billing needs the %s group", f.cfg.Claims.AdminGroup)
+		if route.NeedsAdminGroup() && !id.Admin {
+			what := "changing billing"
+			if !route.Write() {
+				what = "reading the audit log"
+			}
+			return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindForbidden, "%s needs the %s group", what, f.cfg.Claims.AdminGroup)
 		}
 		r.Identity = id
 		if r.Partner, err = f.cfg.Partners.Ensure(ctx, id.PartnerID); err != nil {

@@ -28,6 +28,9 @@ type Request struct {
 	Claims map[string]string
 	// RequestID is API Gateway's id of the request.
 	RequestID string
+	// CallerARN is the IAM identity that signed the request, on
+	// IAM-authorized routes in AWS; "" when none did (the local stack).
+	CallerARN string
 
 	// Set by Function before the endpoint runs.
 	Identity Identity
@@ -51,8 +54,13 @@ func NewRequest(ev *events.APIGatewayV2HTTPRequest) (*Request, error) {
 	for k, v := range ev.Headers {
 		r.headers[strings.ToLower(k)] = v
 	}
-	if ev.RequestContext.Authorizer != nil && ev.RequestContext.Authorizer.JWT != nil {
-		r.Claims = ev.RequestContext.Authorizer.JWT.Claims
+	if a := ev.RequestContext.Authorizer; a != nil {
+		if a.JWT != nil {
+			r.Claims = a.JWT.Claims
+		}
+		if a.IAM != nil {
+			r.CallerARN = a.IAM.UserARN
+		}
 	}
 	if ev.IsBase64Encoded {
 		// Decode nothing huge; each endpoint applies its own, smaller limit.

@@ -23,6 +23,14 @@ func timePtrJSON(t *time.Time) *string {
 	return &s
 }
 
+// zeroTimeJSON renders a time, or null for the zero time.
+func zeroTimeJSON(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	return timePtrJSON(&t)
+}
+
 func strPtr(s string) *string {
 	if s == "" {
 		return nil

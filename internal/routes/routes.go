@@ -22,10 +22,18 @@ const (
 	StripeWebhook = "stripewebhook"
 	AutoRefill    = "autorefill"
 	Usage         = "usage"
+	Admin         = "admin"
 )
 
 // Functions lists every Lambda function, HTTP or not.
-var Functions = []string{Billing, Purchases, StripeWebhook, AutoRefill, Usage}
+var Functions = []string{Billing, Purchases, StripeWebhook, AutoRefill, Usage, Admin}
+
+// Path prefixes of the IAM-authorized routes: the sync platform's and the
+// operators'. Each caller's role may invoke its own prefix only.
+const (
+	InternalPrefix = "/v1/internal/"
+	AdminPrefix    = "/v1/admin/"
+)
 
 // Route is one method and path template, as API Gateway writes route keys.
 type Route struct {
@@ -44,6 +52,14 @@ func (r Route) Write() bool {
 	return r.Method == "POST" || r.Method == "PUT" || r.Method == "DELETE" || r.Method == "PATCH"
 }
 
+// adminReads are the reads that also need the admin group: who changed
+// what is for the partner's billing admins.
+var adminReads = map[string]bool{"GET /v1/audit": true}
+
+// NeedsAdminGroup reports whether a JWT route needs the admin group: every
+// write, and the reads of adminReads.
+func (r Route) NeedsAdminGroup() bool { return r.Write() || adminReads[r.Key()] }
+
 // All is the route table (docs/API.md, "Routes").
 var All = []Route{
 	{"GET", "/v1/billing", Billing, AuthJWT},
@@ -52,6 +68,7 @@ var All = []Route{
 	{"PUT", "/v1/billing/card", Billing, AuthJWT},
 	{"DELETE", "/v1/billing/card", Billing, AuthJWT},
 	{"PUT", "/v1/billing/auto-refill", Billing, AuthJWT},
+	{"GET", "/v1/audit", Billing, AuthJWT},
 
 	{"GET", "/v1/packages", Purchases, AuthJWT},
 	{"POST", "/v1/purchases", Purchases, AuthJWT},
@@ -66,6 +83,11 @@ var All = []Route{
 	{"POST", "/v1/stripe/webhook", StripeWebhook, AuthNone},
 
 	{"POST", "/v1/internal/usage", Usage, AuthIAM},
+
+	{"GET", "/v1/admin/partners/{partnerId}", Admin, AuthIAM},
+	{"POST", "/v1/admin/partners/{partnerId}/adjustments", Admin, AuthIAM},
+	{"POST", "/v1/admin/partners/{partnerId}/dispute-hold/release", Admin, AuthIAM},
+	{"GET", "/v1/admin/partners/{partnerId}/verify", Admin, AuthIAM},
 }
 
 // ForFunction returns the routes a function serves.

@@ -3,6 +3,7 @@ package routes
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -25,12 +26,17 @@ func TestTableIsWellFormed(t *testing.T) {
 		default:
 			t.Errorf("%s: unknown auth %q", r.Key(), r.Auth)
 		}
-		// API.md, "Identity and roles": only the webhook is public, only /v1/internal/* uses IAM.
+		// API.md, "Identity and roles": only the webhook is public; the
+		// sync platform's /v1/internal/* and the operators' /v1/admin/*
+		// use IAM, served by their own functions.
 		if (r.Auth == AuthNone) != (r.Path == "/v1/stripe/webhook") {
 			t.Errorf("%s: auth %s", r.Key(), r.Auth)
 		}
-		if (r.Auth == AuthIAM) != regexp.MustCompile(`^/v1/internal/`).MatchString(r.Path) {
+		if (r.Auth == AuthIAM) != regexp.MustCompile(`^(/v1/internal/|/v1/admin/)`).MatchString(r.Path) {
 			t.Errorf("%s: auth %s", r.Key(), r.Auth)
+		}
+		if strings.HasPrefix(r.Path, AdminPrefix) != (r.Function == Admin) {
+			t.Errorf("%s: operator routes and only they are served by the admin function, not %s", r.Key(), r.Function)
 		}
 	}
 }

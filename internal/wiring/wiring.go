@@ -179,7 +179,7 @@ func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
 func Billing(d Deps) (*httpapi.Function, error) {
 	store := d.store()
 	return httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing), d.httpConfig(store, routes.Billing),
-		httpapi.BillingEndpoints(d.billing(store)))
+		httpapi.BillingEndpoints(d.billing(store), &app.AuditLog{Store: store}))
 }
 
 // Purchases builds the purchases function.
@@ -224,6 +224,14 @@ func Usage(d Deps) (*httpapi.Function, error) {
 	partners := &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock}
 	return httpapi.NewFunction(routes.Usage, routes.ForFunction(routes.Usage), d.httpConfig(store, routes.Usage),
 		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: partners, Events: d.Events, Clock: d.Clock, Log: d.Log, Parallel: UsageParallelPartners}))
+}
+
+// Admin builds the admin function: the operator routes.
+func Admin(d Deps) (*httpapi.Function, error) {
+	store := d.store()
+	return httpapi.NewFunction(routes.Admin, routes.ForFunction(routes.Admin), d.httpConfig(store, routes.Admin), httpapi.AdminEndpoints(&app.Admin{
+		Store: store, Payments: d.Stripe, Clock: d.Clock, ReconcileWindow: time.Hour, Log: d.Log,
+	}))
 }
 
 // AutoRefill builds the autorefill function: stream batches and the sweep.
