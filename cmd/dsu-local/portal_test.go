@@ -177,9 +177,16 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.do(chromedp.Click(chromedp.ID("tab-overview")))
 	b.wantText("ov-balance", dsuText(balance))
 
+	// Support adjusts the balance (an operator route, audited); the page
+	// reads it like any other change.
+	if status, out := s.dsuAdmin("adjust", "demo", "-units", "100", "-reason", "goodwill after the outage", "-ticket", "SUP-7"); status != 0 {
+		t.Fatalf("dsu-admin adjust: %d %s", status, out)
+	}
+	balance += 100
+
 	// History: the purchase and the ledger with its descriptions.
 	b.do(chromedp.Click(chromedp.ID("tab-history")))
-	b.waitFor(`document.querySelectorAll('#ledger-body tr').length >= 6`, "the ledger")
+	b.waitFor(`document.querySelectorAll('#ledger-body tr').length >= 7`, "the ledger")
 	b.waitIdle("the history")
 	if n := b.eval(`document.querySelectorAll('#purchases-body tr').length`); n != "3" {
 		t.Errorf("%s purchases, want 3: the retried post must not have made a second one", n)
@@ -193,12 +200,20 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.wantText("ledger-body", "Welcome grant of 2,000 DSUs")
 	b.wantText("ledger-body", "Usage on "+latest.Format("2006-01-02")+" across 2 tenants")
 
+	b.wantText("ledger-body", "+100")
+	// The audit log, as the API recorded it (for now it records the
+	// operators' actions).
+	b.waitFor(`document.getElementById('audit-body').textContent.includes('Balance adjusted by support')`, "the audit log")
+	b.wantText("audit-body", "+100 DSUs: goodwill after the outage (SUP-7)")
+	b.wantText("audit-body", "local-operator")
+
 	// This month's statement: everything above was written today.
 	b.waitFor(`document.getElementById('statement-closing')`, "the statement")
 	b.waitIdle("the statement")
 	b.wantText("statement-closing", dsuText(balance))
 	b.wantText("statement-body", "+11,000") // the two purchases credited
 	b.wantText("statement-body", "−195")    // the usage
+	b.wantText("statement-body", "Adjustment")
 	// Usage by tenant in the month of the latest usage day, and its CSV.
 	month := latest.Format("2006-01")
 	b.do(chromedp.SetValue(chromedp.ID("usage-month"), month), chromedp.Click(chromedp.ID("usage-show")))
@@ -221,6 +236,7 @@ func TestPortalInARealBrowser(t *testing.T) {
 
 	b.do(chromedp.Click(chromedp.ID("tab-overview")))
 	b.waitIdle("the overview")
+	b.wantText("ov-balance", dsuText(balance)) // the overview reads the balance again
 	b.wantText("ov-plan-status", "Active")
 	b.screenshot("overview-after")
 
@@ -239,6 +255,11 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.waitFor(`document.body.dataset.ready === 'true'`, "the reader's data")
 	b.waitIdle("the reader's data")
 	b.wantText("ov-balance", dsuText(balance))
+	b.do(chromedp.Click(chromedp.ID("tab-history")))
+	b.waitFor(`!document.getElementById('audit-note').hidden`, "the reader's audit note")
+	b.waitIdle("the reader's history")
+	b.wantText("ledger-body", "Welcome grant") // a reader reads the rest
+	b.do(chromedp.Click(chromedp.ID("tab-overview")))
 	for _, id := range []string{"inc-dsu-5000", "buy-next", "f-name", "contact-save", "card-save", "card-remove", "p-enabled", "plan-save"} {
 		if b.eval(fmt.Sprintf(`document.getElementById(%q).matches(':disabled')`, id)) != "true" {
 			t.Errorf("#%s is enabled for a reader", id)
@@ -584,7 +605,7 @@ func (b *browser) checkRequests() {
 	}
 	for _, want := range []string{"GET /", "GET /portal.js", "GET /portal.css", "POST /local/token", "GET /v1/balance",
 		"POST /v1/purchases", "POST /local/simulate", "PUT /v1/billing/contact", "POST /v1/billing/card/setup-intent",
-		"PUT /v1/billing/auto-refill", "GET /v1/ledger", "POST /v1/purchases/{id}/confirm", "GET /v1/usage",
+		"PUT /v1/billing/auto-refill", "GET /v1/ledger", "POST /v1/purchases/{id}/confirm", "GET /v1/usage", "GET /v1/audit",
 		"GET /v1/statements/" + time.Now().UTC().Format("2006-01")} {
 		if !seen[want] {
 			b.t.Errorf("no %s among the %d requests the page made", want, len(b.requests))

@@ -82,9 +82,12 @@
 
   const brands = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover', diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay' };
 
+  function brandName(b) {
+    return brands[b] || (b ? b[0].toUpperCase() + b.slice(1) : 'Card');
+  }
+
   function cardText(c) {
-    const brand = brands[c.brand] || (c.brand ? c.brand[0].toUpperCase() + c.brand.slice(1) : 'Card');
-    return `${brand} •••• ${c.last4}, expires ${String(c.expMonth).padStart(2, '0')}/${c.expYear}`;
+    return `${brandName(c.brand)} •••• ${c.last4}, expires ${String(c.expMonth).padStart(2, '0')}/${c.expYear}`;
   }
 
   // A card whose last valid day is within 30 days, or past. The API says so
@@ -359,6 +362,9 @@
     }
     history.replaceState(null, '', `${location.pathname}${location.search}#${panelId}`);
     if (panelId === 'history') loadHistory();
+    // The overview is read again each time it is shown: others (the
+    // automated plan, support, usage) change the balance too.
+    if (panelId === 'overview' && state.billing) refreshSummary().catch((e) => showProblem('overview-msg', e));
   }
 
   function tabKeys(ev) {
@@ -829,7 +835,7 @@
   // History is a list of blocks; each reads one API list. A route the API
   // adds (usage by tenant, statements, the audit log) becomes one more
   // entry in historyBlocks, built with pagedBlock or by hand.
-  function pagedBlock({ id, title, path, list, columns, empty, adminOnly }) {
+  function pagedBlock({ id, title, path, list, columns, empty, adminOnly, readerNote }) {
     let cursor = null;
     const body = el('tbody', { id: `${id}-body` });
     const more = el('button', { type: 'button', id: `${id}-more`, hidden: true }, 'Load more');
@@ -838,8 +844,9 @@
       el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col', className: cellClass(c) }, c.head)))),
       body);
     const refresh = el('button', { type: 'button', className: 'link', onclick: () => load(false) }, 'Refresh');
+    const note = el('p', { className: 'empty', id: `${id}-note`, hidden: true }, readerNote || '');
     const section = el('section', { className: 'history-block', 'aria-labelledby': `${id}-title` },
-      el('div', { className: 'head' }, el('h3', { id: `${id}-title` }, title), refresh), msg, table, more);
+      el('div', { className: 'head' }, el('h3', { id: `${id}-title` }, title), refresh), msg, note, table, more);
 
     async function load(append) {
       msg.replaceChildren();
@@ -859,7 +866,14 @@
       }
     }
     more.onclick = () => load(true);
-    return { id, adminOnly: Boolean(adminOnly), section, load: () => load(false) };
+    // A block for admins only tells a reader so, and reads nothing.
+    function forReader(reader) {
+      note.hidden = !reader;
+      table.hidden = reader;
+      refresh.hidden = reader;
+      if (reader) more.hidden = true;
+    }
+    return { id, adminOnly: Boolean(adminOnly), section, load: () => load(false), forReader };
   }
 
   const ledgerTypes = {
@@ -978,6 +992,45 @@
     return parts;
   }
 
+  // GET /v1/audit: who changed the partner's billing (admins only).
+  const auditActions = {
+    'contact.updated': 'Contact and address changed',
+    'card.saved': 'Card saved',
+    'card.removed': 'Card removed',
+    'auto_refill.updated': 'Automated plan changed',
+    'purchase.created': 'Purchase made',
+    'purchase.confirmed': 'Purchase confirmed',
+    'adjustment.created': 'Balance adjusted by support',
+    'dispute_hold.released': 'Dispute hold released by support',
+  };
+
+  function auditDetails(ev) {
+    const d = ev.details || {};
+    switch (ev.action) {
+      case 'contact.updated':
+        return Array.isArray(d.fields) && d.fields.length ? `Fields: ${d.fields.join(', ')}` : '—';
+      case 'card.saved':
+        return d.last4 ? `${brandName(d.brand)} •••• ${d.last4}` : '—';
+      case 'purchase.created':
+      case 'purchase.confirmed':
+        return d.purchaseId ? el('span', { className: 'mono' }, d.purchaseId) : '—';
+      case 'adjustment.created':
+        return `${signedUnits(d.units || 0)} DSUs: ${d.reason || ''}${d.ticket ? ` (${d.ticket})` : ''}`;
+      case 'dispute_hold.released':
+        return `The plan was ${d.planStatus || '?'}${d.pausedReason ? ` (${d.pausedReason})` : ''}`;
+      case 'auto_refill.updated': {
+        const before = d.before || {};
+        const after = d.after || {};
+        const changed = Object.keys({ ...before, ...after })
+          .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+          .map((k) => `${k}: ${JSON.stringify(before[k] ?? null)} → ${JSON.stringify(after[k] ?? null)}`);
+        return changed.length ? changed.join('; ') : 'No setting changed';
+      }
+      default:
+        return Object.keys(d).length ? JSON.stringify(d) : '—';
+    }
+  }
+
   const historyBlocks = [
     pagedBlock({
       id: 'purchases', title: 'Purchases', path: '/v1/purchases', list: 'purchases', empty: 'No purchases yet.',
@@ -1005,6 +1058,16 @@
         { head: 'Balance after', num: true, cell: (e) => numberFormat.format(e.balanceAfter) },
       ],
     }),
+    pagedBlock({
+      id: 'audit', title: 'Audit log', path: '/v1/audit', list: 'events', empty: 'Nothing changed yet.', adminOnly: true,
+      readerNote: 'The audit log is shown to billing admins only.',
+      columns: [
+        { head: 'When', nowrap: true, cell: (e) => time(e.at) },
+        { head: 'Who', cell: (e) => e.actor.email || e.actor.sub },
+        { head: 'What', cell: (e) => auditActions[e.action] || e.action },
+        { head: 'Details', cell: auditDetails },
+      ],
+    }),
     monthBlock({
       id: 'statement', title: 'Monthly statement', csvLabel: 'Download the ledger (CSV)',
       path: (m) => `/v1/statements/${encodeURIComponent(m)}`, render: renderStatement,
@@ -1022,8 +1085,9 @@
   function loadHistory() {
     if (!state.token) return;
     for (const b of historyBlocks) {
-      b.section.hidden = b.adminOnly && !state.admin;
-      if (!b.section.hidden) b.load();
+      const readerOnly = b.adminOnly && !state.admin;
+      if (b.forReader) b.forReader(readerOnly);
+      if (!readerOnly) b.load();
     }
   }
 
