@@ -64,6 +64,7 @@ var fullRoutes = []routes.Route{
 	rt("PUT", "/v1/billing/card", routes.Billing, routes.AuthJWT),
 	rt("DELETE", "/v1/billing/card", routes.Billing, routes.AuthJWT),
 	rt("PUT", "/v1/billing/auto-refill", routes.Billing, routes.AuthJWT),
+	rt("GET", "/v1/audit", routes.Billing, routes.AuthJWT),
 	rt("GET", "/v1/packages", routes.Purchases, routes.AuthJWT),
 	rt("POST", "/v1/purchases", routes.Purchases, routes.AuthJWT),
 	rt("GET", "/v1/purchases", routes.Purchases, routes.AuthJWT),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -596,7 +597,7 @@ func TestSecretsAndWhoReadsThem(t *testing.T) {
 			}
 		}
 		want := map[string][]string{
-			canon(ref(key)):  {routes.AutoRefill, routes.Billing, routes.Purchases, routes.StripeWebhook},
+			canon(ref(key)):  {routes.Admin, routes.AutoRefill, routes.Billing, routes.Purchases, routes.StripeWebhook},
 			canon(ref(hook)): {routes.StripeWebhook},
 		}
 		got := map[string][]string{}
@@ -689,7 +690,7 @@ func TestFullRouteTableExpectation(t *testing.T) {
 		kinds[r.Auth] = true
 		fns[r.Function] = true
 	}
-	if len(kinds) != 3 || len(fns) != 4 || fns[routes.AutoRefill] {
+	if len(kinds) != 3 || len(fns) != len(routes.Functions)-1 || fns[routes.AutoRefill] {
 		t.Errorf("fullRoutes covers auth %v, functions %v", kinds, fns)
 	}
 	for _, r := range routes.All {
@@ -716,15 +717,39 @@ func TestFullRouteTableExpectation(t *testing.T) {
 			}),
 		})
 	})
-	// The reporter may invoke the IAM routes and nothing else.
-	var invoke []statement
+	// The reporter may invoke the usage route and nothing else; the
+	// operators the operator routes and nothing else.
+	invoke := map[string][]string{}
 	for _, st := range s.statements() {
-		if hasAction(st, "execute-api:Invoke") {
-			invoke = append(invoke, st)
+		if !hasAction(st, "execute-api:Invoke") {
+			continue
+		}
+		for _, role := range st.roles {
+			for _, r := range st.resources {
+				j := joined(r)
+				invoke[role] = append(invoke[role], j[strings.Index(j, "/$default/")+len("/$default/"):])
+			}
 		}
 	}
-	if len(invoke) != 1 || len(invoke[0].resources) != 1 || !strings.HasSuffix(joined(invoke[0].resources[0]), "/$default/POST/v1/internal/usage") {
-		t.Errorf("execute-api:Invoke statements: %+v", invoke)
+	var reporter, operator []string
+	for role, res := range invoke {
+		switch {
+		case strings.HasPrefix(role, "UsageReporterRole"):
+			reporter = res
+		case strings.HasPrefix(role, "OperatorRole"):
+			operator = sortedCopy(res)
+		default:
+			t.Errorf("role %s may invoke %v", role, res)
+		}
+	}
+	if fmt.Sprint(reporter) != "[POST/v1/internal/usage]" {
+		t.Errorf("the usage reporter may invoke %v", reporter)
+	}
+	if want := "[GET/v1/admin/partners/* GET/v1/admin/partners/*/verify POST/v1/admin/partners/*/adjustments POST/v1/admin/partners/*/dispute-hold/release]"; fmt.Sprint(operator) != want {
+		t.Errorf("the operators may invoke %v, want %s", operator, want)
+	}
+	if _, ok := s.outputs["OperatorRoleArn"]; !ok {
+		t.Error("no OperatorRoleArn output")
 	}
 	if _, ok := s.outputs["UsageReporterRoleArn"]; !ok {
 		t.Error("no UsageReporterRoleArn output")

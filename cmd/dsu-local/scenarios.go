@@ -193,6 +193,8 @@ func (sim *simulation) setupEvent(ctx context.Context, args []string) ([]byte, e
 	si := map[string]any{
 		"id": *setupIntent, "object": "setup_intent", "customer": *billing.StripeCustomerID, "status": "succeeded",
 		"usage": "off_session", "payment_method": "pm_sim_" + randomID(), "metadata": map[string]string{"partner_id": *partner},
+		// The newest SetupIntent's card wins: a simulated card is created now.
+		"created": time.Now().Unix(),
 	}
 	return stripeEvent("setup_intent.succeeded", si, nil)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/billingcontact"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -39,12 +41,29 @@ type Billing struct {
 	IDs      dsu.IDGenerator
 	Events   Publisher
 	Log      *slog.Logger
+	// Clock tells card expiry; nil means the system clock.
+	Clock dsu.Clock
 }
 
 // BillingInfo is the partner's billing record with its account.
 type BillingInfo struct {
 	Partner dsu.Partner
 	Account dsu.Account
+	// CardExpiresSoon: the saved card's last valid day is within 30 days,
+	// or past (dsu.Card.ExpiresSoon).
+	CardExpiresSoon bool
+}
+
+func (b *Billing) now() time.Time {
+	if b.Clock == nil {
+		return dsu.SystemClock{}.Now()
+	}
+	return b.Clock.Now()
+}
+
+// infoOf is the billing info of a record and its account, now.
+func (b *Billing) infoOf(p dsu.Partner, acc dsu.Account) BillingInfo {
+	return BillingInfo{Partner: p, Account: acc, CardExpiresSoon: p.Card != nil && p.Card.ExpiresSoon(b.now())}
 }
 
 // savePartnerAttempts bounds retries of a billing-record update that lost a
@@ -58,7 +77,7 @@ func (b *Billing) Info(ctx context.Context, p dsu.Partner) (BillingInfo, error) 
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	return BillingInfo{Partner: p, Account: acc}, nil
+	return b.infoOf(p, acc), nil
 }
 
 // ContactInput is a PUT /v1/billing/contact body.
@@ -190,8 +209,10 @@ func (b *Billing) partnerOfSetupIntent(ctx context.Context, si SetupIntent) (dsu
 
 // saveCard stores brand, last4 and expiry of the SetupIntent's card once
 // Stripe reports it succeeded for this partner's customer, makes it the
-// customer's default, resumes a plan the missing card paused, and detaches
-// the card it replaces.
+// customer's default, resumes a plan its card paused, and detaches the card
+// it replaces. A card never replaces a newer one (RULES.md, "Cards"): a
+// SetupIntent created no later than the one that saved the newest card
+// changes nothing at Stripe or here.
 func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (BillingInfo, error) {
 	// Another customer's SetupIntent is another partner's resource: 404.
 	if p.StripeCustomerID == "" || si.CustomerID != p.StripeCustomerID ||
@@ -201,14 +222,36 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	if si.Status != PISucceeded || si.PaymentMethodID == "" {
 		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card is not confirmed yet (SetupIntent status %s)", si.Status)
 	}
+	if si.Created.IsZero() {
+		// An event rendered without it: Stripe's API always has it.
+		fresh, err := b.Payments.GetSetupIntent(ctx, si.ID)
+		if err != nil {
+			return BillingInfo{}, err
+		}
+		if si.Created = fresh.Created; si.Created.IsZero() {
+			return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "Stripe reports no creation time for SetupIntent %s; the card is not saved", si.ID)
+		}
+	}
+	setup := dsu.SetupRef{ID: si.ID, Created: si.Created.UTC()}
+	now := b.now()
+	// Decided on the record as read before anything is asked of Stripe, and
+	// again on the record as saved below: a late or retried SetupIntent
+	// never makes its card the default and never detaches the newer one.
+	probe := p
+	switch err := probe.SaveCard(dsu.Card{PaymentMethodID: si.PaymentMethodID}, setup, now); {
+	case errors.Is(err, dsu.ErrNoChange):
+		return b.cardSaved(ctx, p, si.PaymentMethodID)
+	case err != nil:
+		b.Log.WarnContext(ctx, "card not saved: a newer card stays", "partner", p.ID, "setupIntent", si.ID)
+		return BillingInfo{}, err
+	}
 	pm, err := b.Payments.GetPaymentMethod(ctx, si.PaymentMethodID)
 	if err != nil {
 		return BillingInfo{}, err
 	}
 	// A succeeded SetupIntent attached its card to its customer, checked
 	// above. Since then the card may have moved to another customer, or
-	// been detached because another card replaced it (a late
-	// setup_intent.succeeded must not bring it back): both are refused.
+	// been detached because another card replaced it: both are refused.
 	if pm.CustomerID != "" && pm.CustomerID != p.StripeCustomerID {
 		return BillingInfo{}, dsu.Errorf(dsu.KindConflict, "the card is not attached to this partner's customer")
 	}
@@ -218,33 +261,90 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	if err := b.Payments.SetDefaultPaymentMethod(ctx, p.StripeCustomerID, pm.ID); err != nil {
 		return BillingInfo{}, err
 	}
-	card := &dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
-	var replaced string
-	p, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
-		replaced = ""
-		if p.Card != nil && *p.Card == *card {
-			return false // saved before (the webhook and the portal both report it)
-		}
-		if p.Card != nil && p.Card.PaymentMethodID != pm.ID {
-			replaced = p.Card.PaymentMethodID
-		}
-		p.Card = card
-		return true
-	})
+	card := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
+	saved, err := b.updatePartnerOrRefuse(ctx, p, func(p *dsu.Partner) error { return p.SaveCard(card, setup, now) })
 	if err != nil {
-		return BillingInfo{}, err
-	}
-	acc, _, err := b.Store.ChangeAccount(ctx, p.ID, (*dsu.Account).ResumeForNewCard)
-	if err != nil {
-		return BillingInfo{}, err
-	}
-	if replaced != "" {
-		if err := b.Payments.DetachPaymentMethod(ctx, replaced); err != nil && !dsu.IsKind(err, dsu.KindNotFound) {
-			b.Log.WarnContext(ctx, "the replaced card could not be detached; it stays on the Stripe customer", "partner", p.ID, "error", err.Error())
+		if dsu.IsKind(err, dsu.KindConflict) {
+			// A newer card was saved meanwhile: it stays Stripe's default.
+			b.restoreDefault(ctx, saved)
 		}
+		return BillingInfo{}, err
 	}
 	b.Log.InfoContext(ctx, "card saved", "partner", p.ID, "brand", card.Brand)
-	return BillingInfo{Partner: p, Account: acc}, nil
+	return b.cardSaved(ctx, saved, pm.ID)
+}
+
+// cardSaved finishes saving a card, also when a retried request or event
+// finds it saved: a plan its card paused resumes, and the cards it replaced
+// are detached. Both are no-ops once done, so a crash between the steps is
+// finished by the retry.
+func (b *Billing) cardSaved(ctx context.Context, p dsu.Partner, paymentMethodID string) (BillingInfo, error) {
+	var acc dsu.Account
+	var err error
+	if p.Card != nil && p.Card.PaymentMethodID == paymentMethodID {
+		acc, _, err = b.Store.ChangeAccount(ctx, p.ID, (*dsu.Account).ResumeForNewCard)
+	} else {
+		acc, err = b.Store.GetAccount(ctx, p.ID) // saved once, since removed
+	}
+	if err != nil {
+		return BillingInfo{}, err
+	}
+	p = b.detachReplaced(ctx, p)
+	return b.infoOf(p, acc), nil
+}
+
+// restoreDefault makes the saved card Stripe's default again after a
+// concurrent, older card was made default and then refused. Charges name
+// their card explicitly, so a failure here is logged, not fatal.
+func (b *Billing) restoreDefault(ctx context.Context, p dsu.Partner) {
+	if p.Card == nil || p.StripeCustomerID == "" {
+		return
+	}
+	if err := b.Payments.SetDefaultPaymentMethod(ctx, p.StripeCustomerID, p.Card.PaymentMethodID); err != nil {
+		b.Log.WarnContext(ctx, "could not make the saved card Stripe's default again", "partner", p.ID, "error", err.Error())
+	}
+}
+
+// detachReplaced detaches at Stripe the cards newer ones replaced. Those
+// detached (or gone) are forgotten; the others stay on the billing record,
+// where the sweep finds them after dsu.DetachRetryDelay (RULES.md,
+// "Cards"). It never fails the caller: what could not be done is retried.
+func (b *Billing) detachReplaced(ctx context.Context, p dsu.Partner) dsu.Partner {
+	if len(p.ReplacedCards) == 0 {
+		return p
+	}
+	var detached []string
+	for _, id := range p.ReplacedCards {
+		if b.detach(ctx, p, id) {
+			detached = append(detached, id)
+		}
+	}
+	now := b.now()
+	saved, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool { return p.CardsDetached(detached, now) })
+	if err != nil {
+		b.Log.WarnContext(ctx, "could not record the replaced cards detached; they are detached again later", "partner", p.ID, "error", err.Error())
+		return p
+	}
+	return saved
+}
+
+// detach detaches a replaced card and reports whether it is off the
+// partner's customer now.
+func (b *Billing) detach(ctx context.Context, p dsu.Partner, paymentMethodID string) bool {
+	err := b.Payments.DetachPaymentMethod(ctx, paymentMethodID)
+	if err == nil || dsu.IsKind(err, dsu.KindNotFound) {
+		return true
+	}
+	if !dsu.IsKind(err, dsu.KindUpstreamUnavailable) {
+		// Refused (not attached any more, say): what matters is whether
+		// the card is still on the partner's customer.
+		if pm, gerr := b.Payments.GetPaymentMethod(ctx, paymentMethodID); dsu.IsKind(gerr, dsu.KindNotFound) ||
+			(gerr == nil && pm.CustomerID != p.StripeCustomerID) {
+			return true
+		}
+	}
+	b.Log.WarnContext(ctx, "a replaced card could not be detached; it is retried", "partner", p.ID, "error", err.Error())
+	return false
 }
 
 // DeleteCard detaches the card at Stripe and forgets it; an active plan
@@ -262,7 +362,12 @@ func (b *Billing) DeleteCard(ctx context.Context, p dsu.Partner) (BillingInfo, e
 // forgetCard removes the card from the billing record (if it is still
 // that card) and pauses the plan.
 func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID string) (BillingInfo, error) {
+	now := b.now()
 	p, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		if slices.Contains(p.ReplacedCards, paymentMethodID) {
+			// A replaced card Stripe reports detached: nothing left to retry.
+			return p.CardsDetached([]string{paymentMethodID}, now)
+		}
 		if p.Card == nil || p.Card.PaymentMethodID != paymentMethodID {
 			return false
 		}
@@ -287,7 +392,7 @@ func (b *Billing) forgetCard(ctx context.Context, p dsu.Partner, paymentMethodID
 	if change.Paused != "" { // once, not again for the webhook that reports the same detach
 		b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(change.Paused)})
 	}
-	return BillingInfo{Partner: p, Account: acc}, nil
+	return b.infoOf(p, acc), nil
 }
 
 // CardDetached handles payment_method.detached: when the partner's saved
@@ -312,7 +417,9 @@ func (b *Billing) CardDetached(ctx context.Context, pm PaymentMethod, previousCu
 }
 
 // CardUpdated handles payment_method.automatically_updated: the issuer
-// renewed the card (new expiry or number); keep what is shown current.
+// renewed the card (new expiry or number); keep what is shown current. A
+// new expiry re-arms the expiry announcements, and a card no longer expired
+// resumes a plan paused for card_expired (RULES.md, "Cards").
 func (b *Billing) CardUpdated(ctx context.Context, pm PaymentMethod) error {
 	if pm.CustomerID == "" {
 		return nil
@@ -324,15 +431,99 @@ func (b *Billing) CardUpdated(ctx context.Context, pm PaymentMethod) error {
 	if err != nil {
 		return err
 	}
-	updated := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
-	_, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
-		if p.Card == nil || p.Card.PaymentMethodID != pm.ID || *p.Card == updated {
+	p, err = b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		_, err := p.RenewCard(pm.ID, pm.Brand, pm.Last4, pm.ExpMonth, pm.ExpYear)
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if c := p.Card; c != nil && c.PaymentMethodID == pm.ID && !c.Expired(b.now()) {
+		// Also when the event is delivered again after a crash: resuming a
+		// plan that is not paused card_expired changes nothing.
+		if _, _, err := b.Store.ChangeAccount(ctx, p.ID, (*dsu.Account).ResumeForRenewedCard); err != nil {
+			return err
+		}
+	}
+	b.detachReplaced(ctx, p)
+	return nil
+}
+
+// SweepCard does the card work the sweep found due on a partner's billing
+// record (RULES.md, "Reconciliation and the sweep"): detaching replaced
+// cards whose detach failed, and announcing a card that expires within 30
+// days (card.expiring) or has expired (card.expired), each once. An expired
+// card pauses an active plan (card_expired) before it is announced, so a
+// crash in between announces at the next sweep and never skips the pause.
+func (b *Billing) SweepCard(ctx context.Context, partnerID string) error {
+	p, err := b.Store.GetPartner(ctx, partnerID)
+	if dsu.IsKind(err, dsu.KindNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := b.now()
+	if at, ok := p.CardSweepAt(); !ok || now.Before(at) {
+		return nil // the index lagged a write that settled it
+	}
+	if len(p.ReplacedCards) > 0 && !now.Before(p.DetachRetryAt) {
+		p = b.detachReplaced(ctx, p)
+	}
+	if p.Card == nil {
+		return nil
+	}
+	if p.Card.Expired(now) && !p.Card.ExpiredNoticed {
+		_, change, err := b.Store.ChangeAccount(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
+			return a.Pause(dsu.PausedCardExpired)
+		})
+		if err != nil {
+			return err
+		}
+		if change.Paused != "" {
+			b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(change.Paused), At: now})
+		}
+	}
+	var notice dsu.CardNotice
+	if _, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		n, err := p.NoteCardExpiry(now)
+		notice = n // of the attempt that was saved: the last one
+		return err == nil
+	}); err != nil {
+		return err
+	}
+	switch notice {
+	case dsu.CardExpiringNotice:
+		b.Log.InfoContext(ctx, "card expiring", "partner", p.ID)
+		b.Events.Publish(ctx, DomainEvent{Type: EventCardExpiring, PartnerID: p.ID, At: now})
+	case dsu.CardExpiredNotice:
+		b.Log.WarnContext(ctx, "card expired", "partner", p.ID)
+		b.Events.Publish(ctx, DomainEvent{Type: EventCardExpired, PartnerID: p.ID, At: now})
+	}
+	return nil
+}
+
+// updatePartnerOrRefuse is updatePartner for a rule that may refuse: the
+// rule's error (other than dsu.ErrNoChange, which saves nothing) ends the
+// update with the record as last read.
+func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule func(*dsu.Partner) error) (dsu.Partner, error) {
+	var refused error
+	saved, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+		fresh := *p
+		refused = rule(p)
+		if refused != nil {
+			*p = fresh
 			return false
 		}
-		p.Card = &updated
 		return true
 	})
-	return err
+	if err != nil {
+		return dsu.Partner{}, err
+	}
+	if refused != nil && !errors.Is(refused, dsu.ErrNoChange) {
+		return saved, refused
+	}
+	return saved, nil
 }
 
 // updatePartner applies change to the billing record and saves it; when
@@ -383,5 +574,5 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.Pl
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	return BillingInfo{Partner: p, Account: acc}, nil
+	return b.infoOf(p, acc), nil
 }

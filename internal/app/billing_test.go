@@ -64,7 +64,7 @@ func newBillingRig(t *testing.T) *billingRig {
 	log := logging.Discard()
 	r.catalog = &app.CachedCatalog{Source: r.store, Clock: r.clock, TTL: time.Minute}
 	r.partners = &app.Partners{Store: r.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: r.clock}
-	r.billing = &app.Billing{Store: r.store, Payments: r.pay, Catalog: r.catalog, IDs: r.ids, Events: r.published, Log: log}
+	r.billing = &app.Billing{Store: r.store, Payments: r.pay, Catalog: r.catalog, IDs: r.ids, Events: r.published, Log: log, Clock: r.clock}
 	r.fn, err = httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing),
 		httpapi.Config{Claims: httpapi.DefaultClaimNames, Partners: r.partners, Log: log},
 		httpapi.BillingEndpoints(r.billing, &app.AuditLog{Store: r.store}))
@@ -139,10 +139,11 @@ type billingInfo struct {
 	} `json:"address"`
 	VATID *string `json:"vatId"`
 	Card  *struct {
-		Brand    string `json:"brand"`
-		Last4    string `json:"last4"`
-		ExpMonth int    `json:"expMonth"`
-		ExpYear  int    `json:"expYear"`
+		Brand       string `json:"brand"`
+		Last4       string `json:"last4"`
+		ExpMonth    int    `json:"expMonth"`
+		ExpYear     int    `json:"expYear"`
+		ExpiresSoon bool   `json:"expiresSoon"`
 	} `json:"card"`
 	AutoRefill struct {
 		Enabled      bool    `json:"enabled"`
@@ -1055,7 +1056,7 @@ func TestBillingGetMakesTwoReadsAndNoStripeCall(t *testing.T) {
 		"":           {"address", "autoRefill", "balance", "card", "contact", "currency", "partnerId", "stripeCustomerId", "vatId"},
 		"contact":    {"email", "name", "phone"},
 		"address":    {"city", "country", "line1", "line2", "postalCode", "state"},
-		"card":       {"brand", "expMonth", "expYear", "last4"},
+		"card":       {"brand", "expMonth", "expYear", "expiresSoon", "last4"},
 		"autoRefill": {"enabled", "monthlyLimit", "packageId", "pausedReason", "status", "threshold"},
 		"balance":    {"units"},
 	}
@@ -1123,7 +1124,7 @@ func TestBillingSampleEvents(t *testing.T) {
 	send("put-card.json").problem(t, 404, "not_found")
 	r.pay.mu.Lock()
 	r.pay.setupIntents[card.SetupIntentID] = app.SetupIntent{ID: card.SetupIntentID, CustomerID: *info.StripeCustomerID, Status: "requires_payment_method",
-		Metadata: map[string]string{"partner_id": "partner-acme"}}
+		Metadata: map[string]string{"partner_id": "partner-acme"}, Created: setupEpoch}
 	r.pay.mu.Unlock()
 	send("put-card.json").problem(t, 409, "conflict")
 	r.pay.ConfirmSetup(card.SetupIntentID, "visa", "4242")

@@ -23,6 +23,14 @@ const (
 	EventBalanceLow             EventType = "balance.low"
 )
 
+// Card expiry events (RULES.md, "Cards"): each once per card and expiry.
+const (
+	// EventCardExpiring: the saved card's last valid day is within 30 days.
+	EventCardExpiring EventType = "card.expiring"
+	// EventCardExpired: the saved card's last valid day is over.
+	EventCardExpired EventType = "card.expired"
+)
+
 // DomainEvent is one event, without personal data: ids, amounts, reasons.
 type DomainEvent struct {
 	Type       EventType  `json:"type"`

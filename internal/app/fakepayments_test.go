@@ -116,6 +116,9 @@ func (f *fakePayments) CreateSetupIntent(_ context.Context, customerID, partnerI
 		return app.SetupIntent{}, err
 	}
 	si := app.SetupIntent{ID: f.id("seti"), CustomerID: customerID, Status: "requires_payment_method", Metadata: map[string]string{"partner_id": partnerID}}
+	// Stripe's created has whole seconds; each SetupIntent is a second
+	// after the one before, so their order is their creation's.
+	si.Created = setupEpoch.Add(time.Duration(f.n) * time.Second)
 	si.ClientSecret = si.ID + "_secret_x"
 	f.setupIntents[si.ID] = si
 	return si, nil
@@ -321,3 +324,27 @@ func (f *fakePayments) ListRefunds(_ context.Context, chargeID string) ([]app.Re
 
 // chargeOf is the charge id the fake gives a PaymentIntent.
 func chargeOf(piID string) string { return "ch_" + piID }
+
+// setupEpoch is when the fake's first SetupIntent is created.
+var setupEpoch = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func (f *fakePayments) CancelPaymentIntent(_ context.Context, id, reason string) (app.PaymentIntent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("CancelPaymentIntent"); err != nil {
+		return app.PaymentIntent{}, err
+	}
+	pi, ok := f.intents[id]
+	if !ok {
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindNotFound, "no payment intent %s", id)
+	}
+	switch pi.Status {
+	case app.PIRequiresPaymentMethod, app.PIRequiresConfirmation, app.PIRequiresAction:
+	default:
+		// Stripe's payment_intent_unexpected_state.
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindInternal, "payment intent %s is %s and cannot be canceled", id, pi.Status)
+	}
+	pi.Status, pi.CancellationReason = app.PICanceled, reason
+	f.intents[id] = pi
+	return pi, nil
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -29,6 +30,10 @@ type SetupIntent struct {
 	Status          string // succeeded once the card is saved
 	PaymentMethodID string
 	Metadata        map[string]string
+	// Created is when Stripe created the SetupIntent: of two SetupIntents,
+	// the later created one saves the newer card, whatever order their
+	// events arrive in.
+	Created time.Time
 }
 
 // PaymentMethod is a saved card as the provider describes it.
@@ -65,6 +70,9 @@ type PaymentIntent struct {
 	Amount          dsu.Money
 	Metadata        map[string]string
 	LastError       *PaymentError
+	// CancellationReason is why a canceled PaymentIntent was canceled
+	// (abandoned, duplicate, requested_by_customer, ...).
+	CancellationReason string
 }
 
 // PaymentError is why the last payment attempt failed.

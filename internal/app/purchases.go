@@ -273,6 +273,11 @@ func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Pur
 	case PICanceled:
 		p.Status = dsu.StatusCanceled
 		p.CompletedAt = &now
+		if pi.CancellationReason == CancelAbandoned {
+			// Nobody paid in time (RULES.md, "Reconciliation and the sweep").
+			f := abandonedFailure
+			p.Failure = &f
+		}
 	case PIRequiresPaymentMethod:
 		switch {
 		case pi.LastError != nil && pi.LastError.Failure().Code == string(dsu.KindAuthenticationRequired):

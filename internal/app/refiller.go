@@ -51,6 +51,11 @@ func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
 	if p.Card == nil || p.StripeCustomerID == "" {
 		return r.pause(ctx, partnerID, dsu.PausedCardMissing)
 	}
+	if p.Card.Expired(now) {
+		// Before anything is claimed or charged (RULES.md, "Pause reasons").
+		r.Log.InfoContext(ctx, "the saved card has expired; plan paused", "partner", partnerID)
+		return r.pause(ctx, partnerID, dsu.PausedCardExpired)
+	}
 	cat, err := r.Catalog.Catalog(ctx)
 	if err != nil {
 		return err
@@ -158,11 +163,13 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		if err != nil {
 			return err
 		}
-		if acc.AutoRefill.Status == dsu.AutoRefillActive && p.Card != nil && r.Clock.Now().Sub(purchase.CreatedAt) < keyWindow {
+		now := r.Clock.Now()
+		if acc.AutoRefill.Status == dsu.AutoRefillActive && p.Card != nil && !p.Card.Expired(now) && now.Sub(purchase.CreatedAt) < keyWindow {
 			return r.charge(ctx, p, purchase) // same idempotency key: finds the first attempt's PaymentIntent
 		}
-		// The plan stopped, the card is gone or Stripe may have forgotten
-		// the key: look for the PaymentIntent instead of creating one.
+		// The plan stopped, the card is gone or expired, or Stripe may have
+		// forgotten the key: look for the PaymentIntent instead of creating
+		// one.
 		if p.StripeCustomerID != "" {
 			pi, found, err := r.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)
 			if err != nil {
@@ -227,32 +234,114 @@ func (r *Refiller) notCharged(ctx context.Context, purchase dsu.Purchase, reason
 	return nil
 }
 
-// Sweeper is the scheduled sweep: it reads only the accounts the sparse
-// index marks as needing attention (a refill due, a failed refill whose
-// wait is over, a refill in flight for too long) and handles each, no
-// faster than the Stripe budget allows.
+// sweepStore is what the sweep reads: the sparse index's three kinds of
+// work, and the accounts.
+type sweepStore interface {
+	refillStore
+	DuePurchases(ctx context.Context, shard int, now time.Time) ([]dsu.PurchaseKey, error)
+	DueCards(ctx context.Context, shard int, now time.Time) ([]string, error)
+}
+
+// cardSweep does the card work of one billing record (Billing.SweepCard).
+type cardSweep interface {
+	SweepCard(ctx context.Context, partnerID string) error
+}
+
+// purchaseSweep finishes one manual purchase (PurchaseReconciler).
+type purchaseSweep interface {
+	Reconcile(ctx context.Context, key dsu.PurchaseKey) error
+}
+
+// Sweeper is the scheduled sweep (RULES.md, "Reconciliation and the
+// sweep"): it reads only what the sparse index marks as needing attention
+// and handles each, no faster than the Stripe budget allows: accounts (a
+// refill due, a failed refill whose wait is over, a refill in flight for
+// too long), unfinished manual purchases, and billing records with card
+// work (a replaced card to detach, an expiry to announce).
 type Sweeper struct {
-	Store    refillStore
+	Store    sweepStore
 	Refiller *Refiller
-	Clock    dsu.Clock
-	Log      *slog.Logger
-	// Rate is how many accounts per second the sweep handles (each may
-	// start a charge); 0 means unpaced.
+	// Purchases finishes unfinished manual purchases; nil skips them.
+	Purchases purchaseSweep
+	// Cards does the card work; nil skips it.
+	Cards cardSweep
+	Clock dsu.Clock
+	Log   *slog.Logger
+	// Rate is how many items per second the sweep handles (each may call
+	// Stripe); 0 means unpaced.
 	Rate float64
-	// Sleep waits between accounts; tests replace it.
+	// Sleep waits between items; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // SweepResult counts what a sweep did.
 type SweepResult struct {
-	Due, Failed int
+	// Due is the accounts due; Purchases and Cards the purchases and
+	// billing records. Failed counts all three.
+	Due, Purchases, Cards, Failed int
 }
 
-// Sweep handles every account due now. Failures of single accounts are
-// logged and counted; they are due again at the next sweep.
+// Sweep handles everything due now. Failures of single items are logged
+// and counted; they are due again at the next sweep.
 func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	now := s.Clock.Now()
 	var res SweepResult
+	pace := s.pacer(ctx)
+	failed := func(err error, kind string, args ...any) {
+		if err != nil {
+			res.Failed++
+			s.Log.ErrorContext(ctx, "sweep could not handle "+kind+"; it is due again next sweep", append(args, "error", err.Error())...)
+		}
+	}
+	for shard := range s.Store.SweepShards() {
+		partners, err := s.Store.DueAccounts(ctx, shard, now)
+		if err != nil {
+			return res, err
+		}
+		for _, partnerID := range partners {
+			res.Due++
+			failed(s.handle(ctx, partnerID, now, pace), "an account", "partner", partnerID)
+		}
+	}
+	if s.Purchases != nil {
+		for shard := range s.Store.SweepShards() {
+			keys, err := s.Store.DuePurchases(ctx, shard, now)
+			if err != nil {
+				return res, err
+			}
+			for _, key := range keys {
+				res.Purchases++
+				err := pace()
+				if err == nil {
+					err = s.Purchases.Reconcile(ctx, key)
+				}
+				failed(err, "a purchase", "partner", key.PartnerID, "purchase", key.PurchaseID)
+			}
+		}
+	}
+	if s.Cards != nil {
+		for shard := range s.Store.SweepShards() {
+			partners, err := s.Store.DueCards(ctx, shard, now)
+			if err != nil {
+				return res, err
+			}
+			for _, partnerID := range partners {
+				res.Cards++
+				err := pace()
+				if err == nil {
+					err = s.Cards.SweepCard(ctx, partnerID)
+				}
+				failed(err, "a card", "partner", partnerID)
+			}
+		}
+	}
+	s.Log.InfoContext(ctx, "sweep done", "due", res.Due, "purchases", res.Purchases, "cards", res.Cards, "failed", res.Failed)
+	return res, nil
+}
+
+// pacer returns the wait to call before anything that may reach Stripe:
+// none before the first, then 1/Rate between.
+func (s *Sweeper) pacer(ctx context.Context) func() error {
 	var interval time.Duration
 	if s.Rate > 0 {
 		interval = time.Duration(float64(time.Second) / s.Rate)
@@ -261,32 +350,16 @@ func (s *Sweeper) Sweep(ctx context.Context) (SweepResult, error) {
 	if sleep == nil {
 		sleep = dsu.Sleep
 	}
-	charged := 0
-	for shard := range s.Store.SweepShards() {
-		partners, err := s.Store.DueAccounts(ctx, shard, now)
-		if err != nil {
-			return res, err
-		}
-		for _, partnerID := range partners {
-			res.Due++
-			err := s.handle(ctx, partnerID, now, func() error {
-				// Pace only the accounts that reach Stripe.
-				if charged > 0 && interval > 0 {
-					if err := sleep(ctx, interval); err != nil {
-						return err
-					}
-				}
-				charged++
-				return nil
-			})
-			if err != nil {
-				res.Failed++
-				s.Log.ErrorContext(ctx, "sweep could not handle an account; it is due again next sweep", "partner", partnerID, "error", err.Error())
+	calls := 0
+	return func() error {
+		if calls > 0 && interval > 0 {
+			if err := sleep(ctx, interval); err != nil {
+				return err
 			}
 		}
+		calls++
+		return nil
 	}
-	s.Log.InfoContext(ctx, "sweep done", "due", res.Due, "failed", res.Failed)
-	return res, nil
 }
 
 // handle looks at one due account; pace is called before anything that

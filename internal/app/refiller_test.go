@@ -34,7 +34,8 @@ func newRefillWorld(t testing.TB) *refillWorld {
 	r := &refillWorld{world: w}
 	log := logging.Discard()
 	r.refiller = &app.Refiller{Store: w.store, Payments: w.pay, Catalog: w.catalog, Settle: w.settler, Outcomes: w.outcomes, Clock: w.clock, IDs: w.ids, Log: log}
-	r.sweeper = &app.Sweeper{Store: w.store, Refiller: r.refiller, Clock: w.clock, Log: log}
+	r.sweeper = &app.Sweeper{Store: w.store, Refiller: r.refiller, Clock: w.clock, Log: log, Cards: w.billing,
+		Purchases: &app.PurchaseReconciler{Store: w.store, Payments: w.pay, Settle: w.settler, Clock: w.clock, Log: log}}
 	r.trigger = &triggers.AutoRefill{Refiller: r.refiller, Sweeper: r.sweeper, Log: log, Parallel: 5}
 	r.usage = &app.Usage{Store: w.store, Partners: w.partners, Events: w.events, Clock: w.clock, Log: log, Parallel: 4}
 	return r

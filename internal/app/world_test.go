@@ -59,7 +59,7 @@ func newWorld(t testing.TB) *world {
 	w.partners = &app.Partners{Store: w.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: w.clock}
 	w.outcomes = &app.RefillOutcomes{Policy: dsu.DefaultRefillPolicy, Clock: w.clock, Events: w.events, Log: log,
 		Retryable: func(code string) bool { return code == "insufficient_funds" || code == "try_again_later" }}
-	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log}
+	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log, Clock: w.clock}
 	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log}
 	w.settler = &app.Settler{Store: w.store, Refills: w.outcomes, Clock: w.clock, Log: log}
 	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Clock: w.clock, Log: log}

@@ -76,7 +76,7 @@ type Config struct {
 	EventBusName string // EVENT_BUS_NAME: domain events; empty logs them instead
 
 	// The automated plan.
-	SweepStripeRate   float64 // SWEEP_STRIPE_RATE: refills the sweep starts per second
+	SweepStripeRate   float64 // SWEEP_STRIPE_RATE: items the sweep takes to Stripe per second
 	RefillMaxPackages int64   // REFILL_MAX_PACKAGES: packages one automatic purchase may buy
 }
 

@@ -40,6 +40,9 @@ const (
 	PausedMonthlyLimitReached    PauseReason = "monthly_limit_reached"
 	PausedCardMissing            PauseReason = "card_missing"
 	PausedDispute                PauseReason = "dispute"
+	// PausedCardExpired: the saved card's last valid day is over; nothing
+	// is charged to it.
+	PausedCardExpired PauseReason = "card_expired"
 )
 
 // AutoRefill holds the plan's settings and status.

@@ -15,7 +15,16 @@ type Partner struct {
 	Address          *Address
 	VATID            string
 	Card             *Card
-	CreatedAt        time.Time
+	// CardSetup is the SetupIntent that saved the newest card: the current
+	// one, or the last one removed. A SetupIntent created no later than it
+	// never saves a card (Partner.SaveCard).
+	CardSetup *SetupRef
+	// ReplacedCards are payment methods a newer card replaced that are not
+	// detached at Stripe yet. They are never saved again, and detaching
+	// them is retried from DetachRetryAt on.
+	ReplacedCards []string
+	DetachRetryAt time.Time
+	CreatedAt     time.Time
 	// FirstPurchaseAt is set by the first purchase; from then on the
 	// currency is fixed.
 	FirstPurchaseAt *time.Time
@@ -48,6 +57,10 @@ type Card struct {
 	Last4           string `json:"last4"`
 	ExpMonth        int    `json:"expMonth"`
 	ExpYear         int    `json:"expYear"`
+	// ExpiringNoticed and ExpiredNoticed say that card.expiring and
+	// card.expired were announced for this card and this expiry.
+	ExpiringNoticed bool `json:"-"`
+	ExpiredNoticed  bool `json:"-"`
 }
 
 // MaxPartnerIDLength bounds partner ids taken from tokens.

@@ -43,11 +43,13 @@ func (a *Account) Resume() {
 }
 
 // cardPauses are the pauses a new card answers: the card was missing, was
-// declined, or its bank wanted an authentication the partner gave.
+// declined, had expired, or its bank wanted an authentication the partner
+// gave.
 var cardPauses = map[PauseReason]bool{
 	PausedCardMissing:            true,
 	PausedPaymentFailed:          true,
 	PausedAuthenticationRequired: true,
+	PausedCardExpired:            true,
 }
 
 // ResumeForNewCard resumes a plan paused because of its card. Plans paused
@@ -55,6 +57,18 @@ var cardPauses = map[PauseReason]bool{
 func (a *Account) ResumeForNewCard() (PlanChange, error) {
 	ar := a.AutoRefill
 	if ar.Status != AutoRefillPaused || !cardPauses[ar.PausedReason] {
+		return PlanChange{}, ErrNoChange
+	}
+	a.Resume()
+	return PlanChange{}, nil
+}
+
+// ResumeForRenewedCard resumes a plan paused because its card expired, once
+// the issuer renewed the card with a new expiry. Other pauses stay: a
+// renewal says nothing about a decline or a dispute.
+func (a *Account) ResumeForRenewedCard() (PlanChange, error) {
+	ar := a.AutoRefill
+	if ar.Status != AutoRefillPaused || ar.PausedReason != PausedCardExpired {
 		return PlanChange{}, ErrNoChange
 	}
 	a.Resume()

@@ -91,7 +91,7 @@ func TestResumeForNewCard(t *testing.T) {
 	resumed := RefillState{Month: "2026-11", MonthCount: 2}
 	resume := (*Account).ResumeForNewCard
 	var cases []planCase
-	for _, reason := range []PauseReason{PausedCardMissing, PausedPaymentFailed, PausedAuthenticationRequired} {
+	for _, reason := range []PauseReason{PausedCardMissing, PausedPaymentFailed, PausedAuthenticationRequired, PausedCardExpired} {
 		cases = append(cases, planCase{name: "resumes " + string(reason), acc: Account{AutoRefill: pausedPlan(reason), Refill: streak},
 			apply: resume, wantPlan: activePlan(), wantRefill: resumed})
 	}
@@ -103,6 +103,33 @@ func TestResumeForNewCard(t *testing.T) {
 		planCase{name: "active plan untouched", acc: Account{AutoRefill: activePlan(), Refill: streak}, apply: resume, wantErr: ErrNoChange},
 		planCase{name: "plan off untouched", acc: Account{AutoRefill: offPlan()}, apply: resume, wantErr: ErrNoChange},
 	)
+	runPlanCases(t, cases)
+}
+
+func TestPauseForExpiredCard(t *testing.T) {
+	streak := RefillState{Phase: RefillFailed, Failures: 1, NextAttemptAt: planNow}
+	runPlanCases(t, []planCase{
+		{name: "active plan pauses card_expired, keeping its refill state", acc: Account{AutoRefill: activePlan(), Refill: streak}, apply: pause(PausedCardExpired),
+			wantChange: PlanChange{Paused: PausedCardExpired}, wantPlan: pausedPlan(PausedCardExpired), wantRefill: streak},
+		{name: "a dispute pause stays the reason", acc: Account{AutoRefill: pausedPlan(PausedDispute)}, apply: pause(PausedCardExpired), wantErr: ErrNoChange},
+		{name: "already paused card_expired: once", acc: Account{AutoRefill: pausedPlan(PausedCardExpired)}, apply: pause(PausedCardExpired), wantErr: ErrNoChange},
+		{name: "plan off stays off", acc: Account{AutoRefill: offPlan()}, apply: pause(PausedCardExpired), wantErr: ErrNoChange},
+	})
+}
+
+func TestResumeForRenewedCard(t *testing.T) {
+	streak := RefillState{Phase: RefillFailed, Failures: 2, NextAttemptAt: planNow.Add(time.Hour), Month: "2026-11", MonthCount: 1}
+	resume := (*Account).ResumeForRenewedCard
+	cases := []planCase{
+		{name: "resumes card_expired and clears the streak", acc: Account{AutoRefill: pausedPlan(PausedCardExpired), Refill: streak}, apply: resume,
+			wantPlan: activePlan(), wantRefill: RefillState{Month: "2026-11", MonthCount: 1}},
+		{name: "active plan untouched", acc: Account{AutoRefill: activePlan()}, apply: resume, wantErr: ErrNoChange},
+		{name: "plan off untouched", acc: Account{AutoRefill: offPlan()}, apply: resume, wantErr: ErrNoChange},
+	}
+	// A renewal answers an expiry, nothing else.
+	for _, reason := range []PauseReason{PausedPaymentFailed, PausedAuthenticationRequired, PausedMonthlyLimitReached, PausedCardMissing, PausedDispute} {
+		cases = append(cases, planCase{name: "keeps " + string(reason), acc: Account{AutoRefill: pausedPlan(reason), Refill: streak}, apply: resume, wantErr: ErrNoChange})
+	}
 	runPlanCases(t, cases)
 }
 

@@ -108,9 +108,17 @@ type Purchase struct {
 	RefundedUnits Units
 	// DisputeDebitedUnits is the DSUs debited for a lost dispute.
 	DisputeDebitedUnits Units
+	// ReconcileAt is when the sweep next looks at an unfinished manual
+	// purchase; zero means ReconcileAfter its creation (Purchase.SweepAt).
+	ReconcileAt time.Time
 	// Version counts the purchase's writes; every update is conditioned on
 	// the version read, so concurrent updates never overwrite each other.
 	Version int64
+}
+
+// PurchaseKey names one purchase of one partner.
+type PurchaseKey struct {
+	PartnerID, PurchaseID string
 }
 
 // CreditedUnits is what the partner still holds of the purchase's units
@@ -218,4 +226,51 @@ func RefundUnits(p Purchase, refundedAmount int64) Units {
 	// ceil(units × refunded / amount) without floats; a purchase's units
 	// (≤ 10^8) times its amount (≤ 4·10^8) stay far from overflow.
 	return (p.Units*refundedAmount + p.Amount.Amount - 1) / p.Amount.Amount
+}
+
+// A manual purchase the portal never finished, or whose webhook was lost,
+// is finished by the sweep (RULES.md, "Reconciliation and the sweep").
+const (
+	// ReconcileAfter is when the sweep first compares an unfinished manual
+	// purchase with its PaymentIntent.
+	ReconcileAfter = time.Hour
+	// AbandonAfter is when an unpaid manual purchase is given up: its
+	// PaymentIntent is canceled at Stripe.
+	AbandonAfter = 24 * time.Hour
+)
+
+// SweepAt is when the sweep must look at the purchase, and whether it must
+// at all: a manual purchase still pending or requiring action. Storage
+// indexes exactly the purchases for which ok is true, so the sweep never
+// reads the others; every other status leaves the index.
+func (p Purchase) SweepAt() (at time.Time, ok bool) {
+	if p.Kind != KindManual || (p.Status != StatusPending && p.Status != StatusRequiresAction) {
+		return time.Time{}, false
+	}
+	if !p.ReconcileAt.IsZero() {
+		return p.ReconcileAt, true
+	}
+	return p.CreatedAt.Add(ReconcileAfter), true
+}
+
+// Abandoned reports whether the purchase is AbandonAfter old.
+func (p Purchase) Abandoned(now time.Time) bool {
+	return !now.Before(p.CreatedAt.Add(AbandonAfter))
+}
+
+// NextReconcile is when the sweep looks again at a purchase it found
+// unfinished at now: after as long again as the purchase is old (1 h, 2 h,
+// 4 h, …), never later than when it counts as abandoned, and an hour later
+// past that (a payment still processing cannot be canceled).
+func (p Purchase) NextReconcile(now time.Time) time.Time {
+	now = now.UTC()
+	abandon := p.CreatedAt.Add(AbandonAfter)
+	if !now.Before(abandon) {
+		return now.Add(ReconcileAfter)
+	}
+	next := now.Add(max(now.Sub(p.CreatedAt), ReconcileAfter))
+	if next.After(abandon) {
+		next = abandon
+	}
+	return next
 }

@@ -118,6 +118,19 @@ func (r *reader) timePtr(name string) *time.Time {
 	return nil
 }
 
+// strSet reads a string set; nil when absent.
+func (r *reader) strSet(name string) []string {
+	switch v := r.it[name].(type) {
+	case nil:
+		return nil
+	case *types.AttributeValueMemberSS:
+		return append([]string(nil), v.Value...)
+	default:
+		r.fail(name, "want SS, have %T", v)
+		return nil
+	}
+}
+
 // mapAt returns a reader for a map attribute, or nil when it is absent.
 func (r *reader) mapAt(name string) *reader {
 	switch v := r.it[name].(type) {

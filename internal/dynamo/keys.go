@@ -11,11 +11,11 @@ import (
 // the access patterns.
 //
 //	type       pk                 sk
-//	profile    P#<partner>        PROFILE
-//	balance    P#<partner>        BALANCE              (+ gsi1 when the sweep must look)
+//	profile    P#<partner>        PROFILE              (+ gsi1 SWEEPCARD#<n> when the sweep must look)
+//	balance    P#<partner>        BALANCE              (+ gsi1 SWEEP#<n> when the sweep must look)
 //	ledger     P#<partner>        LEDGER#<seq, 20 digits>
 //	ref        P#<partner>        REF#<reference>      (a reference applied once)
-//	purchase   P#<partner>        PURCHASE#<id>
+//	purchase   P#<partner>        PURCHASE#<id>        (+ gsi1 SWEEPPUR#<n> while manual and unfinished)
 //	idem       P#<partner>        IDEM#<key>           (TTL)
 //	usage      P#<partner>        USAGE#<date>#<tenant>
 //	month      P#<partner>        MONTH#<YYYY-MM>      (the month's first entry and opening balance)
@@ -73,15 +73,25 @@ func usageKey(partnerID, tenantID, date string) item {
 func paymentIntentKey(pi string) item { return key("PI#"+pi, "PI") }
 func eventKey(eventID string) item    { return key("EVT#"+eventID, "EVT") }
 
+// The sparse index holds three kinds of work, each under its own shard
+// prefix so the sweep queries each kind by itself: accounts (a refill due,
+// retried or stuck), unfinished manual purchases, and billing records with
+// card work (a replaced card to detach, an expiry to announce).
+const (
+	sweepAccounts  = "SWEEP#"
+	sweepPurchases = "SWEEPPUR#"
+	sweepCards     = "SWEEPCARD#"
+)
+
 // sweepPK spreads the sparse index over a few partitions so one hot key never
 // limits the sweep; the sweep queries each of them.
-func sweepPK(partnerID string, shards int) string {
+func sweepPK(kind, id string, shards int) string {
 	h := fnv.New32a()
-	h.Write([]byte(partnerID))
-	return sweepShardPK(int(h.Sum32() % uint32(shards)))
+	h.Write([]byte(id))
+	return sweepShardPK(kind, int(h.Sum32()%uint32(shards)))
 }
 
-func sweepShardPK(shard int) string { return fmt.Sprintf("SWEEP#%d", shard) }
+func sweepShardPK(kind string, shard int) string { return fmt.Sprintf("%s%d", kind, shard) }
 
 // withKey copies key attributes into it and returns it.
 func withKey(it, k item) item {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -13,7 +14,7 @@ import (
 
 // ---- profile item ----
 
-func profileItem(p dsu.Partner) item {
+func (s *Store) profileItem(p dsu.Partner) item {
 	it := withKey(item{}, profileKey(p.ID))
 	it[AttrType] = avS(typeProfile)
 	it["partnerId"] = avS(p.ID)
@@ -36,13 +37,37 @@ func profileItem(p dsu.Partner) item {
 		it["address"] = &types.AttributeValueMemberM{Value: m}
 	}
 	if c := p.Card; c != nil {
-		it["card"] = &types.AttributeValueMemberM{Value: item{
+		m := item{
 			"paymentMethodId": avS(c.PaymentMethodID),
 			"brand":           avS(c.Brand),
 			"last4":           avS(c.Last4),
 			"expMonth":        avN(int64(c.ExpMonth)),
 			"expYear":         avN(int64(c.ExpYear)),
-		}}
+		}
+		if c.ExpiringNoticed {
+			m["expiringNoticed"] = avBool(true)
+		}
+		if c.ExpiredNoticed {
+			m["expiredNoticed"] = avBool(true)
+		}
+		it["card"] = &types.AttributeValueMemberM{Value: m}
+	}
+	if cs := p.CardSetup; cs != nil {
+		m := item{"setupIntentId": avS(cs.ID)}
+		setTime(m, "created", cs.Created)
+		it["cardSetup"] = &types.AttributeValueMemberM{Value: m}
+	}
+	if len(p.ReplacedCards) > 0 {
+		// A set holds each id once, in no order.
+		ids := slices.Compact(slices.Sorted(slices.Values(p.ReplacedCards)))
+		it["replacedCards"] = &types.AttributeValueMemberSS{Value: ids}
+		setTime(it, "detachRetryAt", p.DetachRetryAt)
+	}
+	// The sparse sweep index: present exactly while the billing record has
+	// card work for the sweep, keyed by when.
+	if at, ok := p.CardSweepAt(); ok {
+		it[AttrGSI1PK] = avS(sweepPK(sweepCards, p.ID, s.opts.SweepShards))
+		it[AttrGSI1SK] = avS(fmtTime(at) + "#" + p.ID)
 	}
 	return it
 }
@@ -73,9 +98,16 @@ func decodeProfile(it item) (dsu.Partner, error) {
 		p.Card = &dsu.Card{
 			PaymentMethodID: m.str("paymentMethodId"), Brand: m.str("brand"), Last4: m.str("last4"),
 			ExpMonth: int(m.num("expMonth")), ExpYear: int(m.num("expYear")),
+			ExpiringNoticed: m.boolean("expiringNoticed"), ExpiredNoticed: m.boolean("expiredNoticed"),
 		}
 		r.merge(m, "card")
 	}
+	if m := r.mapAt("cardSetup"); m != nil {
+		p.CardSetup = &dsu.SetupRef{ID: m.str("setupIntentId"), Created: m.time("created")}
+		r.merge(m, "cardSetup")
+	}
+	p.ReplacedCards = r.strSet("replacedCards")
+	p.DetachRetryAt = r.time("detachRetryAt")
 	if r.err != nil {
 		return dsu.Partner{}, fmt.Errorf("profile %s: %w", p.ID, r.err)
 	}
@@ -121,7 +153,7 @@ func (s *Store) balanceItem(a dsu.Account) item {
 	// The sparse sweep index: present exactly while the account needs the
 	// sweep, keyed by when.
 	if at, ok := a.SweepAt(s.opts.RefillStuckAfter); ok {
-		it[AttrGSI1PK] = avS(sweepPK(a.PartnerID, s.opts.SweepShards))
+		it[AttrGSI1PK] = avS(sweepPK(sweepAccounts, a.PartnerID, s.opts.SweepShards))
 		it[AttrGSI1SK] = avS(fmtTime(at) + "#" + a.PartnerID)
 	}
 	return it
@@ -209,7 +241,7 @@ func (s *Store) CreatePartner(ctx context.Context, p dsu.Partner, grant dsu.Unit
 		AutoRefill: dsu.AutoRefill{Status: dsu.AutoRefillOff},
 	}
 	exists := dsu.Errorf(dsu.KindConflict, "partner %s already exists", p.ID)
-	items := []txItem{s.putNew(profileItem(p), exists)}
+	items := []txItem{s.putNew(s.profileItem(p), exists)}
 	if grant != 0 {
 		e := dsu.Entry{
 			ID: s.opts.IDs.NewID("le_"), PartnerID: p.ID, Seq: 1, Type: dsu.EntryGrant,
@@ -238,7 +270,7 @@ func (s *Store) UpdatePartner(ctx context.Context, p dsu.Partner) (dsu.Partner, 
 	p.Version++
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.opts.Table),
-		Item:                      profileItem(p),
+		Item:                      s.profileItem(p),
 		ConditionExpression:       aws.String("version = :v"),
 		ExpressionAttributeValues: item{":v": avN(from)},
 	})
@@ -273,7 +305,7 @@ func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer boo
 	link[AttrType] = avS("customer")
 	link["partnerId"] = avS(p.ID)
 	err := s.transact(ctx, "save partner", []txItem{
-		s.put(profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged),
+		s.put(s.profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged),
 		s.put(link, "attribute_not_exists(pk) OR partnerId = :p", item{":p": avS(p.ID)},
 			dsu.Errorf(dsu.KindInternal, "stripe customer %s belongs to another partner", p.StripeCustomerID)),
 	})

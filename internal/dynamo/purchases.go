@@ -14,7 +14,7 @@ import (
 
 // ---- purchase item ----
 
-func purchaseItem(p dsu.Purchase) item {
+func (s *Store) purchaseItem(p dsu.Purchase) item {
 	it := withKey(item{}, purchaseKey(p.PartnerID, p.ID))
 	it[AttrType] = avS(typePurchase)
 	it["id"] = avS(p.ID)
@@ -44,6 +44,15 @@ func purchaseItem(p dsu.Purchase) item {
 		}})
 	}
 	it["items"] = &types.AttributeValueMemberL{Value: lines}
+	setTime(it, "reconcileAt", p.ReconcileAt)
+	// The sparse sweep index: present exactly while a manual purchase is
+	// unfinished, keyed by when the sweep looks next. Every write of a
+	// purchase is a whole Put of this item, so a purchase that moves on
+	// leaves the index in the same write.
+	if at, ok := p.SweepAt(); ok {
+		it[AttrGSI1PK] = avS(sweepPK(sweepPurchases, p.ID, s.opts.SweepShards))
+		it[AttrGSI1SK] = avS(fmtTime(at) + "#" + p.PartnerID + "#" + p.ID)
+	}
 	return it
 }
 
@@ -63,6 +72,7 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 		RefundedAmount:      r.num("refundedAmount"),
 		RefundedUnits:       r.num("refundedUnits"),
 		DisputeDebitedUnits: r.num("disputeDebitedUnits"),
+		ReconcileAt:         r.time("reconcileAt"),
 		Version:             r.num("version"),
 	}
 	if m := r.mapAt("failure"); m != nil {
@@ -117,7 +127,7 @@ func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.I
 	if claim != nil {
 		items = append(items, s.claimIdem(*claim))
 	}
-	items = append(items, s.putNew(purchaseItem(p), dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)), s.markFirstPurchase(p))
+	items = append(items, s.putNew(s.purchaseItem(p), dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)), s.markFirstPurchase(p))
 	return s.transact(ctx, "create purchase", items)
 }
 
@@ -211,7 +221,7 @@ func (s *Store) UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.U
 		cond = append(cond, "(attribute_not_exists(paymentIntentId) OR paymentIntentId = :pi)")
 		values[":pi"] = avS(p.PaymentIntentID)
 	}
-	purchasePut := s.put(purchaseItem(p), strings.Join(cond, " AND "), values, dsu.ErrPurchaseMoved)
+	purchasePut := s.put(s.purchaseItem(p), strings.Join(cond, " AND "), values, dsu.ErrPurchaseMoved)
 	purchasePut.write.Put.ExpressionAttributeNames = map[string]string{"#status": "status"}
 	items := []txItem{purchasePut}
 	if u.LinkPaymentIntent {

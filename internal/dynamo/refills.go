@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -27,7 +25,7 @@ func (s *Store) StartRefill(ctx context.Context, purchase dsu.Purchase, claim ds
 				return nil
 			}
 			return []txItem{
-				s.putNew(purchaseItem(purchase), dsu.Errorf(dsu.KindConflict, "purchase %s exists", purchase.ID)),
+				s.putNew(s.purchaseItem(purchase), dsu.Errorf(dsu.KindConflict, "purchase %s exists", purchase.ID)),
 				s.markFirstPurchase(purchase),
 			}
 		},
@@ -50,32 +48,15 @@ func DecodeAccountImage(image map[string]types.AttributeValue) (dsu.Account, boo
 // before now, from one shard of the sparse index: a query whose cost grows
 // with the accounts needing attention, never with all accounts (RULES.md, "The sparse index and no Scan").
 func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error) {
-	var out []string
-	var start item
-	for {
-		resp, err := s.api.Query(ctx, &dynamodb.QueryInput{
-			TableName:              aws.String(s.opts.Table),
-			IndexName:              aws.String(IndexGSI1),
-			KeyConditionExpression: aws.String("gsi1pk = :shard AND gsi1sk <= :now"),
-			ExpressionAttributeValues: item{
-				":shard": avS(sweepShardPK(shard)),
-				// '~' sorts after the "#<partner>" suffix of every key at now.
-				":now": avS(fmtTime(now) + "~"),
-			},
-			ExclusiveStartKey: start,
-		})
-		if err != nil {
-			return nil, storageErr(err, "query sweep index")
-		}
-		for _, it := range resp.Items {
-			r := reader{it: it}
-			if _, partner, ok := strings.Cut(r.str(AttrGSI1SK), "#"); ok {
-				out = append(out, partner)
-			}
-		}
-		if len(resp.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = resp.LastEvaluatedKey
+	keys, err := s.dueKeys(ctx, sweepAccounts, shard, now)
+	if err != nil {
+		return nil, err
 	}
+	var out []string
+	for _, k := range keys {
+		if _, partner, ok := strings.Cut(k, "#"); ok {
+			out = append(out, partner)
+		}
+	}
+	return out, nil
 }

@@ -265,6 +265,7 @@ func TestBillingInfoJSON(t *testing.T) {
 		Account: dsu.Account{PartnerID: "p1", Units: -40, AutoRefill: dsu.AutoRefill{
 			Enabled: true, PackageID: "dsu-5000", Threshold: 100, MonthlyLimit: 4, Status: dsu.AutoRefillPaused, PausedReason: dsu.PausedPaymentFailed,
 		}},
+		CardExpiresSoon: true,
 	}
 	for _, c := range []struct {
 		info app.BillingInfo
@@ -275,7 +276,7 @@ func TestBillingInfoJSON(t *testing.T) {
 		{full, `{"partnerId":"p1","currency":"eur","stripeCustomerId":"cus_1",` +
 			`"contact":{"name":"Jane Doe","email":"jane@acme.example","phone":"+49 30 1234567"},` +
 			`"address":{"line1":"Hauptstr. 1","line2":"2. OG","city":"Berlin","state":null,"postalCode":"10115","country":"DE"},` +
-			`"vatId":"DE123456789","card":{"brand":"visa","last4":"4242","expMonth":1,"expYear":2031},` +
+			`"vatId":"DE123456789","card":{"brand":"visa","last4":"4242","expMonth":1,"expYear":2031,"expiresSoon":true},` +
 			`"autoRefill":{"enabled":true,"packageId":"dsu-5000","threshold":100,"monthlyLimit":4,"status":"paused","pausedReason":"payment_failed"},"balance":{"units":-40}}`},
 	} {
 		b, err := json.Marshal(billingInfoView(c.info))

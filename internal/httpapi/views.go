@@ -58,6 +58,8 @@ type cardJSON struct {
 	Last4    string `json:"last4"`
 	ExpMonth int    `json:"expMonth"`
 	ExpYear  int    `json:"expYear"`
+	// ExpiresSoon: the last valid day is within 30 days, or past.
+	ExpiresSoon bool `json:"expiresSoon"`
 }
 
 type autoRefillJSON struct {
@@ -93,7 +95,7 @@ func billingInfoView(info app.BillingInfo) billingInfoJSON {
 		v.Address = &addressJSON{Line1: ad.Line1, Line2: strPtr(ad.Line2), City: ad.City, State: strPtr(ad.State), PostalCode: ad.PostalCode, Country: ad.Country}
 	}
 	if c := p.Card; c != nil {
-		v.Card = &cardJSON{Brand: c.Brand, Last4: c.Last4, ExpMonth: c.ExpMonth, ExpYear: c.ExpYear}
+		v.Card = &cardJSON{Brand: c.Brand, Last4: c.Last4, ExpMonth: c.ExpMonth, ExpYear: c.ExpYear, ExpiresSoon: info.CardExpiresSoon}
 	}
 	ar := a.AutoRefill
 	status := ar.Status

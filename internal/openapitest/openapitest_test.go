@@ -108,7 +108,7 @@ func TestValidatorCatchesWhatTheDocumentDoesNotSay(t *testing.T) {
 		{"valid problem", "PUT /v1/billing/card", 403, problem, forbidden, ""},
 		{"undocumented field", "GET /v1/balance", 200, jsonHeader, strings.Replace(balance, `{`, `{"secret":"x",`, 1), "secret"},
 		{"undocumented nested field", "GET /v1/billing", 200, jsonHeader, `{"partnerId":"p","currency":"usd","stripeCustomerId":null,"contact":null,"address":null,"vatId":null,` +
-			`"card":{"brand":"visa","last4":"4242","expMonth":1,"expYear":2031,"paymentMethodId":"pm_1"},` +
+			`"card":{"brand":"visa","last4":"4242","expMonth":1,"expYear":2031,"expiresSoon":false,"paymentMethodId":"pm_1"},` +
 			`"autoRefill":{"enabled":false,"packageId":null,"threshold":0,"monthlyLimit":null,"status":"off","pausedReason":null},"balance":{"units":1}}`, "paymentMethodId"},
 		{"undocumented problem field", "PUT /v1/billing/card", 403, problem, strings.Replace(forbidden, `{`, `{"stack":"main.go:1",`, 1), "stack"},
 		{"undocumented status", "GET /v1/balance", 418, jsonHeader, balance, "status is not supported"},

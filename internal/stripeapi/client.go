@@ -204,6 +204,7 @@ func setupIntentFrom(si *stripe.SetupIntent) app.SetupIntent {
 		ClientSecret: si.ClientSecret,
 		Status:       string(si.Status),
 		Metadata:     copyMap(si.Metadata),
+		Created:      unixTime(si.Created),
 	}
 	if si.Customer != nil {
 		out.CustomerID = si.Customer.ID
@@ -346,6 +347,27 @@ func (c *Client) GetPaymentIntent(ctx context.Context, id string) (app.PaymentIn
 	return paymentIntentFrom(pi), nil
 }
 
+// CancelPaymentIntent cancels a PaymentIntent nobody paid, with the
+// cancellation reason given (abandoned, duplicate, requested_by_customer,
+// fraudulent), and returns it as canceled. A PaymentIntent that is
+// already canceled, succeeded or processing cannot be canceled (Stripe's
+// payment_intent_unexpected_state, KindInternal): callers read it again
+// and act on its status.
+func (c *Client) CancelPaymentIntent(ctx context.Context, id, reason string) (app.PaymentIntent, error) {
+	if id == "" {
+		return app.PaymentIntent{}, dsu.Errorf(dsu.KindNotFound, "the payment intent was not found")
+	}
+	p := &stripe.PaymentIntentCancelParams{Params: stripe.Params{Context: ctx}}
+	if reason != "" {
+		p.CancellationReason = stripe.String(reason)
+	}
+	pi, err := c.api.PaymentIntents.Cancel(id, p)
+	if err != nil {
+		return app.PaymentIntent{}, translateError(err, "cancel payment intent")
+	}
+	return paymentIntentFrom(pi), nil
+}
+
 func paymentIntentFrom(pi *stripe.PaymentIntent) app.PaymentIntent {
 	out := app.PaymentIntent{
 		ID:           pi.ID,
@@ -354,6 +376,8 @@ func paymentIntentFrom(pi *stripe.PaymentIntent) app.PaymentIntent {
 		Amount:       dsu.Money{Amount: pi.Amount, Currency: dsu.Currency(strings.ToLower(string(pi.Currency)))},
 		Metadata:     copyMap(pi.Metadata),
 		LastError:    paymentErrorFrom(pi.LastPaymentError),
+		// Empty unless canceled.
+		CancellationReason: string(pi.CancellationReason),
 	}
 	if pi.Customer != nil {
 		out.CustomerID = pi.Customer.ID

@@ -141,6 +141,11 @@ func TestGetSetupIntent(t *testing.T) {
 	if si.ID == "" || si.Status == "" {
 		t.Errorf("setup intent = %+v", si)
 	}
+	// The creation time orders SetupIntents (a late event never saves an
+	// older card over a newer one): it must come through.
+	if si.Created.IsZero() || si.Created.Location() != time.UTC {
+		t.Errorf("Created = %v, want Stripe's created in UTC", si.Created)
+	}
 	s := rec.only(t)
 	if s.Method != http.MethodGet || s.Path != "/v1/setup_intents/seti_123" {
 		t.Errorf("request = %s %s", s.Method, s.Path)
@@ -307,6 +312,8 @@ func TestRejectsMissingIDsWithoutARequest(t *testing.T) {
 	dsuError(t, c.DetachPaymentMethod(ctx, ""), dsu.KindNotFound)
 	_, err = c.GetPaymentIntent(ctx, "")
 	dsuError(t, err, dsu.KindNotFound)
+	_, err = c.CancelPaymentIntent(ctx, "", "abandoned")
+	dsuError(t, err, dsu.KindNotFound)
 	_, err = c.ListRefunds(ctx, "")
 	dsuError(t, err, dsu.KindNotFound)
 	if n := len(rec.all()); n != 0 {
@@ -327,6 +334,24 @@ func TestGetPaymentIntent(t *testing.T) {
 	if s.Method != http.MethodGet || s.Path != "/v1/payment_intents/pi_123" {
 		t.Errorf("request = %s %s", s.Method, s.Path)
 	}
+}
+
+func TestCancelPaymentIntent(t *testing.T) {
+	c, rec := newTestClient(mockURL(t))
+	pi, err := c.CancelPaymentIntent(context.Background(), "pi_123", "abandoned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stripe-mock answers with its fixture; what matters is that the answer
+	// maps into our type.
+	if pi.ID == "" || pi.Status == "" || pi.Amount.Amount <= 0 || pi.Amount.Currency == "" {
+		t.Errorf("payment intent = %+v", pi)
+	}
+	s := rec.only(t)
+	if s.Method != http.MethodPost || s.Path != "/v1/payment_intents/pi_123/cancel" {
+		t.Errorf("request = %s %s", s.Method, s.Path)
+	}
+	wantForm(t, s.Form, map[string]string{"cancellation_reason": "abandoned"})
 }
 
 func TestListRefunds(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -63,6 +64,8 @@ type paymentIntentObject struct {
 	Metadata         map[string]string `json:"metadata"`
 	ClientSecret     string            `json:"client_secret"`
 	LastPaymentError *lastPaymentError `json:"last_payment_error"`
+	// CancellationReason is null unless the PaymentIntent was canceled.
+	CancellationReason *string `json:"cancellation_reason"`
 }
 
 // ParsePaymentIntent reads a payment_intent object.
@@ -80,6 +83,9 @@ func ParsePaymentIntent(raw json.RawMessage) (app.PaymentIntent, error) {
 		LatestChargeID:  string(o.LatestCharge),
 		Amount:          dsu.Money{Amount: o.Amount, Currency: currency(o.Currency)},
 		Metadata:        o.Metadata,
+	}
+	if o.CancellationReason != nil {
+		pi.CancellationReason = *o.CancellationReason
 	}
 	if e := o.LastPaymentError; e != nil && (e.Code != "" || e.DeclineCode != "" || e.Message != "") {
 		pi.LastError = &app.PaymentError{Code: e.Code, DeclineCode: e.DeclineCode, Message: e.Message}
@@ -166,6 +172,7 @@ type setupIntentObject struct {
 	Status        string            `json:"status"`
 	PaymentMethod ref               `json:"payment_method"`
 	Metadata      map[string]string `json:"metadata"`
+	Created       int64             `json:"created"`
 }
 
 // ParseSetupIntent reads a setup_intent object.
@@ -181,7 +188,17 @@ func ParseSetupIntent(raw json.RawMessage) (app.SetupIntent, error) {
 		Status:          o.Status,
 		PaymentMethodID: string(o.PaymentMethod),
 		Metadata:        o.Metadata,
+		Created:         unixTime(o.Created),
 	}, nil
+}
+
+// unixTime is a Stripe timestamp (epoch seconds) as a UTC time; zero when
+// absent.
+func unixTime(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
 }
 
 type paymentMethodObject struct {

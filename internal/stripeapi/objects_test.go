@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/app"
 
@@ -225,6 +226,10 @@ func TestParsePaymentIntent(t *testing.T) {
 		{"last_payment_error without codes", `{"id": "pi_y", "amount": 1, "currency": "usd", "status": "requires_payment_method", "last_payment_error": {"type": "api_error"}}`, app.PaymentIntent{
 			ID: "pi_y", Status: "requires_payment_method", Amount: dsu.Money{Amount: 1, Currency: dsu.USD},
 		}},
+		{"canceled as abandoned", `{"id": "pi_c", "object": "payment_intent", "amount": 5000, "currency": "usd", "status": "canceled",
+			"cancellation_reason": "abandoned"}`, app.PaymentIntent{
+			ID: "pi_c", Status: "canceled", Amount: dsu.Money{Amount: 5000, Currency: dsu.USD}, CancellationReason: "abandoned",
+		}},
 		{"authentication required", `{"id": "pi_z", "object": "payment_intent", "amount": 5000, "currency": "usd", "status": "requires_payment_method",
 			"last_payment_error": {"type": "card_error", "code": "authentication_required", "decline_code": "authentication_required", "message": "Your card was declined. This transaction requires authentication."}}`, app.PaymentIntent{
 			ID: "pi_z", Status: "requires_payment_method", Amount: dsu.Money{Amount: 5000, Currency: dsu.USD},
@@ -333,7 +338,7 @@ func TestParseSetupIntent(t *testing.T) {
 		{"succeeded", setupIntentSucceeded, app.SetupIntent{
 			ID: "seti_1OqWaaB7WZ01zgkWsetup001", ClientSecret: "seti_1OqWaaB7WZ01zgkWsetup001_secret_Pq1",
 			CustomerID: "cus_PfQ2x3y4z5", Status: "succeeded", PaymentMethodID: "pm_1OqWxYB7WZ01zgkWcard0001",
-			Metadata: map[string]string{"partner_id": "partner-1"},
+			Metadata: map[string]string{"partner_id": "partner-1"}, Created: time.Unix(1709638000, 0).UTC(),
 		}},
 		{"expanded customer and payment method", strings.NewReplacer(
 			`"customer": "cus_PfQ2x3y4z5"`, `"customer": {"id": "cus_PfQ2x3y4z5", "object": "customer"}`,
@@ -341,7 +346,7 @@ func TestParseSetupIntent(t *testing.T) {
 		).Replace(setupIntentSucceeded), app.SetupIntent{
 			ID: "seti_1OqWaaB7WZ01zgkWsetup001", ClientSecret: "seti_1OqWaaB7WZ01zgkWsetup001_secret_Pq1",
 			CustomerID: "cus_PfQ2x3y4z5", Status: "succeeded", PaymentMethodID: "pm_1OqWxYB7WZ01zgkWcard0001",
-			Metadata: map[string]string{"partner_id": "partner-1"},
+			Metadata: map[string]string{"partner_id": "partner-1"}, Created: time.Unix(1709638000, 0).UTC(),
 		}},
 		{"setup failed", `{"id": "seti_f", "object": "setup_intent", "customer": "cus_1", "status": "requires_payment_method",
 			"payment_method": null, "last_setup_error": {"code": "card_declined"}, "metadata": {}}`, app.SetupIntent{

@@ -162,7 +162,7 @@ func (d Deps) settler(store *dynamo.Store, outcomes *app.RefillOutcomes) *app.Se
 }
 
 func (d Deps) billing(store *dynamo.Store) *app.Billing {
-	return &app.Billing{Store: store, Payments: d.Stripe, Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log}
+	return &app.Billing{Store: store, Payments: d.Stripe, Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log, Clock: d.Clock}
 }
 
 func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
@@ -238,13 +238,19 @@ func Admin(d Deps) (*httpapi.Function, error) {
 func AutoRefill(d Deps) *triggers.AutoRefill {
 	store := d.store()
 	outcomes := d.refillOutcomes()
+	settler := d.settler(store, outcomes)
 	refiller := &app.Refiller{
-		Store: store, Payments: d.Stripe, Catalog: d.catalog(store), Settle: d.settler(store, outcomes),
+		Store: store, Payments: d.Stripe, Catalog: d.catalog(store), Settle: settler,
 		Outcomes: outcomes, Clock: d.Clock, IDs: d.IDs, Log: d.Log,
 	}
 	return &triggers.AutoRefill{
 		Refiller: refiller,
-		Sweeper:  &app.Sweeper{Store: store, Refiller: refiller, Clock: d.Clock, Log: d.Log, Rate: d.Config.SweepStripeRate},
+		Sweeper: &app.Sweeper{
+			Store: store, Refiller: refiller,
+			Purchases: &app.PurchaseReconciler{Store: store, Payments: d.Stripe, Settle: settler, Clock: d.Clock, Log: d.Log},
+			Cards:     d.billing(store),
+			Clock:     d.Clock, Log: d.Log, Rate: d.Config.SweepStripeRate,
+		},
 		Log:      d.Log.With("function", routes.AutoRefill),
 		Parallel: 5,
 	}

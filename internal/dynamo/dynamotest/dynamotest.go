@@ -43,6 +43,9 @@ type Counts struct {
 	Reads        int64 // GetItem, BatchGetItem, Query
 	Writes       int64 // PutItem, UpdateItem, DeleteItem
 	Transactions int64 // TransactWriteItems
+	// ItemsRead is the items the reads returned: what a read touched, not
+	// only how often it went to the table.
+	ItemsRead int64
 	// MaxTransactionItems is the most items one TransactWriteItems carried:
 	// the emulator does not enforce DynamoDB's limit of 100, so tests do.
 	MaxTransactionItems int64
@@ -53,7 +56,7 @@ type Counts struct {
 // with it.
 type CountingAPI struct {
 	dynamo.API
-	reads, writes, transactions, maxItems atomic.Int64
+	reads, writes, transactions, maxItems, itemsRead atomic.Int64
 }
 
 // NewCountingAPI wraps api.
@@ -61,7 +64,7 @@ func NewCountingAPI(api dynamo.API) *CountingAPI { return &CountingAPI{API: api}
 
 // Counts returns the round trips so far.
 func (c *CountingAPI) Counts() Counts {
-	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load(), MaxTransactionItems: c.maxItems.Load()}
+	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load(), ItemsRead: c.itemsRead.Load(), MaxTransactionItems: c.maxItems.Load()}
 }
 
 // Reset sets all counts to zero.
@@ -70,21 +73,36 @@ func (c *CountingAPI) Reset() {
 	c.writes.Store(0)
 	c.transactions.Store(0)
 	c.maxItems.Store(0)
+	c.itemsRead.Store(0)
 }
 
 func (c *CountingAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	c.reads.Add(1)
-	return c.API.BatchGetItem(ctx, in, opts...)
+	out, err := c.API.BatchGetItem(ctx, in, opts...)
+	if out != nil {
+		for _, items := range out.Responses {
+			c.itemsRead.Add(int64(len(items)))
+		}
+	}
+	return out, err
 }
 
 func (c *CountingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.reads.Add(1)
-	return c.API.GetItem(ctx, in, opts...)
+	out, err := c.API.GetItem(ctx, in, opts...)
+	if out != nil && len(out.Item) > 0 {
+		c.itemsRead.Add(1)
+	}
+	return out, err
 }
 
 func (c *CountingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	c.reads.Add(1)
-	return c.API.Query(ctx, in, opts...)
+	out, err := c.API.Query(ctx, in, opts...)
+	if out != nil {
+		c.itemsRead.Add(int64(len(out.Items)))
+	}
+	return out, err
 }
 
 func (c *CountingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
