@@ -37,6 +37,7 @@ func startLocal(t *testing.T, partner string) *localStack {
 	}
 	run, err := localstack.Start(context.Background(), localstack.Options{
 		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: logging.Discard(),
+		Local: portalHandler(e, logging.Discard()),
 	}, localFunctions)
 	if err != nil {
 		t.Fatal(err)

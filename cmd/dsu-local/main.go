@@ -118,6 +118,7 @@ func serveCommand(env environment, stdout, stderr io.Writer) error {
 		Functions:        cfg,
 		Log:              log,
 		Ready:            stdout,
+		Local:            portalHandler(env, log),
 	}, localFunctions)
 	if err != nil {
 		return err
@@ -140,17 +141,24 @@ func tokenCommand(args []string, env environment, stdout io.Writer) error {
 	if *partner == "" {
 		return usageError{errors.New("token: -partner is required")}
 	}
-	cfg, err := env.functionsConfig()
-	if err != nil {
-		return err
-	}
-	tok, err := localstack.SignToken(env.jwtSecret, localstack.TokenClaims{
-		PartnerID: *partner, Admin: *admin, TTL: *ttl,
-		PartnerClaim: cfg.PartnerClaim, GroupsClaim: cfg.GroupsClaim, AdminGroup: cfg.AdminGroup,
-	}, time.Now())
+	tok, err := env.mintToken(*partner, *admin, *ttl, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// mintToken signs a local token for a partner, with the billing-admin group
+// when admin, under the claim names the functions are configured with.
+// `dsu-local token` and the portal's POST /local/token both mint through it.
+func (e environment) mintToken(partner string, admin bool, ttl time.Duration, now time.Time) (string, error) {
+	cfg, err := e.functionsConfig()
+	if err != nil {
+		return "", err
+	}
+	return localstack.SignToken(e.jwtSecret, localstack.TokenClaims{
+		PartnerID: partner, Admin: admin, TTL: ttl,
+		PartnerClaim: cfg.PartnerClaim, GroupsClaim: cfg.GroupsClaim, AdminGroup: cfg.AdminGroup,
+	}, now)
 }

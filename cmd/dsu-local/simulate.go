@@ -67,17 +67,7 @@ func simulateCommand(args []string, env environment, stdout io.Writer) error {
 	sim := &simulation{env: env, baseURL: "http://" + strings.TrimPrefix(env.addr, "http://")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	payload, err := sc.build(ctx, sim, args[1:])
-	if err != nil {
-		return err
-	}
-	// While secrets rotate STRIPE_WEBHOOK_SECRET lists several; Stripe signs
-	// with each, one is enough here.
-	secrets := config.SplitSecrets(env.webhookSecret)
-	if len(secrets) == 0 {
-		return usageError{errors.New("simulate: STRIPE_WEBHOOK_SECRET is empty")}
-	}
-	status, body, err := localstack.PostWebhook(ctx, sim.baseURL, secrets[0], payload, time.Now())
+	status, body, err := sim.play(ctx, sc, args[1:])
 	if err != nil {
 		return err
 	}
@@ -86,4 +76,21 @@ func simulateCommand(args []string, env environment, stdout io.Writer) error {
 		return fmt.Errorf("the webhook answered %d", status)
 	}
 	return nil
+}
+
+// play builds a scenario's event and posts it, signed, to the webhook
+// route. `dsu-local simulate` and the portal's POST /local/simulate both
+// play scenarios through it.
+func (sim *simulation) play(ctx context.Context, sc scenario, args []string) (int, []byte, error) {
+	payload, err := sc.build(ctx, sim, args)
+	if err != nil {
+		return 0, nil, err
+	}
+	// While secrets rotate STRIPE_WEBHOOK_SECRET lists several; Stripe signs
+	// with each, one is enough here.
+	secrets := config.SplitSecrets(sim.env.webhookSecret)
+	if len(secrets) == 0 {
+		return 0, nil, usageError{errors.New("simulate: STRIPE_WEBHOOK_SECRET is empty")}
+	}
+	return localstack.PostWebhook(ctx, sim.baseURL, secrets[0], payload, time.Now())
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,11 @@ type Options struct {
 	Functions        config.Config // the functions' configuration
 	Log              *slog.Logger
 	Ready            io.Writer // receives the ready line
+	// Local serves every path outside /v1 on the API's address, given the
+	// API's URL: cmd/dsu-local mounts the reference portal and its
+	// local-only endpoints here. Without it the gateway answers every path.
+	// /v1 and everything under it always reach the gateway.
+	Local func(apiURL string) http.Handler
 }
 
 // Functions are the handlers the stack serves, built by the wiring.
@@ -156,11 +162,15 @@ func Start(ctx context.Context, opts Options, build Builder) (_ *Running, err er
 	}
 
 	gw := &Gateway{Routes: routes.All, Functions: fns.HTTP, JWTSecret: opts.JWTSecret, Clock: dsu.SystemClock{}, Log: log.With("component", "gateway")}
-	apiURL, stopAPI, err := serve(gw, opts.Addr)
+	ln, apiURL, err := listen(opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}
-	r.stopAPI, r.URL = stopAPI, apiURL
+	var front http.Handler = gw
+	if opts.Local != nil {
+		front = frontDoor{api: gw, local: opts.Local(apiURL)}
+	}
+	r.stopAPI, r.URL = serveOn(ln, front), apiURL
 	if opts.Ready != nil {
 		fmt.Fprintf(opts.Ready, "dsu-local ready on %s\n", apiURL)
 	}
@@ -183,28 +193,56 @@ func (r *Running) Close() {
 	r.closers = nil
 }
 
+// frontDoor sends /v1 and everything under it to the gateway, unchanged,
+// and every other path to the local-only handler.
+type frontDoor struct {
+	api, local http.Handler
+}
+
+func (f frontDoor) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if p := req.URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+		f.api.ServeHTTP(w, req)
+		return
+	}
+	f.local.ServeHTTP(w, req)
+}
+
 // serve runs h on addr until the returned stop is called; stop drains
 // requests in flight for up to 10 seconds.
 func serve(h http.Handler, addr string) (string, func(), error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, u, err := listen(addr)
 	if err != nil {
 		return "", nil, err
 	}
+	return u, serveOn(ln, h), nil
+}
+
+// listen opens addr and returns its URL, so a handler can be built knowing
+// where it is served.
+func listen(addr string) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	return ln, "http://" + ln.Addr().String(), nil
+}
+
+// serveOn runs h on ln until the returned stop is called.
+func serveOn(ln net.Listener, h http.Handler) func() {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Default().Error("server", "addr", addr, "error", err.Error())
+			slog.Default().Error("server", "addr", ln.Addr().String(), "error", err.Error())
 		}
 	}()
-	stop := func() {
+	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
 	}
-	return "http://" + ln.Addr().String(), stop, nil
 }
 
 // runSweep invokes the sweep on its schedule, as the EventBridge rule does.
