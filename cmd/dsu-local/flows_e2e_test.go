@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
 	"github.com/cirasync/dsubilling/internal/openapitest"
@@ -275,5 +277,57 @@ func TestMoneyEdgesThroughTheLocalStack(t *testing.T) {
 	}
 	if got := strings.Join(types, ","); got != "dispute,refund_reversal,refund,purchase,grant" {
 		t.Fatalf("ledger %s", got)
+	}
+}
+
+// One partner creating purchases in a loop is stopped at its limit with
+// 429 and Retry-After; another partner keeps buying.
+func TestPurchaseLimitThroughTheLocalStack(t *testing.T) {
+	s := startLocal(t, "looper")
+	other := s.token("bystander", true)
+	buy := func(token, key string) *http.Response {
+		req, _ := http.NewRequest("POST", s.run.URL+"/v1/purchases", strings.NewReader(`{"items":[{"packageId":"dsu-1000","quantity":1}],"paymentMethod":"new"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	limit := dsu.ManualPurchasesPerPartner.Max
+	// The limit counts per clock minute: a run that straddles a minute
+	// boundary is repeated once, in the next minute.
+	for attempt := 0; ; attempt++ {
+		minute := time.Now().Truncate(time.Minute)
+		var statuses []int
+		var refused *http.Response
+		for i := range limit + 1 {
+			resp := buy(s.admin, fmt.Sprintf("loop-%d-%d", attempt, i))
+			statuses = append(statuses, resp.StatusCode)
+			refused = resp
+		}
+		if !time.Now().Truncate(time.Minute).Equal(minute) && attempt == 0 {
+			time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)))
+			continue
+		}
+		for i, st := range statuses[:limit] {
+			if st != 201 {
+				t.Fatalf("purchase %d: %d (%v)", i+1, st, statuses)
+			}
+		}
+		if refused.StatusCode != 429 || refused.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("purchase %d in a minute: %d %v", limit+1, refused.StatusCode, refused.Header)
+		}
+		if ra, err := strconv.Atoi(refused.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Fatalf("Retry-After %q", refused.Header.Get("Retry-After"))
+		}
+		break
+	}
+	if resp := buy(other, "bystander-1"); resp.StatusCode != 201 {
+		t.Fatalf("another partner: %d", resp.StatusCode)
 	}
 }

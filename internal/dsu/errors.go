@@ -3,6 +3,7 @@ package dsu
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for callers. Every HTTP-facing kind is also the
@@ -23,6 +24,7 @@ const (
 	KindContactRequired       Kind = "contact_required"
 	KindPaymentMethodRequired Kind = "payment_method_required"
 	KindConflict              Kind = "conflict"
+	KindTooManyRequests       Kind = "too_many_requests"
 	KindUpstreamUnavailable   Kind = "upstream_unavailable"
 	KindInternal              Kind = "internal"
 
@@ -46,7 +48,10 @@ type Error struct {
 	// DeclineCode is the card issuer's reason for KindCardDeclined
 	// (insufficient_funds, lost_card, ...).
 	DeclineCode string
-	Err         error // the cause, for logs only
+	// RetryAfter is how long to wait before trying again, for
+	// KindTooManyRequests.
+	RetryAfter time.Duration
+	Err        error // the cause, for logs only
 }
 
 func (e *Error) Error() string {

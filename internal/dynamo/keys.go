@@ -20,6 +20,7 @@ import (
 //	usage      P#<partner>        USAGE#<date>#<tenant>
 //	month      P#<partner>        MONTH#<YYYY-MM>      (the month's first entry and opening balance)
 //	audit      P#<partner>        AUDIT#<id>           (who changed what, time-sortable ids)
+//	rate       P#<partner>        RATE#<name>#<window> (a rate limit's counter; TTL)
 //	pi         PI#<payment intent> PI                  (payment intent → purchase)
 //	duplicate  PI#<payment intent> DUPLICATE           (a double charge and its refund)
 //	customer   CUS#<customer>     CUS                  (Stripe customer → partner)
@@ -40,6 +41,7 @@ const (
 	typeMonth    = "month"
 	typeAudit    = "audit"
 	typeDup      = "duplicate"
+	typeRate     = "rate"
 
 	skProfile        = "PROFILE"
 	skBalance        = "BALANCE"

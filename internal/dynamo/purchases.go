@@ -136,13 +136,19 @@ const EventRetention = 30 * 24 * time.Hour
 
 // CreatePurchase writes a new pending purchase in one transaction with the
 // Idempotency-Key claim that creates it, and marks the partner's first
-// purchase, which fixes the billing currency. It fails with
-// dsu.ErrIdempotencyKeyTaken when the key is taken and with KindConflict
-// when the partner's currency is no longer the purchase's.
+// purchase, which fixes the billing currency. A manual purchase also counts
+// against dsu.ManualPurchasesPerPartner. It fails with
+// dsu.ErrIdempotencyKeyTaken when the key is taken (first: a replay is
+// never refused as too many), with KindTooManyRequests when the partner is
+// over the limit and with KindConflict when the partner's currency is no
+// longer the purchase's.
 func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.IdempotencyClaim, audits ...dsu.AuditEvent) error {
 	var items []txItem
 	if claim != nil {
 		items = append(items, s.claimIdem(*claim))
+	}
+	if p.Kind == dsu.KindManual {
+		items = append(items, s.countWithin(p.PartnerID, dsu.ManualPurchasesPerPartner))
 	}
 	items = append(items, s.putNew(s.purchaseItem(p), dsu.Errorf(dsu.KindConflict, "purchase %s exists", p.ID)), s.markFirstPurchase(p))
 	for _, ev := range audits {

@@ -125,5 +125,10 @@ func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 		// The person behind the token, for the audit log.
 		ctx = app.WithActor(ctx, dsu.Actor{Sub: r.Claims["sub"], Email: r.Claims["email"]})
 	}
-	return f.endpoints[route.Key()](ctx, r)
+	resp, err := f.endpoints[route.Key()](ctx, r)
+	if dsu.IsKind(err, dsu.KindTooManyRequests) {
+		// Who is flooding: what an operator needs to disable the user.
+		f.cfg.Log.WarnContext(ctx, "partner over its rate limit", "route", ev.RouteKey, "partner", r.Partner.ID, "sub", r.Claims["sub"])
+	}
+	return resp, err
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -27,6 +29,7 @@ var problemTable = map[dsu.Kind]struct {
 	dsu.KindContactRequired:       {http.StatusConflict, "Billing contact required"},
 	dsu.KindPaymentMethodRequired: {http.StatusConflict, "Payment method required"},
 	dsu.KindConflict:              {http.StatusConflict, "Conflict"},
+	dsu.KindTooManyRequests:       {http.StatusTooManyRequests, "Too many requests"},
 	dsu.KindUpstreamUnavailable:   {http.StatusServiceUnavailable, "Temporarily unavailable"},
 	dsu.KindInternal:              {http.StatusInternalServerError, "Internal error"},
 }
@@ -94,9 +97,13 @@ func baseHeaders(contentType string) map[string]string {
 func ErrorResponse(err error, requestID string) events.APIGatewayV2HTTPResponse {
 	p := ProblemOf(err, requestID)
 	body, _ := json.Marshal(p)
+	headers := baseHeaders("application/problem+json")
+	if e, ok := errors.AsType[*dsu.Error](err); ok && p.Status == http.StatusTooManyRequests && e.RetryAfter > 0 {
+		headers["Retry-After"] = strconv.Itoa(dsu.RetrySeconds(e.RetryAfter))
+	}
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: p.Status,
-		Headers:    baseHeaders("application/problem+json"),
+		Headers:    headers,
 		Body:       string(body),
 	}
 }

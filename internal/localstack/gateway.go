@@ -257,5 +257,6 @@ func setCORS(w http.ResponseWriter, req *http.Request) {
 	h.Set("Vary", "Origin")
 	h.Set("Access-Control-Allow-Headers", "authorization,content-type,idempotency-key")
 	h.Set("Access-Control-Allow-Methods", "GET,POST,PUT,DELETE,OPTIONS")
+	h.Set("Access-Control-Expose-Headers", "retry-after")
 	h.Set("Access-Control-Max-Age", "600")
 }

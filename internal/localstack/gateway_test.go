@@ -261,7 +261,8 @@ func TestGatewayAnswersCORSPreflight(t *testing.T) {
 		if resp.StatusCode != 204 || got.routeKey != "" ||
 			resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
 			resp.Header.Get("Access-Control-Allow-Methods") != "GET,POST,PUT,DELETE,OPTIONS" ||
-			resp.Header.Get("Access-Control-Allow-Headers") != "authorization,content-type,idempotency-key" {
+			resp.Header.Get("Access-Control-Allow-Headers") != "authorization,content-type,idempotency-key" ||
+			resp.Header.Get("Access-Control-Expose-Headers") != "retry-after" {
 			t.Errorf("preflight %s: %d %v, routed to %q", path, resp.StatusCode, resp.Header, got.routeKey)
 		}
 	}
