@@ -27,6 +27,8 @@ type localStack struct {
 	env    map[string]string
 	admin  string
 	reader string
+	// metrics holds the EMF lines the functions wrote.
+	metrics *syncBuffer
 }
 
 func startLocal(t *testing.T, partner string) *localStack {
@@ -37,16 +39,17 @@ func startLocal(t *testing.T, partner string) *localStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	emf := &syncBuffer{}
 	run, err := localstack.Start(context.Background(), localstack.Options{
 		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: logging.Discard(),
-		Local: portalHandler(e, logging.Discard()),
+		Local: portalHandler(e, logging.Discard()), Metrics: emf,
 	}, localFunctions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(run.Close)
 	env["DSU_LOCAL_ADDR"] = strings.TrimPrefix(run.URL, "http://")
-	s := &localStack{t: t, run: run, client: openapitest.Client(t, 30*time.Second), env: env}
+	s := &localStack{t: t, run: run, client: openapitest.Client(t, 30*time.Second), env: env, metrics: emf}
 	s.admin = s.token(partner, true)
 	s.reader = s.token(partner, false)
 	return s

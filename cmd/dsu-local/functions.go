@@ -30,6 +30,7 @@ func localFunctions(env localstack.Env) (localstack.Functions, error) {
 		Stripe:         wiring.NewStripe(env.StripeKey, env.StripeAPIBase),
 		WebhookSecrets: config.SplitSecrets(env.WebhookSecret),
 		Events:         app.LogPublisher{Log: env.Log},
+		MetricsOut:     env.Metrics,
 	}
 	fns := localstack.Functions{HTTP: map[string]localstack.HTTPHandler{}}
 	for name, build := range httpFunctions {

@@ -117,6 +117,7 @@ func serveCommand(env environment, stdout, stderr io.Writer) error {
 		WebhookSecret:    env.webhookSecret,
 		Functions:        cfg,
 		Log:              log,
+		Metrics:          stderr, // the EMF lines, among the log lines as in CloudWatch
 		Ready:            stdout,
 		Local:            portalHandler(env, log),
 	}, localFunctions)

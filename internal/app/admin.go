@@ -37,6 +37,8 @@ type Admin struct {
 	// verification calls it stuck (the sweep reconciles after it).
 	ReconcileWindow time.Duration
 	Log             *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // Invariant is a partner's balance against the sum of its ledger.
@@ -127,6 +129,7 @@ func (a *Admin) Adjust(ctx context.Context, partnerID, key string, adj dsu.Adjus
 		return dsu.Entry{}, false, dsu.Errorf(dsu.KindIdempotencyKeyReused, "this Idempotency-Key made another adjustment")
 	}
 	if applied {
+		countUnits(a.Metrics, change.Units)
 		a.Log.WarnContext(ctx, "balance adjusted by an operator", "partner", partnerID, "units", adj.Units, "ticket", adj.Ticket, "operator", actor.Sub)
 	}
 	return entry, applied, nil

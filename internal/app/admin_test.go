@@ -12,7 +12,7 @@ import (
 )
 
 func (w *world) admin() *app.Admin {
-	return &app.Admin{Store: w.store, Payments: w.pay, Clock: w.clock, ReconcileWindow: time.Hour, Log: logging.Discard()}
+	return &app.Admin{Store: w.store, Payments: w.pay, Clock: w.clock, ReconcileWindow: time.Hour, Log: logging.Discard(), Metrics: w.metrics}
 }
 
 var operatorActor = dsu.Actor{Sub: "arn:aws:sts::123456789012:assumed-role/OperatorRole/jane"}
@@ -68,6 +68,7 @@ func TestAdjustmentsExactlyOncePerKey(t *testing.T) {
 	if _, err := w.store.GetAccount(ctx, "nobody"); dsu.ErrorKind(err) != dsu.KindNotFound {
 		t.Error("an operator route created a partner")
 	}
+	w.checkUnits(w.recorded(), "p1") // the replay is not counted again
 }
 
 // Lifting a dispute hold is audited; the plan stays paused until the

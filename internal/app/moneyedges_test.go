@@ -16,6 +16,8 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
+	"github.com/cirasync/dsubilling/internal/metrics"
+	"github.com/cirasync/dsubilling/internal/metrics/metricstest"
 	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
@@ -144,6 +146,7 @@ func TestFailedRefundGivesItsUnitsBackOnce(t *testing.T) {
 	if e := reversals[0]; e.Units != 2000 || e.Reference != "refund_reversal:"+refund.ID || !strings.Contains(e.Description, refund.ID) {
 		t.Fatalf("reversal entry %+v", e)
 	}
+	w.checkUnits(w.recorded(), "p1")
 }
 
 // The same reports all delivered at once, in whatever order they run: the
@@ -325,6 +328,7 @@ func TestLostDisputesDebitTheDisputedShare(t *testing.T) {
 	if len(errs) != 2 || !strings.Contains(errs[0], "another currency") || !strings.Contains(errs[1], "another currency") {
 		t.Fatalf("error log lines %v, want the currency mismatch for operators once per event", errs)
 	}
+	w.checkUnits(w.recorded(), "p1", "p2")
 }
 
 // A second PaymentIntent succeeding for a purchase another one paid: no
@@ -377,6 +381,11 @@ func TestDoublePaymentIsRefundedOnce(t *testing.T) {
 	if b := w.balance("p1"); b != paid || len(logs.at(t, slog.LevelError)) != 1 {
 		t.Fatalf("the duplicate's own refund: balance %d, errors %v", b, logs.at(t, slog.LevelError))
 	}
+	pts := w.recorded()
+	if got := metricstest.Sum(pts, metrics.DoubleChargesRefunded); got != 1 {
+		t.Fatalf("DoubleChargesRefunded %v, want 1 however often Stripe delivers", got)
+	}
+	w.checkUnits(pts, "p1")
 }
 
 // A refund Stripe refuses for good is left to operators, once.

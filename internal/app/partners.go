@@ -18,6 +18,8 @@ type Partners struct {
 	Store    partnerStore
 	Defaults dsu.PartnerDefaults
 	Clock    dsu.Clock
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // Ensure returns the partner's billing record, creating it when unknown. The
@@ -35,5 +37,6 @@ func (s *Partners) Ensure(ctx context.Context, partnerID string) (dsu.Partner, e
 		}
 		return dsu.Partner{}, err
 	}
+	countUnits(s.Metrics, s.Defaults.WelcomeGrant)
 	return p, nil
 }

@@ -71,6 +71,8 @@ type Purchases struct {
 	Clock    dsu.Clock
 	IDs      dsu.IDGenerator
 	Log      *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // Payment methods of a manual purchase.
@@ -243,6 +245,7 @@ func (s *Purchases) giveUp(ctx context.Context, p dsu.Partner, purchase dsu.Purc
 		return PurchaseResult{}, err
 	}
 	res.Purchase.Version++
+	countPurchase(s.Metrics, purchase, failed)
 	s.Log.WarnContext(ctx, "purchase given up: not charged", "purchase", purchase.ID)
 	return res, nil
 }
@@ -280,6 +283,9 @@ func (s *Purchases) record(ctx context.Context, purchase dsu.Purchase, pi Paymen
 		} else {
 			err = nil
 		}
+	} else if err == nil {
+		countPurchase(s.Metrics, purchase, next)
+		countEntry(s.Metrics, u.Ledger, written.Applied)
 	}
 	if err != nil {
 		return PurchaseResult{}, err

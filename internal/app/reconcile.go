@@ -45,6 +45,8 @@ type PurchaseReconciler struct {
 	Settle   *Settler
 	Clock    dsu.Clock
 	Log      *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // Reconcile looks at one purchase the sweep's index lists as due.
@@ -163,6 +165,7 @@ func (r *PurchaseReconciler) notCharged(ctx context.Context, p dsu.Purchase, now
 		return nil
 	}
 	if err == nil {
+		countPurchase(r.Metrics, p, next)
 		r.Log.WarnContext(ctx, "purchase given up: not charged", "partner", p.PartnerID, "purchase", p.ID)
 	}
 	return err

@@ -32,6 +32,8 @@ type Refiller struct {
 	Clock    dsu.Clock
 	IDs      dsu.IDGenerator
 	Log      *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // Refill starts an automatic purchase for the partner if one is due.
@@ -234,6 +236,7 @@ func (r *Refiller) notCharged(ctx context.Context, purchase dsu.Purchase, reason
 	if err != nil {
 		return err
 	}
+	countPurchase(r.Metrics, purchase, next)
 	r.Log.WarnContext(ctx, "refill given up: not charged", "partner", purchase.PartnerID, "purchase", purchase.ID)
 	r.Outcomes.paused(ctx, purchase.PartnerID, res.Plan)
 	return nil

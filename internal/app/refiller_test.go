@@ -17,6 +17,8 @@ import (
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/dynamostream"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/metrics"
+	"github.com/cirasync/dsubilling/internal/metrics/metricstest"
 	"github.com/cirasync/dsubilling/internal/triggers"
 )
 
@@ -33,11 +35,11 @@ func newRefillWorld(t testing.TB) *refillWorld {
 	w := newWorld(t)
 	r := &refillWorld{world: w}
 	log := logging.Discard()
-	r.refiller = &app.Refiller{Store: w.store, Payments: w.pay, Catalog: w.catalog, Settle: w.settler, Outcomes: w.outcomes, Clock: w.clock, IDs: w.ids, Log: log}
+	r.refiller = &app.Refiller{Store: w.store, Payments: w.pay, Catalog: w.catalog, Settle: w.settler, Outcomes: w.outcomes, Clock: w.clock, IDs: w.ids, Log: log, Metrics: w.metrics}
 	r.sweeper = &app.Sweeper{Store: w.store, Refiller: r.refiller, Clock: w.clock, Log: log, Cards: w.billing,
-		Purchases: &app.PurchaseReconciler{Store: w.store, Payments: w.pay, Settle: w.settler, Clock: w.clock, Log: log}}
-	r.trigger = &triggers.AutoRefill{Refiller: r.refiller, Sweeper: r.sweeper, Log: log, Parallel: 5}
-	r.usage = &app.Usage{Store: w.store, Partners: w.partners, Events: w.events, Clock: w.clock, Log: log, Parallel: 4}
+		Purchases: &app.PurchaseReconciler{Store: w.store, Payments: w.pay, Settle: w.settler, Clock: w.clock, Log: log, Metrics: w.metrics}}
+	r.trigger = &triggers.AutoRefill{Refiller: r.refiller, Sweeper: r.sweeper, Log: log, Metrics: w.metrics, Parallel: 5}
+	r.usage = &app.Usage{Store: w.store, Partners: w.partners, Events: app.EventMetrics{Next: w.events, Metrics: w.metrics}, Clock: w.clock, Log: log, Parallel: 4, Metrics: w.metrics}
 	return r
 }
 
@@ -142,6 +144,20 @@ func TestUsedUpBalanceRefillsOnceUnderConcurrentTriggers(t *testing.T) {
 	// Nothing is due any more.
 	if res, _ := r.sweeper.Sweep(context.Background()); res.Due != 0 {
 		t.Fatalf("%d accounts still due", res.Due)
+	}
+	// The trigger wrote the metrics at the end of each invocation (the
+	// last one: this sweep): one refill, however many triggers raced.
+	if err := r.trigger.Sweep(context.Background(), events.EventBridgeEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	points, err := metricstest.Parse(r.emfOut.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{metrics.RefillsStarted, metrics.RefillsSucceeded, metrics.PurchasesCreated, metrics.PurchasesSucceeded} {
+		if got := metricstest.Sum(points, name); got != 1 {
+			t.Errorf("%s = %v, want 1\n%v", name, got, metricstest.Series(points))
+		}
 	}
 }
 

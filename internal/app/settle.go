@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/metrics"
 )
 
 // settleStore is what recording a payment outcome needs.
@@ -24,6 +25,8 @@ type Settler struct {
 	Refills *RefillOutcomes
 	Clock   dsu.Clock
 	Log     *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // errMismatch marks a PaymentIntent that does not belong to the purchase.
@@ -41,6 +44,7 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 				"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
 				"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
 				"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
+			recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchReason(p, pi)))
 			return p, errMismatch
 		}
 		next := applyPaymentIntent(p, pi, s.Clock.Now())
@@ -81,6 +85,7 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
 	case errors.Is(err, dsu.ErrPaymentIntentTaken):
 		s.Log.ErrorContext(ctx, "payment intent already pays another purchase: nothing recorded", "purchase", p.ID, "paymentIntent", pi.ID)
+		recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchPaymentIntent))
 		return p, errMismatch
 	case err != nil:
 		return p, err
@@ -89,6 +94,8 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID) // credited before
 	}
 	next.Version++
+	countPurchase(s.Metrics, p, next)
+	countEntry(s.Metrics, u.Ledger, res.Applied)
 	if next.Status != p.Status {
 		s.Log.InfoContext(ctx, "purchase settled", "purchase", p.ID, "kind", string(p.Kind), "status", string(next.Status), "paymentIntent", pi.ID)
 		if next.Status == dsu.StatusSucceeded {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/metrics"
 )
 
 type usageStore interface {
@@ -35,6 +36,8 @@ type Usage struct {
 	Log      *slog.Logger
 	// Parallel bounds the partners applied at once.
 	Parallel int
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // MaxUsageRecords is the most records one request may carry.
@@ -111,6 +114,7 @@ func (u *Usage) Record(ctx context.Context, records []UsageInput) ([]UsageResult
 	}
 	for i, j := range repeats {
 		results[i] = u.answer(ctx, records[i], dsu.UsageWrite{First: stored[j]}, false)
+		recorderOr(u.Metrics).Add(metrics.UsageRecords, 1, metrics.Status(results[i].Status))
 	}
 	return results, nil
 }
@@ -172,6 +176,10 @@ func (u *Usage) applyPartner(ctx context.Context, partnerID string, dates map[st
 		for k, i := range idx {
 			stored[i] = day.Writes[k].First
 			results[i] = u.answer(ctx, records[i], day.Writes[k], dsu.IsBilledDay(mustDate(date)))
+			recorderOr(u.Metrics).Add(metrics.UsageRecords, 1, metrics.Status(results[i].Status))
+			if results[i].Status == UsageApplied {
+				countUnits(u.Metrics, -day.Writes[k].First.Units)
+			}
 		}
 		debits = append(debits, day.Debits...)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/metrics"
 )
 
 // WebhookEvent is a verified Stripe event with its object parsed.
@@ -95,6 +96,8 @@ type Webhooks struct {
 	Livemode bool
 	Clock    dsu.Clock
 	Log      *slog.Logger
+	// Metrics takes the business metrics of what is committed; nil records none.
+	Metrics metricsRecorder
 }
 
 // errRetryLater is a transient condition: the event arrived before what it
@@ -105,15 +108,34 @@ var errRetryLater = dsu.Errorf(dsu.KindUpstreamUnavailable, "the event arrived b
 // charge right now; Stripe's retry finds it done.
 var errDuplicateInProgress = dsu.Errorf(dsu.KindUpstreamUnavailable, "the refund of this double charge is in progress; Stripe will retry")
 
+// Outcomes of a verified event, the Outcome of metrics.WebhookEvents.
+const (
+	WebhookProcessed = "processed" // handled (or found handled before)
+	WebhookIgnored   = "ignored"   // a type this system does not handle
+	WebhookOtherMode = "other_mode"
+	WebhookFailed    = "failed" // a permanent problem, acknowledged for an operator
+	WebhookRetried   = "retried"
+)
+
 // Handle processes one event.
 func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
+	outcome, err := w.handle(ctx, ev)
+	typ := "other" // types it does not handle: not one metric per Stripe type
+	if outcome != WebhookIgnored {
+		typ = ev.Type
+	}
+	recorderOr(w.Metrics).Add(metrics.WebhookEvents, 1, metrics.Type(typ), metrics.Outcome(outcome))
+	return err
+}
+
+func (w *Webhooks) handle(ctx context.Context, ev WebhookEvent) (string, error) {
 	ctx = WithActor(ctx, dsu.ActorStripe) // what an event changes, Stripe changed
 	log := w.Log.With("event", ev.ID, "type", ev.Type)
 	if ev.Livemode != w.Livemode {
 		// A test event at a live endpoint (or the reverse) never touches
 		// money: it names objects of the other mode.
 		log.WarnContext(ctx, "event of the other Stripe mode than the key's: acknowledged and ignored", "livemode", ev.Livemode, "keyLivemode", w.Livemode)
-		return nil
+		return WebhookOtherMode, nil
 	}
 	var err error
 	switch ev.Type {
@@ -141,13 +163,17 @@ func (w *Webhooks) Handle(ctx context.Context, ev WebhookEvent) error {
 		err = w.Cards.CardUpdated(ctx, *ev.PaymentMethod)
 	default:
 		log.DebugContext(ctx, "event ignored")
-		return nil
+		return WebhookIgnored, nil
 	}
-	if err != nil && !Transient(err) {
+	switch {
+	case err == nil:
+		return WebhookProcessed, nil
+	case !Transient(err):
 		log.ErrorContext(ctx, "event could not be processed and is acknowledged; an operator must look", "error", err.Error())
-		return nil
+		return WebhookFailed, nil
+	default:
+		return WebhookRetried, err
 	}
-	return err
 }
 
 // Transient reports whether err may go away when the same work is tried
@@ -189,6 +215,10 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 	p, err := w.purchaseOf(ctx, pi)
 	if dsu.IsKind(err, dsu.KindNotFound) {
 		log.ErrorContext(ctx, "payment event for no known purchase: nothing recorded", "paymentIntent", pi.ID)
+		if pi.Status == PISucceeded {
+			// Money taken that credits nobody: as alarming as a mismatch.
+			recorderOr(w.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchUnknownPurchase))
+		}
 		return nil
 	}
 	if err != nil {
@@ -446,6 +476,7 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 		}
 		res, err := w.Store.UpdatePurchase(ctx, u)
 		if err == nil && res.Applied {
+			countEntry(w.Metrics, u.Ledger, true)
 			log.InfoContext(ctx, "refund debited", "purchase", p.ID, "refund", r.ID, "units", debit)
 			w.Refills.paused(ctx, p.PartnerID, res.Plan)
 		}
@@ -475,6 +506,7 @@ func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Pu
 		switch {
 		case err != nil:
 		case rev.Debited && res.Applied:
+			countEntry(w.Metrics, u.Ledger, true)
 			log.WarnContext(ctx, "refund did not go through at Stripe; its DSUs are back", "purchase", p.ID, "refund", r.ID,
 				"status", r.Status, "reason", r.FailureReason, "units", rev.Units, "purchaseStatus", string(rev.Purchase.Status))
 		case !rev.Debited:
@@ -539,6 +571,7 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		if err != nil {
 			return struct{}{}, err
 		}
+		countEntry(w.Metrics, u.Ledger, res.Applied)
 		log.WarnContext(ctx, "purchase disputed; automated plan paused", "purchase", p.ID, "dispute", d.ID, "status", d.Status,
 			"debited", u.Ledger != nil && res.Applied, "units", debit)
 		if foreign {

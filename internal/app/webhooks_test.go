@@ -211,6 +211,7 @@ func TestPartialRefundsDebitTheirShareOnce(t *testing.T) {
 	if refunds != 2 {
 		t.Fatalf("%d refund entries, want one per refund id", refunds)
 	}
+	w.checkUnits(w.recorded(), "p1")
 }
 
 func TestDisputes(t *testing.T) {

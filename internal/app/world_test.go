@@ -17,6 +17,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/metrics"
 )
 
 // world is the use cases over the real store on the emulated table and
@@ -32,6 +33,10 @@ type world struct {
 	pay     *fakePayments
 	events  *recordedEvents
 	catalog *app.CachedCatalog
+	// metrics records what the use cases record, as the functions do;
+	// emfOut receives its lines (world.metrics reads them).
+	metrics *metrics.EMF
+	emfOut  syncBuffer
 
 	partners  *app.Partners
 	purchases *app.Purchases
@@ -50,19 +55,21 @@ func newWorld(t testing.TB) *world {
 	w.faults = &faultyAPI{API: emu.Client}
 	w.api = dynamotest.NewCountingAPI(w.faults)
 	w.store = dynamo.New(w.api, dynamo.Options{Table: dynamotest.Table, Clock: w.clock, IDs: w.ids})
+	w.metrics = metrics.NewEMF(&w.emfOut, "test", w.clock.Now)
+	events := app.EventMetrics{Next: w.events, Metrics: w.metrics}
 	cat, _ := catalog.Default()
 	if err := w.store.PutCatalog(context.Background(), cat); err != nil {
 		t.Fatal(err)
 	}
 	log := logging.Discard()
 	w.catalog = &app.CachedCatalog{Source: w.store, Clock: w.clock, TTL: time.Minute}
-	w.partners = &app.Partners{Store: w.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: w.clock}
-	w.outcomes = &app.RefillOutcomes{Policy: dsu.DefaultRefillPolicy, Clock: w.clock, Events: w.events, Log: log,
+	w.partners = &app.Partners{Store: w.store, Defaults: dsu.PartnerDefaults{Currency: dsu.USD, WelcomeGrant: 2000}, Clock: w.clock, Metrics: w.metrics}
+	w.outcomes = &app.RefillOutcomes{Policy: dsu.DefaultRefillPolicy, Clock: w.clock, Events: events, Log: log,
 		Retryable: func(code string) bool { return code == "insufficient_funds" || code == "try_again_later" }}
-	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: w.events, Log: log, Clock: w.clock}
-	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log}
-	w.settler = &app.Settler{Store: w.store, Refills: w.outcomes, Clock: w.clock, Log: log}
-	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Events: w.events, Clock: w.clock, Log: log}
+	w.billing = &app.Billing{Store: w.store, Payments: w.pay, Catalog: w.catalog, IDs: w.ids, Events: events, Log: log, Clock: w.clock}
+	w.purchases = &app.Purchases{Store: w.store, Payments: w.pay, Catalog: w.catalog, Clock: w.clock, IDs: w.ids, Log: log, Metrics: w.metrics}
+	w.settler = &app.Settler{Store: w.store, Refills: w.outcomes, Clock: w.clock, Log: log, Metrics: w.metrics}
+	w.webhooks = &app.Webhooks{Store: w.store, Settle: w.settler, Refunds: w.pay, Cards: w.billing, Refills: w.outcomes, Events: events, Clock: w.clock, Log: log, Metrics: w.metrics}
 	return w
 }
 

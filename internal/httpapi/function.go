@@ -27,6 +27,14 @@ type Config struct {
 	Claims   ClaimNames
 	Partners PartnerResolver
 	Log      *slog.Logger
+	// Metrics writes the business metrics the invocation recorded, once
+	// at its end; nil when the function records none.
+	Metrics Flusher
+}
+
+// Flusher writes what was recorded since the last Flush (*metrics.EMF).
+type Flusher interface {
+	Flush() error
 }
 
 // Function is the Lambda handler of one HTTP function: it dispatches by
@@ -77,6 +85,13 @@ func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	// API Gateway's request id is the one a 500 tells the caller to quote;
 	// the Lambda request id is added by the logger.
 	log := f.cfg.Log.With("route", ev.RouteKey, "apiRequestId", ev.RequestContext.RequestID)
+	if f.cfg.Metrics != nil {
+		defer func() {
+			if err := f.cfg.Metrics.Flush(); err != nil {
+				log.ErrorContext(ctx, "metrics not written", "error", err.Error())
+			}
+		}()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -41,6 +41,7 @@ type Options struct {
 	WebhookSecret    string        // STRIPE_WEBHOOK_SECRET
 	Functions        config.Config // the functions' configuration
 	Log              *slog.Logger
+	Metrics          io.Writer // receives the functions' EMF lines; nil drops them
 	Ready            io.Writer // receives the ready line
 	// Local serves every path outside /v1 on the API's address, given the
 	// API's URL: cmd/dsu-local mounts the reference portal and its
@@ -66,6 +67,7 @@ type Env struct {
 	StripeAPIBase string // empty for real Stripe
 	WebhookSecret string
 	Log           *slog.Logger
+	Metrics       io.Writer // where the functions write their EMF lines; nil: nowhere
 }
 
 // Builder builds the functions; cmd/dsu-local passes the wiring's.
@@ -137,7 +139,7 @@ func Start(ctx context.Context, opts Options, build Builder) (_ *Running, err er
 	r.closers = append(r.closers, stopTap)
 
 	// Stripe: the real test-mode API when a key is given, else stripe-mock.
-	env := Env{Config: opts.Functions, DynamoDB: dynamo.NewEndpointClient(tapURL), StripeKey: opts.StripeSecretKey, WebhookSecret: opts.WebhookSecret, Log: log}
+	env := Env{Config: opts.Functions, DynamoDB: dynamo.NewEndpointClient(tapURL), StripeKey: opts.StripeSecretKey, WebhookSecret: opts.WebhookSecret, Log: log, Metrics: opts.Metrics}
 	env.Config.DynamoDBEndpoint = tapURL
 	if env.StripeKey == "" {
 		mock, err := stripemock.Start(ctx)

@@ -31,8 +31,24 @@ type AutoRefill struct {
 	Refiller refiller
 	Sweeper  sweeper
 	Log      *slog.Logger
+	// Metrics writes the business metrics an invocation recorded, at its
+	// end; nil when none are recorded.
+	Metrics flusher
 	// Parallel bounds the partners refilled at once within a batch.
 	Parallel int
+}
+
+type flusher interface{ Flush() error }
+
+// flush writes the invocation's metrics; a failure is logged, never the
+// invocation's.
+func (h *AutoRefill) flush(ctx context.Context) {
+	if h.Metrics == nil {
+		return
+	}
+	if err := h.Metrics.Flush(); err != nil {
+		h.Log.ErrorContext(ctx, "metrics not written", "error", err.Error())
+	}
 }
 
 // Handle tells the triggers apart by shape and dispatches.
@@ -65,6 +81,7 @@ func (h *AutoRefill) Handle(ctx context.Context, raw json.RawMessage) (any, erro
 // with an active plan and nothing in flight. Records that failed
 // transiently are reported, so Lambda retries from the first of them.
 func (h *AutoRefill) Stream(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	defer h.flush(ctx)
 	type candidate struct {
 		partnerID string
 		seq       string // the first record of the partner in this batch
@@ -123,6 +140,7 @@ func (h *AutoRefill) Stream(ctx context.Context, ev events.DynamoDBEvent) (event
 
 // Sweep runs the scheduled sweep.
 func (h *AutoRefill) Sweep(ctx context.Context, ev events.EventBridgeEvent) error {
+	defer h.flush(ctx)
 	res, err := h.Sweeper.Sweep(ctx)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ func Init(needs Needs) (Deps, *slog.Logger) {
 	if err != nil {
 		Fatal(log, "init", err)
 	}
+	d.MetricsOut = os.Stdout // EMF: CloudWatch Logs extracts the metrics
 	return d, log
 }
 

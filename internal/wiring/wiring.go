@@ -6,6 +6,7 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/httpapi"
+	"github.com/cirasync/dsubilling/internal/metrics"
 	"github.com/cirasync/dsubilling/internal/notify"
 	"github.com/cirasync/dsubilling/internal/routes"
 	"github.com/cirasync/dsubilling/internal/stripeapi"
@@ -37,6 +39,10 @@ type Deps struct {
 	Clock          dsu.Clock
 	IDs            dsu.IDGenerator
 	Log            *slog.Logger
+	// MetricsOut receives the functions' EMF lines (docs/ARCHITECTURE.md,
+	// "Metrics"): standard output in Lambda, where CloudWatch Logs extracts
+	// them. nil records no metrics.
+	MetricsOut io.Writer
 }
 
 // Needs says which secrets a function loads at init.
@@ -168,6 +174,22 @@ func LambdaAWSConfig(getenv config.Getenv) (aws.Config, error) {
 
 // ---- use cases ----
 
+// metrics is the recorder of function fn: every value its use cases record
+// during an invocation, written as EMF lines when the invocation ends.
+func (d Deps) metrics(fn string) *metrics.EMF {
+	out := d.MetricsOut
+	if out == nil {
+		out = io.Discard
+	}
+	return metrics.NewEMF(out, fn, d.Clock.Now)
+}
+
+// events publishes the domain events of a function, counting those that
+// are metrics.
+func (d Deps) events(m *metrics.EMF) app.Publisher {
+	return app.EventMetrics{Next: d.Events, Metrics: m}
+}
+
 func (d Deps) store() *dynamo.Store {
 	return dynamo.New(d.DynamoDB, dynamo.Options{
 		Table: d.Config.Table, Clock: d.Clock, IDs: d.IDs, CursorKey: []byte(d.Config.CursorKey),
@@ -187,23 +209,28 @@ func (d Deps) refillPolicy() dsu.RefillPolicy {
 	return p
 }
 
-func (d Deps) refillOutcomes() *app.RefillOutcomes {
-	return &app.RefillOutcomes{Policy: d.refillPolicy(), Clock: d.Clock, Events: d.Events, Log: d.Log, Retryable: stripeapi.RetryableDecline}
+func (d Deps) refillOutcomes(m *metrics.EMF) *app.RefillOutcomes {
+	return &app.RefillOutcomes{Policy: d.refillPolicy(), Clock: d.Clock, Events: d.events(m), Log: d.Log, Retryable: stripeapi.RetryableDecline}
 }
 
-func (d Deps) settler(store *dynamo.Store, outcomes *app.RefillOutcomes) *app.Settler {
-	return &app.Settler{Store: store, Refills: outcomes, Clock: d.Clock, Log: d.Log}
+func (d Deps) settler(store *dynamo.Store, outcomes *app.RefillOutcomes, m *metrics.EMF) *app.Settler {
+	return &app.Settler{Store: store, Refills: outcomes, Clock: d.Clock, Log: d.Log, Metrics: m}
 }
 
-func (d Deps) billing(store *dynamo.Store) *app.Billing {
-	return &app.Billing{Store: store, Payments: d.Stripe, Catalog: d.catalog(store), IDs: d.IDs, Events: d.Events, Log: d.Log, Clock: d.Clock}
+func (d Deps) billing(store *dynamo.Store, m *metrics.EMF) *app.Billing {
+	return &app.Billing{Store: store, Payments: d.Stripe, Catalog: d.catalog(store), IDs: d.IDs, Events: d.events(m), Log: d.Log, Clock: d.Clock}
 }
 
-func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
+func (d Deps) partners(store *dynamo.Store, m *metrics.EMF) *app.Partners {
+	return &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock, Metrics: m}
+}
+
+func (d Deps) httpConfig(store *dynamo.Store, fn string, m *metrics.EMF) httpapi.Config {
 	return httpapi.Config{
 		Claims:   httpapi.ClaimNames{Partner: d.Config.PartnerClaim, Groups: d.Config.GroupsClaim, AdminGroup: d.Config.AdminGroup},
-		Partners: &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock},
+		Partners: d.partners(store, m),
 		Log:      d.Log.With("function", fn),
+		Metrics:  m,
 	}
 }
 
@@ -211,18 +238,18 @@ func (d Deps) httpConfig(store *dynamo.Store, fn string) httpapi.Config {
 
 // Billing builds the billing function.
 func Billing(d Deps) (*httpapi.Function, error) {
-	store := d.store()
-	return httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing), d.httpConfig(store, routes.Billing),
-		httpapi.BillingEndpoints(d.billing(store), &app.AuditLog{Store: store}))
+	store, m := d.store(), d.metrics(routes.Billing)
+	return httpapi.NewFunction(routes.Billing, routes.ForFunction(routes.Billing), d.httpConfig(store, routes.Billing, m),
+		httpapi.BillingEndpoints(d.billing(store, m), &app.AuditLog{Store: store}))
 }
 
 // Purchases builds the purchases function.
 func Purchases(d Deps) (*httpapi.Function, error) {
-	store := d.store()
+	store, m := d.store(), d.metrics(routes.Purchases)
 	catalog := d.catalog(store)
-	return httpapi.NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases), d.httpConfig(store, routes.Purchases), httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
+	return httpapi.NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases), d.httpConfig(store, routes.Purchases, m), httpapi.PurchasesEndpoints(httpapi.PurchasesDeps{
 		Packages:  &app.Packages{Catalog: catalog},
-		Purchases: &app.Purchases{Store: store, Payments: d.Stripe, Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log},
+		Purchases: &app.Purchases{Store: store, Payments: d.Stripe, Catalog: catalog, Clock: d.Clock, IDs: d.IDs, Log: d.Log, Metrics: m},
 		Balances:  &app.Balances{Store: store, Clock: d.Clock},
 		Reports:   &app.Reports{Store: store, Clock: d.Clock},
 	}))
@@ -230,12 +257,12 @@ func Purchases(d Deps) (*httpapi.Function, error) {
 
 // StripeWebhook builds the stripewebhook function.
 func StripeWebhook(d Deps) (*httpapi.Function, error) {
-	store := d.store()
+	store, m := d.store(), d.metrics(routes.StripeWebhook)
 	secrets := d.WebhookSecrets
-	outcomes := d.refillOutcomes()
-	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes), Refunds: d.Stripe, Cards: d.billing(store), Refills: outcomes,
-		Events: d.Events, Livemode: d.Stripe.Livemode(), Clock: d.Clock, Log: d.Log}
-	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
+	outcomes := d.refillOutcomes(m)
+	webhooks := &app.Webhooks{Store: store, Settle: d.settler(store, outcomes, m), Refunds: d.Stripe, Cards: d.billing(store, m), Refills: outcomes,
+		Events: d.events(m), Livemode: d.Stripe.Livemode(), Clock: d.Clock, Log: d.Log, Metrics: m}
+	return httpapi.NewFunction(routes.StripeWebhook, routes.ForFunction(routes.StripeWebhook), d.httpConfig(store, routes.StripeWebhook, m), httpapi.WebhookEndpoints(httpapi.WebhookDeps{
 		Parse: func(payload []byte, signature string, now time.Time) (app.WebhookEvent, string, error) {
 			ev, raw, err := stripeapi.ParseWebhook(payload, signature, secrets, now)
 			return ev, raw.APIVersion, err
@@ -255,38 +282,39 @@ const UsageParallelPartners = 16
 
 // Usage builds the usage function.
 func Usage(d Deps) (*httpapi.Function, error) {
-	store := d.store()
-	partners := &app.Partners{Store: store, Defaults: d.Config.Partner, Clock: d.Clock}
-	return httpapi.NewFunction(routes.Usage, routes.ForFunction(routes.Usage), d.httpConfig(store, routes.Usage),
-		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: partners, Events: d.Events, Clock: d.Clock, Log: d.Log, Parallel: UsageParallelPartners}))
+	store, m := d.store(), d.metrics(routes.Usage)
+	return httpapi.NewFunction(routes.Usage, routes.ForFunction(routes.Usage), d.httpConfig(store, routes.Usage, m),
+		httpapi.UsageEndpoints(&app.Usage{Store: store, Partners: d.partners(store, m), Events: d.events(m), Clock: d.Clock, Log: d.Log,
+			Parallel: UsageParallelPartners, Metrics: m}))
 }
 
 // Admin builds the admin function: the operator routes.
 func Admin(d Deps) (*httpapi.Function, error) {
-	store := d.store()
-	return httpapi.NewFunction(routes.Admin, routes.ForFunction(routes.Admin), d.httpConfig(store, routes.Admin), httpapi.AdminEndpoints(&app.Admin{
-		Store: store, Payments: d.Stripe, Clock: d.Clock, ReconcileWindow: time.Hour, Log: d.Log,
+	store, m := d.store(), d.metrics(routes.Admin)
+	return httpapi.NewFunction(routes.Admin, routes.ForFunction(routes.Admin), d.httpConfig(store, routes.Admin, m), httpapi.AdminEndpoints(&app.Admin{
+		Store: store, Payments: d.Stripe, Clock: d.Clock, ReconcileWindow: time.Hour, Log: d.Log, Metrics: m,
 	}))
 }
 
 // AutoRefill builds the autorefill function: stream batches and the sweep.
 func AutoRefill(d Deps) *triggers.AutoRefill {
-	store := d.store()
-	outcomes := d.refillOutcomes()
-	settler := d.settler(store, outcomes)
+	store, m := d.store(), d.metrics(routes.AutoRefill)
+	outcomes := d.refillOutcomes(m)
+	settler := d.settler(store, outcomes, m)
 	refiller := &app.Refiller{
 		Store: store, Payments: d.Stripe, Catalog: d.catalog(store), Settle: settler,
-		Outcomes: outcomes, Clock: d.Clock, IDs: d.IDs, Log: d.Log,
+		Outcomes: outcomes, Clock: d.Clock, IDs: d.IDs, Log: d.Log, Metrics: m,
 	}
 	return &triggers.AutoRefill{
 		Refiller: refiller,
 		Sweeper: &app.Sweeper{
 			Store: store, Refiller: refiller,
-			Purchases: &app.PurchaseReconciler{Store: store, Payments: d.Stripe, Settle: settler, Clock: d.Clock, Log: d.Log},
-			Cards:     d.billing(store),
+			Purchases: &app.PurchaseReconciler{Store: store, Payments: d.Stripe, Settle: settler, Clock: d.Clock, Log: d.Log, Metrics: m},
+			Cards:     d.billing(store, m),
 			Clock:     d.Clock, Log: d.Log, Rate: d.Config.SweepStripeRate,
 		},
 		Log:      d.Log.With("function", routes.AutoRefill),
+		Metrics:  m,
 		Parallel: 5,
 	}
 }
