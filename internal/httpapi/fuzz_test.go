@@ -1,8 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"regexp"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -35,6 +41,100 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("kind %s for a body", e.Kind)
 		}
 	})
+}
+
+// plainSegment is one part of a field an error may name: a plain key
+// and its indices ("items[1]"), or indices alone at the top ("[0]").
+var plainSegment = regexp.MustCompile(`^([A-Za-z0-9_-]{1,64})?(\[[0-9]+\])*$`)
+
+// plainField reports "body" or a path of plain segments.
+func plainField(f string) bool {
+	if f == "body" {
+		return true
+	}
+	for seg := range strings.SplitSeq(f, ".") {
+		if seg == "" || !plainSegment.MatchString(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzScanJSON checks the key rules against an independent reading of the
+// body: what the scanner accepts has no two keys of one object that
+// encoding/json would match to the same field (bytes.EqualFold) and no key
+// that looks like card data; what it refuses names only plain fields.
+func FuzzScanJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"paymentMethod":"new","PaymentMethod":"saved"}`, `{"4242424242424242":"x"}`, `{"items":[],"item\u017f":[]}`,
+		`{"k":1,"\u212a":2}`, `{"a":{"b":{"CVC":1}}}`, `{"note":"x","n\u006fte":"y"}`, `{"x y":{"4242 4242 4242 4242":1}}`,
+		`{"a":[{"b":1},{"b":2,"B":3}]}`, `{}`, `[]`, `{"a":"\ud800"}`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, cardDigits bool) {
+		if len(body) > MaxBodyBytes {
+			return // refused before the scan; the oracle below is quadratic
+		}
+		err := scanJSON(body, cardDigits)
+		if err != nil {
+			e, ok := errors.AsType[*dsu.Error](err)
+			if !ok || e.Kind != dsu.KindInvalid || len(e.Fields) != 1 {
+				t.Fatalf("refusal %v", err)
+			}
+			if f := e.Fields[0].Field; !plainField(f) || keyHoldsCardDigits(f) {
+				t.Fatalf("the error names %q", f)
+			}
+			return
+		}
+		if problem := independentKeyCheck(json.NewDecoder(bytes.NewReader(body))); problem != "" {
+			t.Fatalf("accepted %q although %s", body, problem)
+		}
+	})
+}
+
+// independentKeyCheck reads one JSON value and reports a key rule it
+// breaks, comparing every pair of keys of an object with bytes.EqualFold.
+func independentKeyCheck(dec *json.Decoder) string {
+	tok, err := dec.Token()
+	if err != nil {
+		return ""
+	}
+	d, ok := tok.(json.Delim)
+	if !ok || (d != '{' && d != '[') {
+		return ""
+	}
+	var keys []string
+	for dec.More() {
+		if d == '{' {
+			kt, _ := dec.Token()
+			k, _ := kt.(string)
+			for _, prev := range keys {
+				if bytes.EqualFold([]byte(prev), []byte(k)) {
+					return fmt.Sprintf("keys %q and %q are one field", prev, k)
+				}
+			}
+			for _, card := range []string{"number", "cardNumber", "cvc", "cvv"} {
+				if bytes.EqualFold([]byte(card), []byte(k)) {
+					return fmt.Sprintf("key %q is a card field", k)
+				}
+			}
+			if n := strings.Count(strings.Map(func(r rune) rune {
+				if unicode.IsDigit(r) {
+					return '1'
+				}
+				return -1
+			}, k), "1"); n >= 13 {
+				return fmt.Sprintf("key %q holds %d digits", k, n)
+			}
+			keys = append(keys, k)
+		}
+		if p := independentKeyCheck(dec); p != "" {
+			return p
+		}
+	}
+	_, _ = dec.Token()
+	return ""
 }
 
 func FuzzNewRequest(f *testing.F) {
