@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/cirasync/dsubilling/internal/dsu"
@@ -182,6 +184,46 @@ func FuzzLooksLikeCardNumber(f *testing.F) {
 			}
 			if digits < 13 || digits > 19 {
 				t.Fatalf("%q has %d digits", s, digits)
+			}
+		}
+	})
+}
+
+// FuzzParseQuery checks the strict query parser against net/url: what it
+// accepts, url.ParseQuery reads to the same single values of accepted
+// names; what it refuses names "query" or a plain parameter name only.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{
+		"limit=10&cursor=abc.def", "cursor=%%%garbage", "limit=1&limit=2", "limit=1&li%6Dit=2", "a;b", "&", "=",
+		"4242424242424242=1", "cursor=4242+4242+4242+4242", "cursor=%FF", "cursor=a+b%20c", "partnerId=p1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := parseQuery(raw, []string{"limit", "cursor"})
+		if err != nil {
+			e, ok := errors.AsType[*dsu.Error](err)
+			if !ok || e.Kind != dsu.KindInvalid || len(e.Fields) != 1 {
+				t.Fatalf("refusal %v", err)
+			}
+			if field := e.Fields[0].Field; field != queryField && !isPlainKey(field) {
+				t.Fatalf("the error names %q", field)
+			}
+			return
+		}
+		want, perr := url.ParseQuery(raw)
+		if perr != nil {
+			t.Fatalf("accepted %q, which net/url refuses: %v", raw, perr)
+		}
+		if len(want) != len(got) {
+			t.Fatalf("%q: %v, net/url %v", raw, got, want)
+		}
+		for k, vs := range want {
+			if (k != "limit" && k != "cursor") || len(vs) != 1 || got[k] != vs[0] {
+				t.Fatalf("%q: accepted %s=%v (got %q)", raw, k, vs, got[k])
+			}
+			if LooksLikeCardNumber(vs[0]) || !utf8.ValidString(vs[0]) {
+				t.Fatalf("%q: accepted the value %q", raw, vs[0])
 			}
 		}
 	})
