@@ -58,6 +58,9 @@ func NewFunction(name string, table []routes.Route, cfg Config, endpoints map[st
 	if cfg.Log == nil {
 		return nil, fmt.Errorf("function %s: no logger", name)
 	}
+	if err := checkAdminGroup(cfg.Claims.AdminGroup); err != nil {
+		return nil, fmt.Errorf("function %s: %w", name, err)
+	}
 	return f, nil
 }
 

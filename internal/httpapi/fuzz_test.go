@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -158,14 +159,50 @@ func FuzzNewRequest(f *testing.F) {
 	})
 }
 
+// FuzzParseClaimList checks exact group matching two ways. A claim makes
+// an admin only through one of the three forms: the value itself, a
+// space-separated item of "[a b]", or an element of a JSON array. And a
+// group name that is not the admin group, rendered as API Gateway renders
+// Cognito's groups ("[g]", "[viewer g]") or alone, never makes an admin,
+// except where two forms are the same string (API.md, "The JWT and its
+// claims"): a name that is a JSON string of the admin group
+// (`"billing-admin"`, quotes included), whose rendering `["billing-admin"]`
+// is also a JSON array of it, and a bracketed name (`[billing-admin]`)
+// issued alone as a string claim.
 func FuzzParseClaimList(f *testing.F) {
-	for _, s := range []string{"[billing-admin]", "[a b c]", `["a","b"]`, "a,b", "", "[", "]"} {
+	for _, s := range []string{"[billing-admin]", "[a b c]", `["a","b"]`, "a,b", "", "[", "]", `x"billing-admin`, `"billing-admin`, "billing-admin,", "billing-admins", `"billing-admin"`} {
 		f.Add(s)
 	}
+	const admin = "billing-admin"
 	f.Fuzz(func(t *testing.T, v string) {
-		for _, g := range ParseClaimList(v) {
+		groups := ParseClaimList(v)
+		for _, g := range groups {
 			if g == "" {
 				t.Fatal("empty group")
+			}
+		}
+		if slices.Contains(groups, admin) {
+			var arr []string
+			viaJSON := json.Unmarshal([]byte(v), &arr) == nil && slices.Contains(arr, admin)
+			viaBrackets := strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") && len(v) >= 2 &&
+				slices.Contains(strings.Split(v[1:len(v)-1], " "), admin)
+			if v != admin && !viaJSON && !viaBrackets {
+				t.Fatalf("%q made an admin", v)
+			}
+		}
+		// v as one group name.
+		if v == admin || strings.ContainsAny(v, " ") {
+			return // Cognito group names have no spaces
+		}
+		var arr []string
+		ambiguous := json.Unmarshal([]byte("["+v+"]"), &arr) == nil
+		bracketed := strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]")
+		for _, rendered := range []string{"[" + v + "]", "[viewer " + v + "]", v} {
+			if (ambiguous && rendered == "["+v+"]") || (bracketed && rendered == v) {
+				continue
+			}
+			if slices.Contains(ParseClaimList(rendered), admin) {
+				t.Fatalf("the group %q, rendered %q, made an admin", v, rendered)
 			}
 		}
 	})
