@@ -28,6 +28,10 @@ type Options struct {
 	RefillStuckAfter time.Duration
 	// MaxAttempts bounds optimistic-concurrency retries of one balance change.
 	MaxAttempts int
+	// AnswerMargin is how long before its context's deadline every call to
+	// the table ends (DefaultAnswerMargin when zero), so the invocation
+	// still answers when the table does not.
+	AnswerMargin time.Duration
 }
 
 // Store persists the domain in the single table.
@@ -68,7 +72,10 @@ func New(api API, opts Options) *Store {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = defaultMaxAttempts
 	}
-	return &Store{api: api, opts: opts}
+	if opts.AnswerMargin <= 0 {
+		opts.AnswerMargin = DefaultAnswerMargin
+	}
+	return &Store{api: withDeadlines(api, opts.AnswerMargin), opts: opts}
 }
 
 // Table is the table's name.
