@@ -15,6 +15,18 @@ import (
 
 var pageParams = []string{"limit", "cursor"}
 
+// Tenant ids are the sync platform's, and may be long numbers.
+func TestTenantIDsMayBeLongNumbers(t *testing.T) {
+	usage := queryParameters["GET /v1/usage"]
+	got, err := parseQuery("month=2026-11&tenantId=4242424242424242", usage)
+	if err != nil || got["tenantId"] != "4242424242424242" {
+		t.Fatalf("%v %v", err, got)
+	}
+	if _, err := parseQuery("month=4242424242424242", usage); dsu.ErrorKind(err) != dsu.KindInvalid {
+		t.Fatalf("a card number as the month: %v", err)
+	}
+}
+
 func TestParseQueryAccepts(t *testing.T) {
 	cases := map[string]map[string]string{
 		"":                            nil,
