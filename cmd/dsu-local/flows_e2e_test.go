@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,13 @@ type localStack struct {
 
 func startLocal(t *testing.T, partner string) *localStack {
 	t.Helper()
+	return startLocalLogging(t, partner, logging.Discard())
+}
+
+// startLocalLogging starts the stack with every component and function
+// logging to log.
+func startLocalLogging(t *testing.T, partner string, log *slog.Logger) *localStack {
+	t.Helper()
 	env := map[string]string{"DSU_LOCAL_ADDR": "127.0.0.1:0", "DSU_LOCAL_JWT_SECRET": "flows-secret", "STRIPE_WEBHOOK_SECRET": "whsec_flows"}
 	e := localEnv(func(k string) string { return env[k] })
 	cfg, err := e.functionsConfig()
@@ -41,8 +49,8 @@ func startLocal(t *testing.T, partner string) *localStack {
 	}
 	emf := &syncBuffer{}
 	run, err := localstack.Start(context.Background(), localstack.Options{
-		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: logging.Discard(),
-		Local: portalHandler(e, logging.Discard()), Metrics: emf,
+		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: log,
+		Local: portalHandler(e, log), Metrics: emf,
 	}, localFunctions)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,13 @@ import (
 func (w *world) get(routeKey, path, partner, accept string, query, params map[string]string) events.APIGatewayV2HTTPResponse {
 	w.t.Helper()
 	ev := purchaseRequest(routeKey, partner, "", "", params)
+	// As API Gateway sends a query: raw (which the handler reads) and decoded.
 	ev.RawPath, ev.QueryStringParameters = path, query
+	values := url.Values{}
+	for k, v := range query {
+		values.Set(k, v)
+	}
+	ev.RawQueryString = values.Encode()
 	delete(ev.Headers, "content-type")
 	if accept != "" {
 		ev.Headers["accept"] = accept

@@ -12,11 +12,12 @@ import (
 
 // NewEndpointClient is a DynamoDB client for an emulator at endpoint (the
 // local stack, tests). It signs with fixed dummy credentials and never looks
-// for AWS configuration.
+// for AWS configuration. Its attempts time out like the deployed client's.
 func NewEndpointClient(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
+		HTTPClient:   HTTPClient(),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "dsu-local"}, nil
 		}),

@@ -164,7 +164,9 @@ func (s *Store) CreatePurchase(ctx context.Context, p dsu.Purchase, claim *dsu.I
 // GetPurchase reads one of a partner's purchases; KindNotFound for another
 // partner's or an unknown id.
 func (s *Store) GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error) {
-	if purchaseID == "" || strings.ContainsAny(purchaseID, "#") {
+	if !dsu.ValidPurchaseID(purchaseID) {
+		// Never issued here, and perhaps more than a key can hold: not
+		// found, without a round trip.
 		return dsu.Purchase{}, dsu.Errorf(dsu.KindNotFound, "no such purchase")
 	}
 	it, err := s.get(ctx, purchaseKey(partnerID, purchaseID))

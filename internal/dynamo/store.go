@@ -28,6 +28,10 @@ type Options struct {
 	RefillStuckAfter time.Duration
 	// MaxAttempts bounds optimistic-concurrency retries of one balance change.
 	MaxAttempts int
+	// AnswerMargin is how long before its context's deadline every call to
+	// the table ends (DefaultAnswerMargin when zero), so the invocation
+	// still answers when the table does not.
+	AnswerMargin time.Duration
 }
 
 // Store persists the domain in the single table.
@@ -68,7 +72,10 @@ func New(api API, opts Options) *Store {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = defaultMaxAttempts
 	}
-	return &Store{api: api, opts: opts}
+	if opts.AnswerMargin <= 0 {
+		opts.AnswerMargin = DefaultAnswerMargin
+	}
+	return &Store{api: withDeadlines(api, opts.AnswerMargin), opts: opts}
 }
 
 // Table is the table's name.
@@ -96,7 +103,8 @@ func (s *Store) get(ctx context.Context, k item) (item, error) {
 }
 
 // storageErr classifies an SDK error. Everything the database says is either
-// a condition the caller handles before getting here, or transient.
+// a condition the caller handles before getting here, a value it refuses,
+// or transient.
 func storageErr(err error, what string) error {
 	if err == nil {
 		return nil
@@ -104,7 +112,30 @@ func storageErr(err error, what string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return dsu.Wrap(err, dsu.KindUpstreamUnavailable, "the database did not answer in time")
 	}
+	if isValidationError(err) {
+		// A value of the request the table cannot hold (a key over its
+		// size limit, an empty key string): the request's fault, and
+		// retrying changes nothing (API.md, "Ids in paths and bodies"). The
+		// cause names neither the key nor the database's message, which
+		// may quote input.
+		return errNotStorable()
+	}
 	return dsu.Wrap(fmt.Errorf("%s: %w", what, err), dsu.KindUpstreamUnavailable, "the database is unavailable")
+}
+
+// errNotStorable is the answer to a value the table refuses.
+func errNotStorable() error {
+	return dsu.Wrap(dsu.ErrNotStorable, dsu.KindInvalid, "the request holds a value that cannot be stored")
+}
+
+// isValidationError reports DynamoDB's ValidationException, which the SDK
+// has no type for: an API error (smithy.APIError) with that code.
+func isValidationError(err error) bool {
+	apiErr, ok := errors.AsType[interface {
+		error
+		ErrorCode() string
+	}](err)
+	return ok && apiErr.ErrorCode() == "ValidationException"
 }
 
 // backoff sleeps before retry attempt n (1-based) of an optimistic update:

@@ -64,8 +64,13 @@ func (s *Store) transact(ctx context.Context, what string, items []txItem) error
 			return items[i].failed
 		}
 		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "TransactionConflict" {
+			switch aws.ToString(r.Code) {
+			case "TransactionConflict":
 				return errTxConflict
+			case "ValidationError":
+				// An item the table cannot hold, as ValidationException
+				// says of a single write (storageErr).
+				return errNotStorable()
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -38,20 +40,38 @@ func (c ClaimNames) Identify(claims map[string]string) (Identity, error) {
 	return Identity{PartnerID: partner, Admin: slices.Contains(ParseClaimList(claims[c.Groups]), c.AdminGroup)}, nil
 }
 
-// ParseClaimList reads a list claim as API Gateway renders it: "[a b c]".
-// A JSON array or a comma-separated list is accepted too, so a change of
-// rendering never silently drops the admin group.
+// ParseClaimList reads a list claim in the forms API Gateway hands it over
+// (API.md, "The JWT and its claims"), exactly:
+//
+//   - "[a b c]": how the JWT authorizer renders an array claim, such as
+//     Cognito's groups: the items between the brackets, separated by
+//     spaces (Cognito group names have none);
+//   - `["a","b"]`: a claim the identity provider issued as a string
+//     holding a JSON array of strings;
+//   - anything else: one value, as it is.
+//
+// Nothing else splits a value: a comma, a quote or a bracket inside a
+// name is part of the name, so `[x"billing-admin]` is the one group
+// `x"billing-admin` and `viewer,billing-admin` is one group too.
 func ParseClaimList(v string) []string {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-		v = v[1 : len(v)-1]
+	if v == "" {
+		return nil
 	}
-	fields := strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' })
-	out := fields[:0]
-	for _, f := range fields {
-		if f = strings.Trim(f, `"`); f != "" {
-			out = append(out, f)
-		}
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return []string{v}
 	}
-	return out
+	var items []string
+	if json.Unmarshal([]byte(v), &items) != nil {
+		items = strings.Split(v[1:len(v)-1], " ")
+	}
+	return slices.DeleteFunc(items, func(s string) bool { return s == "" })
+}
+
+// checkAdminGroup refuses an admin group no rendering could carry intact:
+// the claim forms above split on spaces and quote with '"'.
+func checkAdminGroup(group string) error {
+	if group == "" || strings.ContainsAny(group, " \t\n\"[],") {
+		return fmt.Errorf("the admin group %q must be a group name without spaces, quotes, brackets or commas", group)
+	}
+	return nil
 }

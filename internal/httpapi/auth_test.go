@@ -1,8 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"reflect"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/cirasync/dsubilling/internal/logging"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -12,10 +16,19 @@ func TestParseClaimList(t *testing.T) {
 		"[billing-admin]":            {"billing-admin"},
 		"[viewer billing-admin]":     {"viewer", "billing-admin"},
 		`["viewer","billing-admin"]`: {"viewer", "billing-admin"},
-		"viewer,billing-admin":       {"viewer", "billing-admin"},
+		`[ "viewer" , "x" ]`:         {"viewer", "x"},
 		"billing-admin":              {"billing-admin"},
 		"[]":                         {},
 		"":                           {},
+		// Exactly one value each: nothing but the two array forms splits.
+		"viewer,billing-admin":     {"viewer,billing-admin"},
+		"viewer billing-admin":     {"viewer billing-admin"},
+		`[x"billing-admin]`:        {`x"billing-admin`},
+		`["billing-admin]`:         {`"billing-admin`},
+		`[billing-admin"]`:         {`billing-admin"`},
+		`[x,billing-admin]`:        {"x,billing-admin"},
+		`[viewer "billing-admin"]`: {"viewer", `"billing-admin"`},
+		"[":                        {"["},
 	}
 	for in, want := range cases {
 		got := ParseClaimList(in)
@@ -24,6 +37,40 @@ func TestParseClaimList(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseClaimList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A group whose name merely contains the admin group, or adds quotes,
+// brackets or commas around it, never makes an admin.
+func TestAdminGroupMatchesExactly(t *testing.T) {
+	for _, groups := range []string{
+		`[x"billing-admin]`, `["billing-admin]`, `[billing-admin"]`, `[x,billing-admin]`, `[billing-admins]`, `[xbilling-admin]`,
+		`[viewer "billing-admin]`, `x"billing-admin`, `"billing-admin"`, `viewer,billing-admin`, `viewer billing-admin`,
+		`billing-admin,viewer`, `[billing-admin,]`, `[[billing-admin]]`, `["x\"billing-admin"]`, `["billing-admin "]`,
+		`[BILLING-ADMIN]`, ` billing-admin`, `billing-admin `, `[billing-admin\u0000]`,
+	} {
+		id, err := DefaultClaimNames.Identify(map[string]string{"custom:partner_id": "p1", "cognito:groups": groups})
+		if err != nil || id.Admin {
+			t.Errorf("groups %q made an admin (%v)", groups, err)
+		}
+	}
+	for _, groups := range []string{"[billing-admin]", "[viewer billing-admin]", `["viewer","billing-admin"]`, "billing-admin"} {
+		id, err := DefaultClaimNames.Identify(map[string]string{"custom:partner_id": "p1", "cognito:groups": groups})
+		if err != nil || !id.Admin {
+			t.Errorf("groups %q did not make an admin (%v)", groups, err)
+		}
+	}
+}
+
+func TestNewFunctionRefusesAnAdminGroupNoClaimCanCarry(t *testing.T) {
+	ok := func(context.Context, *Request) (events.APIGatewayV2HTTPResponse, error) {
+		return events.APIGatewayV2HTTPResponse{}, nil
+	}
+	for _, group := range []string{"", "billing admin", `billing"admin`, "[admin]", "a,b"} {
+		cfg := Config{Claims: ClaimNames{Partner: "p", Groups: "g", AdminGroup: group}, Partners: &fakePartners{}, Log: logging.Discard()}
+		if _, err := NewFunction("test", testRoutes[:1], cfg, map[string]Endpoint{"GET /v1/things": ok}); err == nil {
+			t.Errorf("admin group %q accepted", group)
 		}
 	}
 }

@@ -112,6 +112,11 @@ func BillingEndpoints(b billingUseCases, audit auditLister) map[string]Endpoint 
 			if err := r.DecodeJSON(&body); err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
+			// Its shape first: the id goes into a Stripe URL and is stored
+			// (API.md, "Ids in paths and bodies").
+			if !dsu.ValidSetupIntentID(body.SetupIntentID) {
+				return events.APIGatewayV2HTTPResponse{}, dsu.InvalidField("setupIntentId", "must be the id of a SetupIntent (seti_...)")
+			}
 			return info(b.SaveCard(ctx, r.Partner, body.SetupIntentID))
 		},
 		"DELETE /v1/billing/card": func(ctx context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {

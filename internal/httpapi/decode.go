@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -21,9 +22,9 @@ const MaxBodyBytes = 16 << 10
 // cardMessage is the answer to anything that looks like card data.
 const cardMessage = "card details are entered through Stripe Elements only and must never be sent to this API"
 
-// cardFieldNames are field names that only card data would use (compared
-// case-insensitively).
-var cardFieldNames = map[string]bool{"number": true, "cardnumber": true, "cvc": true, "cvv": true}
+// cardFieldNames are field names that only card data would use, in the
+// folded form of foldKey (compared as encoding/json compares keys).
+var cardFieldNames = map[string]bool{"NUMBER": true, "CARDNUMBER": true, "CVC": true, "CVV": true}
 
 // DecodeJSON applies the input rules (API.md, "Input rules") to the body and decodes it into dst:
 // 413 over 16 KiB; 415 unless application/json; 400 for malformed JSON,
@@ -92,40 +93,48 @@ func decodeStrict(body []byte, dst any, cardDigits bool) error {
 }
 
 // decodeError turns encoding/json's errors into field-level validation
-// errors without echoing input values.
+// errors without echoing input values. Field paths name only keys that are
+// plain names (see fieldPath); the scanner has already refused keys that
+// look like card data.
 func decodeError(err error, body []byte, dst any) error {
 	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		field := te.Field
-		if field == "" {
-			field = "body"
+		// Field is built from the names dst declares, except under a map,
+		// where it holds input keys: keep only the plain part.
+		field := rootPath
+		if te.Field != "" {
+			for seg := range strings.SplitSeq(te.Field, ".") {
+				field = field.key(seg)
+			}
 		}
-		return dsu.InvalidField(field, "must be "+jsonTypeName(te.Type.Kind().String()))
+		return dsu.InvalidField(field.String(), "must be "+jsonTypeName(te.Type.Kind().String()))
 	}
-	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		name, _ := strconv.Unquote(strings.TrimPrefix(msg, "json: unknown field "))
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
 		// encoding/json names only the key; find where it is.
 		var v any
 		if json.Unmarshal(body, &v) == nil {
-			if path := unknownFieldPath(v, reflect.TypeOf(dst), ""); path != "" {
-				name = path
+			if path, ok := unknownFieldPath(v, reflect.TypeOf(dst), rootPath); ok {
+				if path.named {
+					return dsu.InvalidField(path.String(), "is not a known field")
+				}
+				return dsu.InvalidField(path.String(), "has a key that is not a known field")
 			}
 		}
-		return dsu.InvalidField(name, "is not a known field")
+		return dsu.InvalidField("body", "has a key that is not a known field")
 	}
 	return dsu.InvalidField("body", "is not valid JSON")
 }
 
 // unknownFieldPath walks a decoded JSON value alongside the Go type it was
 // decoded into and returns the path of the first key the type does not
-// declare.
-func unknownFieldPath(v any, t reflect.Type, path string) string {
+// declare, matching keys to fields as encoding/json does.
+func unknownFieldPath(v any, t reflect.Type, path fieldPath) (fieldPath, bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch val := v.(type) {
 	case map[string]any:
 		if t.Kind() != reflect.Struct {
-			return ""
+			return fieldPath{}, false
 		}
 		fields := map[string]reflect.Type{}
 		for i := 0; i < t.NumField(); i++ {
@@ -137,7 +146,7 @@ func unknownFieldPath(v any, t reflect.Type, path string) string {
 			if name == "" {
 				name = f.Name
 			}
-			fields[strings.ToLower(name)] = f.Type
+			fields[foldKey(name)] = f.Type
 		}
 		keys := make([]string, 0, len(val))
 		for k := range val {
@@ -145,25 +154,25 @@ func unknownFieldPath(v any, t reflect.Type, path string) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			ft, ok := fields[strings.ToLower(k)]
+			ft, ok := fields[foldKey(k)]
 			if !ok {
-				return joinPath(path, k)
+				return path.key(k), true
 			}
-			if p := unknownFieldPath(val[k], ft, joinPath(path, k)); p != "" {
-				return p
+			if p, ok := unknownFieldPath(val[k], ft, path.key(k)); ok {
+				return p, true
 			}
 		}
 	case []any:
 		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
-			return ""
+			return fieldPath{}, false
 		}
 		for i, e := range val {
-			if p := unknownFieldPath(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p
+			if p, ok := unknownFieldPath(e, t.Elem(), path.index(i)); ok {
+				return p, true
 			}
 		}
 	}
-	return ""
+	return fieldPath{}, false
 }
 
 func jsonTypeName(kind string) string {
@@ -185,12 +194,13 @@ func jsonTypeName(kind string) string {
 }
 
 // scanJSON walks the body token by token: it rejects malformed JSON,
-// duplicate object keys (which encoding/json would silently resolve) and
-// anything that looks like card data.
+// duplicate object keys (which encoding/json would silently resolve, and
+// which it matches case-insensitively) and anything that looks like card
+// data, keys included.
 func scanJSON(body []byte, cardDigits bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := scanValue(dec, "", 0, cardDigits); err != nil {
+	if err := scanValue(dec, rootPath, 0, cardDigits); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -201,7 +211,7 @@ func scanJSON(body []byte, cardDigits bool) error {
 
 const maxDepth = 32
 
-func scanValue(dec *json.Decoder, path string, depth int, cardDigits bool) error {
+func scanValue(dec *json.Decoder, path fieldPath, depth int, cardDigits bool) error {
 	if depth > maxDepth {
 		return dsu.InvalidField("body", "is nested too deeply")
 	}
@@ -220,13 +230,22 @@ func scanValue(dec *json.Decoder, path string, depth int, cardDigits bool) error
 					return dsu.InvalidField("body", "is not valid JSON")
 				}
 				k, _ := kt.(string)
-				field := joinPath(path, k)
-				if seen[k] {
-					return dsu.InvalidField(field, "appears more than once")
+				// Card data first: such a key is never named, not even as a
+				// duplicate.
+				if keyHoldsCardDigits(k) {
+					return dsu.InvalidField(path.String(), cardMessage)
 				}
-				seen[k] = true
-				if cardFieldNames[strings.ToLower(k)] {
-					return dsu.InvalidField(field, cardMessage)
+				field := path.key(k)
+				folded := foldKey(k)
+				if seen[folded] {
+					if field.named {
+						return dsu.InvalidField(field.String(), "appears more than once (keys are compared ignoring letter case)")
+					}
+					return dsu.InvalidField(field.String(), "has a key that appears more than once (keys are compared ignoring letter case)")
+				}
+				seen[folded] = true
+				if cardFieldNames[folded] {
+					return dsu.InvalidField(field.String(), cardMessage)
 				}
 				if err := scanValue(dec, field, depth+1, cardDigits); err != nil {
 					return err
@@ -234,7 +253,7 @@ func scanValue(dec *json.Decoder, path string, depth int, cardDigits bool) error
 			}
 		case '[':
 			for i := 0; dec.More(); i++ {
-				if err := scanValue(dec, fmt.Sprintf("%s[%d]", path, i), depth+1, cardDigits); err != nil {
+				if err := scanValue(dec, path.index(i), depth+1, cardDigits); err != nil {
 					return err
 				}
 			}
@@ -244,28 +263,113 @@ func scanValue(dec *json.Decoder, path string, depth int, cardDigits bool) error
 		}
 	case string:
 		if cardDigits && LooksLikeCardNumber(t) {
-			return dsu.InvalidField(orBody(path), cardMessage)
+			return dsu.InvalidField(path.String(), cardMessage)
 		}
 	case json.Number:
 		if cardDigits && LooksLikeCardNumber(t.String()) {
-			return dsu.InvalidField(orBody(path), cardMessage)
+			return dsu.InvalidField(path.String(), cardMessage)
 		}
 	}
 	return nil
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+// foldKey is the form in which encoding/json compares an object key with a
+// field name: two keys are the same field exactly when their folded forms
+// are equal (bytes.EqualFold). ASCII letters fold to upper case, and every
+// other rune to the smallest rune of its case-folding orbit, so the Kelvin
+// sign folds with "k" and the long s with "s", as in encoding/json.
+func foldKey(k string) string {
+	var b strings.Builder
+	b.Grow(len(k))
+	for _, r := range k {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteByte(byte(r))
+			continue
+		}
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				r = next
+				break
+			}
+			r = next
+		}
+		b.WriteRune(r)
 	}
-	return path + "." + key
+	return b.String()
 }
 
-func orBody(path string) string {
-	if path == "" {
+// keyHoldsCardDigits reports a key with 13 or more digits, anywhere in it:
+// the length of a card number. No field of this API has a digit in its
+// name, so such a key is refused as card data whatever surrounds the
+// digits.
+func keyHoldsCardDigits(k string) bool {
+	digits := 0
+	for _, r := range k {
+		if unicode.IsDigit(r) {
+			digits++
+		}
+	}
+	return digits >= 13
+}
+
+// fieldPath is the path of a field as error messages name it:
+// "items[1].quantity". Only plain keys (isPlainKey) are named: at the
+// first other key the path stops growing and names the object that holds
+// it, so an error never repeats arbitrary input.
+type fieldPath struct {
+	s     string
+	named bool // the path names the field itself, not an ancestor
+}
+
+var rootPath = fieldPath{named: true}
+
+func (p fieldPath) key(k string) fieldPath {
+	if !p.named || !isPlainKey(k) {
+		return fieldPath{s: p.s}
+	}
+	if p.s == "" {
+		return fieldPath{s: k, named: true}
+	}
+	return fieldPath{s: p.s + "." + k, named: true}
+}
+
+func (p fieldPath) index(i int) fieldPath {
+	if !p.named {
+		return p
+	}
+	return fieldPath{s: p.s + "[" + strconv.Itoa(i) + "]", named: true}
+}
+
+// String is the path, or "body" for the body as a whole.
+func (p fieldPath) String() string {
+	if p.s == "" {
 		return "body"
 	}
-	return path
+	return p.s
+}
+
+// maxPlainKey bounds the keys an error may name; this API's longest field
+// name is far shorter.
+const maxPlainKey = 64
+
+// isPlainKey reports a key that may be repeated in an error: 1–64 ASCII
+// letters, digits, '_' or '-', and fewer than 13 digits. Every field name
+// of this API is one.
+func isPlainKey(k string) bool {
+	if k == "" || len(k) > maxPlainKey || keyHoldsCardDigits(k) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // LooksLikeCardNumber reports a 13–19 digit string (API.md, "Card data"), also when grouped

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,6 +97,64 @@ func TestDecodeRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Keys are compared as encoding/json matches them to fields, and a key is
+// named in an error only when it is a plain name: never card data, never
+// arbitrary input.
+func TestDecodeHostileKeys(t *testing.T) {
+	cases := []struct {
+		name, body, field, message string
+		hostile                    []string // never in the error
+	}{
+		{"duplicate in another case", `{"paymentMethod":"new","PaymentMethod":"saved"}`, "PaymentMethod", "appears more than once", nil},
+		{"duplicate in upper case", `{"items":[{"packageId":"a","PACKAGEID":"b","quantity":1}]}`, "items[0].PACKAGEID", "appears more than once", nil},
+		{"duplicate by escape", `{"note":"a","n\u006fte":"b"}`, "note", "appears more than once", nil},
+		{"duplicate by Unicode folding", `{"items":[],"item\u017f":[]}`, "body", "has a key that appears more than once", []string{"item\u017f", "itemſ"}},
+		{"card number key", `{"4242424242424242":"x"}`, "body", cardMessage, []string{"4242424242424242"}},
+		{"card number key nested", `{"items":[{"packageId":"a","quantity":1,"5555 5555 5555 4444":1}]}`, "items[0]", cardMessage, []string{"5555 5555 5555 4444"}},
+		{"card number inside a key", `{"card=4000056655665556;exp=12/30":1}`, "body", cardMessage, []string{"4000056655665556"}},
+		{"card number key repeated", `{"4242424242424242":1,"4242424242424242":2}`, "body", cardMessage, []string{"4242424242424242"}},
+		{"card field in another case", `{"CardNumber":"x"}`, "CardNumber", cardMessage, nil},
+		{"unknown key with spaces", `{"my secret key":1}`, "body", "has a key that is not a known field", []string{"my secret key"}},
+		{"unknown key nested", `{"items":[{"packageId":"a","quantity":1,"<script>":1}]}`, "items[0]", "has a key that is not a known field", []string{"<script>"}},
+		{"unknown plain key under an odd one", `{"odd key":{"x":1}}`, "body", "has a key that is not a known field", []string{"odd key"}},
+		{"card value under an odd key", `{"odd key":{"v":"4242424242424242"}}`, "body", cardMessage, []string{"odd key", "4242424242424242"}},
+		{"long key", `{"` + strings.Repeat("k", 65) + `":1}`, "body", "has a key that is not a known field", []string{strings.Repeat("k", 65)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var s sample
+			err := jsonRequest(c.body).DecodeJSON(&s)
+			if f := fieldOf(t, err); f != c.field {
+				t.Fatalf("field %q, want %q (%v)", f, c.field, err)
+			}
+			if msg := err.(*dsu.Error).Fields[0].Message; !strings.Contains(msg, c.message) {
+				t.Fatalf("message %q, want %q", msg, c.message)
+			}
+			for _, h := range c.hostile {
+				if strings.Contains(err.Error(), h) {
+					t.Errorf("the error repeats %q: %v", h, err)
+				}
+			}
+		})
+	}
+	// A key in another case alone is the field, as encoding/json reads it.
+	var s sample
+	if err := jsonRequest(`{"PaymentMethod":"saved"}`).DecodeJSON(&s); err != nil || s.PaymentMethod != "saved" {
+		t.Fatalf("%v %+v", err, s)
+	}
+}
+
+func TestFoldKeyAgreesWithEqualFold(t *testing.T) {
+	pairs := [][2]string{{"paymentMethod", "PAYMENTMETHOD"}, {"items", "item\u017f"}, {"k", "\u212a"}, {"straße", "STRASSE"}, {"Σ", "ς"}, {"a", "b"}, {"1", "１"}}
+	for _, p := range pairs {
+		a, _ := strconv.Unquote(`"` + p[0] + `"`)
+		b, _ := strconv.Unquote(`"` + p[1] + `"`)
+		if (foldKey(a) == foldKey(b)) != bytes.EqualFold([]byte(a), []byte(b)) {
+			t.Errorf("%q and %q: foldKey says %v, bytes.EqualFold %v", a, b, foldKey(a) == foldKey(b), bytes.EqualFold([]byte(a), []byte(b)))
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -66,6 +67,9 @@ func NewFunction(name string, table []routes.Route, cfg Config, endpoints map[st
 	if cfg.Log == nil {
 		return nil, fmt.Errorf("function %s: no logger", name)
 	}
+	if err := checkAdminGroup(cfg.Claims.AdminGroup); err != nil {
+		return nil, fmt.Errorf("function %s: %w", name, err)
+	}
 	return f, nil
 }
 
@@ -101,9 +105,15 @@ func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	resp, err := f.serve(ctx, &ev)
 	if err != nil {
 		resp = ErrorResponse(err, ev.RequestContext.RequestID)
-		if resp.StatusCode >= 500 {
+		switch {
+		case resp.StatusCode >= 500:
 			log.ErrorContext(ctx, "request failed", "status", resp.StatusCode, "error", err.Error())
-		} else {
+		case errors.Is(err, dsu.ErrNotStorable):
+			// The database refused a value the input rules let through:
+			// the caller's fault, but a rule to tighten. Nothing of the
+			// value is logged.
+			log.WarnContext(ctx, "request refused by the database's own validation", "status", resp.StatusCode)
+		default:
 			log.InfoContext(ctx, "request refused", "status", resp.StatusCode, "code", string(publicKind(err)))
 		}
 		return resp, nil

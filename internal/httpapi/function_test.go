@@ -28,6 +28,7 @@ var testRoutes = []routes.Route{
 	{Method: "POST", Path: "/v1/things", Function: "test", Auth: routes.AuthJWT},
 	{Method: "GET", Path: "/v1/boom", Function: "test", Auth: routes.AuthJWT},
 	{Method: "GET", Path: "/v1/panic", Function: "test", Auth: routes.AuthJWT},
+	{Method: "GET", Path: "/v1/unstorable", Function: "test", Auth: routes.AuthJWT},
 	{Method: "POST", Path: "/v1/hook", Function: "test", Auth: routes.AuthNone},
 }
 
@@ -44,6 +45,9 @@ func newTestFunction(t *testing.T, logs *bytes.Buffer) (*Function, *fakePartners
 			return events.APIGatewayV2HTTPResponse{}, errors.New("dial tcp 10.0.0.7:443: secret internals")
 		},
 		"GET /v1/panic": func(context.Context, *Request) (events.APIGatewayV2HTTPResponse, error) { panic("boom") },
+		"GET /v1/unstorable": func(context.Context, *Request) (events.APIGatewayV2HTTPResponse, error) {
+			return events.APIGatewayV2HTTPResponse{}, dsu.Wrap(dsu.ErrNotStorable, dsu.KindInvalid, "the request holds a value that cannot be stored")
+		},
 		"POST /v1/hook": func(_ context.Context, r *Request) (events.APIGatewayV2HTTPResponse, error) {
 			if r.Partner.ID != "" {
 				t.Error("an unauthenticated route resolved a partner")
@@ -187,5 +191,19 @@ func TestProblemTableCoversEveryKind(t *testing.T) {
 	}
 	if p := ProblemOf(&dsu.Error{Kind: dsu.KindCardDeclined}, "r"); p.Status != 409 {
 		t.Errorf("an escaped decline: %+v", p)
+	}
+}
+
+// A value the table refused is the caller's 400, and a warning for the
+// operator: an input rule let it through.
+func TestAValueTheTableRefusesIsA400AndAWarning(t *testing.T) {
+	var logs bytes.Buffer
+	f, _ := newTestFunction(t, &logs)
+	resp, _ := f.Handle(context.Background(), event("GET /v1/unstorable", map[string]string{"custom:partner_id": "p1"}))
+	if p := decodeProblem(t, resp); p.Status != 400 || p.Code != "validation_failed" {
+		t.Fatalf("%+v", p)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), "database's own validation") {
+		t.Fatalf("no warning: %s", logs.String())
 	}
 }

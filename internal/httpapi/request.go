@@ -21,8 +21,10 @@ type Request struct {
 	Method     string
 	Path       string
 	PathParams map[string]string
-	Query      map[string]string
-	headers    map[string]string // lower-case names
+	// Query holds the query parameters the route accepts, read strictly
+	// from rawQueryString (parseQuery).
+	Query   map[string]string
+	headers map[string]string // lower-case names
 	// Body is the raw body, base64-decoded when API Gateway encoded it.
 	Body   []byte
 	Claims map[string]string
@@ -44,7 +46,6 @@ func NewRequest(ev *events.APIGatewayV2HTTPRequest) (*Request, error) {
 		Method:     ev.RequestContext.HTTP.Method,
 		Path:       ev.RawPath,
 		PathParams: ev.PathParameters,
-		Query:      ev.QueryStringParameters,
 		headers:    make(map[string]string, len(ev.Headers)),
 		RequestID:  ev.RequestContext.RequestID,
 	}
@@ -54,6 +55,11 @@ func NewRequest(ev *events.APIGatewayV2HTTPRequest) (*Request, error) {
 	for k, v := range ev.Headers {
 		r.headers[strings.ToLower(k)] = v
 	}
+	query, err := parseQuery(ev.RawQueryString, queryParameters[ev.RouteKey])
+	if err != nil {
+		return r, err
+	}
+	r.Query = query
 	if a := ev.RequestContext.Authorizer; a != nil {
 		if a.JWT != nil {
 			r.Claims = a.JWT.Claims

@@ -183,7 +183,8 @@ func entryView(e dsu.Entry) entryJSON {
 }
 
 // ParsePage reads ?limit= (1–100, default 25) and ?cursor= (API.md, "Lists and
-// pagination").
+// pagination") from the query parseQuery read; the cursor itself is checked
+// by the store, which issued it.
 func ParsePage(q map[string]string) (dsu.Page, error) {
 	page := dsu.Page{Limit: 25, Cursor: q["cursor"]}
 	if s, ok := q["limit"]; ok {

@@ -31,9 +31,13 @@ type RuntimeAPI struct {
 }
 
 type invocation struct {
-	id      string
-	payload []byte
+	id       string
+	payload  []byte
+	deadline time.Time
 }
+
+// defaultTimeout is the function timeout Invoke gives an invocation.
+const defaultTimeout = 30 * time.Second
 
 type result struct {
 	body  []byte
@@ -69,7 +73,7 @@ func (r *RuntimeAPI) next(w http.ResponseWriter, req *http.Request) {
 	case inv := <-r.pending:
 		h := w.Header()
 		h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-		h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
+		h.Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(inv.deadline.UnixMilli()))
 		h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:test")
 		h.Set("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
 		_, _ = w.Write(inv.payload)
@@ -92,6 +96,15 @@ func (r *RuntimeAPI) finish(w http.ResponseWriter, req *http.Request, isErr bool
 // Invoke sends one event and waits for the function's answer. It returns
 // an error when the function reported an invocation error.
 func (r *RuntimeAPI) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return r.InvokeBy(ctx, payload, time.Now().Add(defaultTimeout))
+}
+
+// InvokeBy is Invoke with the invocation's deadline, as Lambda derives it
+// from the function's timeout: the function reads it from the
+// Lambda-Runtime-Deadline-Ms header (its context's deadline). Like this
+// emulator, it does not stop a function that runs past it; tests check
+// when the answer arrived.
+func (r *RuntimeAPI) InvokeBy(ctx context.Context, payload []byte, deadline time.Time) ([]byte, error) {
 	r.mu.Lock()
 	r.seq++
 	id := fmt.Sprintf("req-%d", r.seq)
@@ -99,7 +112,7 @@ func (r *RuntimeAPI) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 	r.waiting[id] = ch
 	r.mu.Unlock()
 	select {
-	case r.pending <- invocation{id: id, payload: payload}:
+	case r.pending <- invocation{id: id, payload: payload, deadline: deadline}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

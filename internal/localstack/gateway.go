@@ -47,26 +47,35 @@ type Gateway struct {
 // API Gateway's payload limit; the functions enforce their own, smaller one.
 const gatewayMaxBody = 10 << 20
 
+// ServeHTTP serves one request and logs it by its route key: the path and
+// query are the caller's input (ids, cursors, anything a hostile caller
+// puts there) and are never logged.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
-	status := g.serve(w, req)
-	g.Log.Info("http", "method", req.Method, "path", req.URL.Path, "status", status, "ms", time.Since(start).Milliseconds())
-}
-
-func (g *Gateway) serve(w http.ResponseWriter, req *http.Request) int {
 	setCORS(w, req)
 	if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
 		w.WriteHeader(http.StatusNoContent)
-		return http.StatusNoContent
+		return
 	}
 	route, params, ok, err := g.match(req)
-	if err != nil {
+	var status int
+	switch {
+	case err != nil:
 		g.Log.Error("route table", "error", err.Error())
-		return gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		status = gatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+	case !ok:
+		status = gatewayError(w, http.StatusNotFound, "Not Found")
+	default:
+		status = g.serve(w, req, route, params)
 	}
-	if !ok {
-		return gatewayError(w, http.StatusNotFound, "Not Found")
+	routeKey := "" // no route matched
+	if ok {
+		routeKey = route.Key()
 	}
+	g.Log.Info("http", "method", req.Method, "route", routeKey, "status", status, "ms", time.Since(start).Milliseconds())
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, req *http.Request, route routes.Route, params map[string]string) int {
 	body, err := io.ReadAll(io.LimitReader(req.Body, gatewayMaxBody+1))
 	if err != nil {
 		return gatewayError(w, http.StatusBadRequest, "Bad Request")
@@ -140,6 +149,8 @@ func (g *Gateway) event(req *http.Request, route routes.Route, params map[string
 		headers[lname] = strings.Join(values, ",")
 	}
 	headers["host"] = req.Host
+	// Like API Gateway: repeated values joined with commas, pairs that do
+	// not decode left out.
 	var query map[string]string
 	if q := req.URL.Query(); len(q) > 0 {
 		query = map[string]string{}
@@ -149,9 +160,10 @@ func (g *Gateway) event(req *http.Request, route routes.Route, params map[string
 	}
 	sourceIP, _, _ := net.SplitHostPort(req.RemoteAddr)
 	ev := events.APIGatewayV2HTTPRequest{
-		Version:               "2.0",
-		RouteKey:              route.Key(),
-		RawPath:               req.URL.EscapedPath(),
+		Version:  "2.0",
+		RouteKey: route.Key(),
+		RawPath:  req.URL.EscapedPath(),
+		// Verbatim, malformed or not: the handler reads it strictly.
 		RawQueryString:        req.URL.RawQuery,
 		Cookies:               cookies,
 		Headers:               headers,

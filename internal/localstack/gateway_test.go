@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -270,4 +272,67 @@ func TestGatewayAnswersCORSPreflight(t *testing.T) {
 	if resp, _ := do(t, srv, "OPTIONS", "/v1/purchases", nil); resp.StatusCode != 404 {
 		t.Errorf("plain OPTIONS: %d", resp.StatusCode)
 	}
+}
+
+// The function gets the query string exactly as sent, malformed or
+// repeated, so its strict parser can refuse it as it does in AWS; and the
+// gateway's log line names the route, never the caller's path or query.
+func TestGatewayPassesTheRawQueryStringAndLogsNoInput(t *testing.T) {
+	var got events.APIGatewayV2HTTPRequest
+	fn := func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		got = ev
+		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
+	}
+	var logs syncBuffer
+	gw := &Gateway{
+		Routes:    []routes.Route{{Method: "GET", Path: "/v1/things/{id}", Function: "f", Auth: routes.AuthNone}},
+		Functions: map[string]HTTPHandler{"f": fn}, Clock: dsutest.NewFixedClock(now), Log: logging.New(&logs, "debug"),
+	}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	for _, raw := range []string{"cursor=%%%garbage", "limit=1&limit=2", "a;b&&c", "cursor=4242424242424242"} {
+		resp, err := http.Get(srv.URL + "/v1/things/4000056655665556?" + raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || got.RawQueryString != raw {
+			t.Fatalf("%q arrived as %q (%d)", raw, got.RawQueryString, resp.StatusCode)
+		}
+	}
+	if got.QueryStringParameters["cursor"] != "4242424242424242" || got.PathParameters["id"] != "4000056655665556" {
+		t.Fatalf("parameters %v %v", got.QueryStringParameters, got.PathParameters)
+	}
+	resp, err := http.Get(srv.URL + "/v1/nowhere/5555555555554444?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out := logs.String()
+	if !strings.Contains(out, `"route":"GET /v1/things/{id}"`) {
+		t.Fatalf("the log does not name the route: %s", out)
+	}
+	for _, hostile := range []string{"4000056655665556", "5555555555554444", "4242424242424242", "garbage", "nowhere"} {
+		if strings.Contains(out, hostile) {
+			t.Errorf("the gateway logged %q: %s", hostile, out)
+		}
+	}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -280,10 +280,13 @@ func (c *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || req.Method == http.MethodOptions || req.Method == http.MethodHead {
 		return resp, err
 	}
-	route := req.Method + " " + req.URL.Path
-	if _, _, ok := allRoutes().Match(req); !ok {
+	// By the route key the request matched: its path may hold anything
+	// percent-encoded ('#', invalid UTF-8), which a path string would lose.
+	r, _, ok := allRoutes().Match(req)
+	if !ok {
 		return resp, nil
 	}
+	route := r.Key()
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {

@@ -64,10 +64,12 @@ func FromEnvironment(ctx context.Context, cfg config.Config, getenv config.Geten
 			return Deps{}, err
 		}
 	}
+	// Both clients time out each attempt (dynamo.AttemptTimeout); the store
+	// ends every call before the invocation's deadline (dynamo.New).
 	if cfg.DynamoDBEndpoint != "" {
 		d.DynamoDB = dynamo.NewEndpointClient(cfg.DynamoDBEndpoint)
 	} else {
-		d.DynamoDB = dynamodb.NewFromConfig(awsCfg)
+		d.DynamoDB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.HTTPClient = dynamo.HTTPClient() })
 	}
 	key, err := cursorKey(ctx, cfg, awsCfg)
 	if err != nil {

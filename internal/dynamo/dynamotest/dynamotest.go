@@ -5,7 +5,10 @@ package dynamotest
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -129,4 +132,40 @@ func (c *CountingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.Trans
 		}
 	}
 	return c.API.TransactWriteItems(ctx, in, opts...)
+}
+
+// Unresponsive is the URL of a DynamoDB endpoint that accepts connections,
+// reads the requests and never answers, until the test ends: a hung table.
+func Unresponsive(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
