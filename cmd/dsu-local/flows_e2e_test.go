@@ -16,6 +16,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
@@ -29,7 +30,7 @@ type localStack struct {
 	admin  string
 	reader string
 	// metrics holds the EMF lines the functions wrote.
-	metrics *syncBuffer
+	metrics *logtest.Buffer
 }
 
 func startLocal(t *testing.T, partner string) *localStack {
@@ -47,7 +48,7 @@ func startLocalLogging(t *testing.T, partner string, log *slog.Logger) *localSta
 	if err != nil {
 		t.Fatal(err)
 	}
-	emf := &syncBuffer{}
+	emf := &logtest.Buffer{}
 	run, err := localstack.Start(context.Background(), localstack.Options{
 		Addr: e.addr, JWTSecret: e.jwtSecret, WebhookSecret: e.webhookSecret, Functions: cfg, Log: log,
 		Local: portalHandler(e, log), Metrics: emf,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/localstack"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 )
 
 // Hostile input through the local stack as `make dev` serves it, every
@@ -16,7 +17,7 @@ import (
 // the answer nor any log line repeats the hostile key or value (API.md,
 // "Input rules").
 func TestHostileInputIsRefusedWithoutATrace(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s := startLocalLogging(t, "p-hostile", logging.New(logs, "debug"))
 	cfg, _ := localEnv(s.getenv).functionsConfig()
 	// A group whose name holds the admin group's after a quote: the token

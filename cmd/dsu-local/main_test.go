@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 	"github.com/cirasync/dsubilling/internal/openapitest"
 )
 
@@ -31,7 +31,7 @@ func TestLocalStackEndToEnd(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = env
 	stdout, _ := cmd.StdoutPipe()
-	stderr := &syncBuffer{}
+	stderr := &logtest.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,22 +130,4 @@ func TestTokenCommand(t *testing.T) {
 	if err := run([]string{"bogus"}, getenv, &out, io.Discard); err == nil {
 		t.Fatal("an unknown command passed")
 	}
-}
-
-// syncBuffer is a bytes.Buffer the process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,9 +1,7 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/cirasync/dsubilling/internal/app"
@@ -11,24 +9,6 @@ import (
 	"github.com/cirasync/dsubilling/internal/metrics"
 	"github.com/cirasync/dsubilling/internal/metrics/metricstest"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
 
 // recorded ends an "invocation": it flushes the world's metrics and reads
 // every EMF line written so far as CloudWatch would, failing on any line
@@ -49,6 +29,21 @@ func (w *world) recorded() []metricstest.Point {
 // without dimensions) is the service-wide sum.
 func by(points []metricstest.Point, name, dim, value string) float64 {
 	return metricstest.Sum(points, name, metrics.DimFunction, "test", dim, value)
+}
+
+// metricWant is a metric's expected sum under [Function, dim].
+type metricWant struct {
+	name, dim, value string
+	want             float64
+}
+
+func checkBy(t *testing.T, points []metricstest.Point, wants []metricWant) {
+	t.Helper()
+	for _, c := range wants {
+		if got := by(points, c.name, c.dim, c.value); got != c.want {
+			t.Errorf("%s{%s=%s} = %v, want %v\n%v", c.name, c.dim, c.value, got, c.want, metricstest.Series(points))
+		}
+	}
 }
 
 // unitsMoved sums the ledgers of the partners: credits and debits.
@@ -106,11 +101,7 @@ func TestManualPurchaseMetrics(t *testing.T) {
 	}
 
 	pts := w.recorded()
-	for _, c := range []struct {
-		name       string
-		dim, value string
-		want       float64
-	}{
+	checkBy(t, pts, []metricWant{
 		{metrics.PurchasesCreated, metrics.DimKind, "manual", 2},
 		{metrics.PurchasesSucceeded, metrics.DimKind, "manual", 2},
 		{metrics.PurchasesFailed, metrics.DimKind, "manual", 0},
@@ -120,11 +111,7 @@ func TestManualPurchaseMetrics(t *testing.T) {
 		{metrics.WebhookEvents, metrics.DimType, "other", 1},
 		{metrics.WebhookEvents, metrics.DimOutcome, app.WebhookIgnored, 1},
 		{metrics.WebhookEvents, metrics.DimType, "customer.created", 0},
-	} {
-		if got := by(pts, c.name, c.dim, c.value); got != c.want {
-			t.Errorf("%s{%s=%s} = %v, want %v\n%v", c.name, c.dim, c.value, got, c.want, metricstest.Series(pts))
-		}
-	}
+	})
 	if got := metricstest.Sum(pts, metrics.PurchasesCreated); got != 2 {
 		t.Errorf("PurchasesCreated total %v, want 2", got)
 	}
@@ -189,22 +176,14 @@ func TestRefillAndUsageMetrics(t *testing.T) {
 	}
 
 	pts := r.recorded()
-	for _, c := range []struct {
-		name       string
-		dim, value string
-		want       float64
-	}{
+	checkBy(t, pts, []metricWant{
 		{metrics.PurchasesCreated, metrics.DimKind, "auto_refill", 2},
 		{metrics.PurchasesSucceeded, metrics.DimKind, "auto_refill", 1},
 		{metrics.PurchasesFailed, metrics.DimKind, "auto_refill", 1},
 		{metrics.RefillsPaused, metrics.DimReason, string(dsu.PausedPaymentFailed), 1},
 		{metrics.UsageRecords, metrics.DimStatus, app.UsageApplied, 2},
 		{metrics.UsageRecords, metrics.DimStatus, app.UsageDuplicate, 1},
-	} {
-		if got := by(pts, c.name, c.dim, c.value); got != c.want {
-			t.Errorf("%s{%s=%s} = %v, want %v\n%v", c.name, c.dim, c.value, got, c.want, metricstest.Series(pts))
-		}
-	}
+	})
 	for name, want := range map[string]float64{metrics.RefillsStarted: 2, metrics.RefillsSucceeded: 1, metrics.RefillsFailed: 1, metrics.RefillsPaused: 1} {
 		if got := metricstest.Sum(pts, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -16,6 +16,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 	"github.com/cirasync/dsubilling/internal/metrics"
 	"github.com/cirasync/dsubilling/internal/metrics/metricstest"
 	"github.com/cirasync/dsubilling/internal/openapitest"
@@ -28,28 +29,15 @@ import (
 // the dispute hold", "Double payments", "Receipts", "Webhook verification").
 
 // logLines collects JSON log lines written from several goroutines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logLines struct{ logtest.Buffer }
 
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+func (l *logLines) logger() *slog.Logger { return l.Logger() }
 
 // at returns the messages logged at exactly level.
 func (l *logLines) at(t *testing.T, level slog.Level) []string {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for dec := json.NewDecoder(bytes.NewReader(l.buf.Bytes())); dec.More(); {
+	for dec := json.NewDecoder(bytes.NewReader(l.Bytes())); dec.More(); {
 		var line struct {
 			Level slog.Level `json:"level"`
 			Msg   string     `json:"msg"`

@@ -17,6 +17,7 @@ import (
 	"github.com/cirasync/dsubilling/internal/dynamo"
 	"github.com/cirasync/dsubilling/internal/dynamo/dynamotest"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 	"github.com/cirasync/dsubilling/internal/metrics"
 )
 
@@ -36,7 +37,7 @@ type world struct {
 	// metrics records what the use cases record, as the functions do;
 	// emfOut receives its lines (world.metrics reads them).
 	metrics *metrics.EMF
-	emfOut  syncBuffer
+	emfOut  logtest.Buffer
 
 	partners  *app.Partners
 	purchases *app.Purchases

@@ -1,7 +1,6 @@
 package localstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/cirasync/dsubilling/internal/dsu/dsutest"
 	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/logging/logtest"
 	"github.com/cirasync/dsubilling/internal/routes"
 )
 
@@ -283,7 +282,7 @@ func TestGatewayPassesTheRawQueryStringAndLogsNoInput(t *testing.T) {
 		got = ev
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	gw := &Gateway{
 		Routes:    []routes.Route{{Method: "GET", Path: "/v1/things/{id}", Function: "f", Auth: routes.AuthNone}},
 		Functions: map[string]HTTPHandler{"f": fn}, Clock: dsutest.NewFixedClock(now), Log: logging.New(&logs, "debug"),
@@ -317,22 +316,4 @@ func TestGatewayPassesTheRawQueryStringAndLogsNoInput(t *testing.T) {
 			t.Errorf("the gateway logged %q: %s", hostile, out)
 		}
 	}
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
