@@ -587,10 +587,19 @@ func TestBillingNeverShowsAnotherPartner(t *testing.T) {
 		t.Fatalf("B sees %+v", b)
 	}
 	ev := r.request(billingReader("p-b"), "GET /v1/billing", "")
-	ev.QueryStringParameters = map[string]string{"partnerId": "p-a"}
 	ev.PathParameters = map[string]string{"partnerId": "p-a"}
 	if got := r.invoke(ev).info(t); got.PartnerID != "p-b" || got.Contact != nil {
-		t.Fatalf("a partner id in the query or path was used: %+v", got)
+		t.Fatalf("a partner id in the path was used: %+v", got)
+	}
+	// A partner id in the query string is an unknown parameter: refused,
+	// never read (API.md, Query strings).
+	ev = r.request(billingReader("p-b"), "GET /v1/billing", "")
+	ev.RawQueryString = "partnerId=p-a"
+	ev.QueryStringParameters = map[string]string{"partnerId": "p-a"}
+	if res := r.invoke(ev); strings.Contains(res.body, "p-a") {
+		t.Fatalf("the answer names the other partner: %s", res.body)
+	} else {
+		res.problem(t, 400, "validation_failed", "partnerId")
 	}
 
 	// B cannot save A's card with A's SetupIntent, even with a customer.
