@@ -77,7 +77,7 @@ func (s *BillingStack) addAlarms(cfg Config) {
 	// Money that went wrong: any single occurrence pages (the metrics'
 	// totals, without dimensions, whichever function records them).
 	alarm("CreditMismatchAlarm", businessMetric(metrics.CreditMismatches, fiveMinutes), 1, atLeast,
-		"a payment did not match its purchase (amount, currency or partner) and was not credited; see docs/DEPLOYMENT.md")
+		"money was taken that credits nothing: a payment that did not match its purchase, named no known purchase, or a double charge Stripe refused to refund; see docs/DEPLOYMENT.md")
 	alarm("DoubleChargeAlarm", businessMetric(metrics.DoubleChargesRefunded, fiveMinutes), 1, atLeast,
 		"a purchase was charged twice; the second charge was refunded; see docs/DEPLOYMENT.md")
 

@@ -77,6 +77,10 @@ const (
 	mismatchPaymentIntent = "payment_intent"
 	// a successful payment naming no purchase this system knows
 	mismatchUnknownPurchase = "unknown_purchase"
+	// a second payment for one purchase that Stripe refused to refund
+	mismatchDuplicateNotRefunded = "duplicate_not_refunded"
+	// a payment that succeeded for a purchase that can no longer be paid
+	mismatchUnpayable = "unpayable_purchase"
 )
 
 // mismatchReason says why pi does not match p (see matches).

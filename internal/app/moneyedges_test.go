@@ -397,6 +397,86 @@ func TestDoublePaymentStripeRefusesToRefund(t *testing.T) {
 	if len(w.events.Of(app.EventDuplicateRefunded)) != 0 {
 		t.Fatal("published a refund that did not happen")
 	}
+	// Money kept that credits nothing pages through the mismatch alarm.
+	if got := by(w.recorded(), metrics.CreditMismatches, metrics.DimReason, "duplicate_not_refunded"); got != 1 {
+		t.Fatalf("CreditMismatches{duplicate_not_refunded} = %v, want 1", got)
+	}
+}
+
+// secondIntent is another PaymentIntent of the purchase pi pays, succeeded:
+// it carries the same metadata (the partner paid it in another tab, or a
+// resumed request made it).
+func (w *world) secondIntent(pi app.PaymentIntent, id string) app.PaymentIntent {
+	second := pi
+	second.ID, second.Status, second.LatestChargeID, second.ClientSecret = id, app.PISucceeded, chargeOf(id), ""
+	w.pay.mu.Lock()
+	w.pay.intents[id] = second
+	w.pay.mu.Unlock()
+	return second
+}
+
+// A second PaymentIntent that succeeds while the purchase's own is still
+// open is never credited: Stripe is asked to retry, and once the purchase
+// is paid by its own, the second is the double charge and is refunded.
+func TestSecondPaymentWhileTheFirstIsOpen(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	p := w.partner("p1", "")
+	pur, first := w.pendingPurchase(p, "k1", 2)
+	second := w.secondIntent(first, "pi_second")
+
+	err := w.webhooks.Handle(ctx, piEvent(app.EvPaymentSucceeded, second))
+	if !app.Transient(err) {
+		t.Fatalf("second payment while the first is open: %v, want a transient error for Stripe to retry", err)
+	}
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d: the second payment was credited", b)
+	}
+	if n := w.pay.Calls("CreateRefund"); n != 0 {
+		t.Fatalf("%d refunds before the purchase settled", n)
+	}
+	if got := w.purchase("p1", pur.ID); got.Status != dsu.StatusPending || got.PaymentIntentID != first.ID {
+		t.Fatalf("purchase %+v changed", got)
+	}
+
+	// The purchase's own payment succeeds; Stripe's retry of the second
+	// comes after.
+	w.deliver(1, piEvent(app.EvPaymentSucceeded, w.pay.SetIntentStatus(first.ID, app.PISucceeded, nil)))
+	w.deliver(2, piEvent(app.EvPaymentSucceeded, second))
+	if b := w.balance("p1"); b != 4000 {
+		t.Fatalf("balance %d, want 2000 + 2000 once", b)
+	}
+	if reqs := w.pay.RefundRequests(); len(reqs) != 1 || reqs[0].PaymentIntentID != second.ID {
+		t.Fatalf("refunds %+v, want the second payment's", reqs)
+	}
+	w.checkUnits(w.recorded(), "p1")
+}
+
+// A second PaymentIntent that succeeds for a purchase that ended unpaid is
+// refunded in full; the purchase stays failed and nothing is credited.
+func TestSecondPaymentForAFailedPurchaseIsRefunded(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "")
+	pur, first := w.pendingPurchase(p, "k1", 1)
+	w.deliver(1, piEvent(app.EvPaymentFailed, w.pay.SetIntentStatus(first.ID, app.PIRequiresPaymentMethod,
+		&app.PaymentError{Code: "card_declined", DeclineCode: "generic_decline"})))
+	if got := w.purchase("p1", pur.ID); got.Status != dsu.StatusFailed {
+		t.Fatalf("purchase %s, want failed", got.Status)
+	}
+	second := w.secondIntent(first, "pi_second")
+	w.deliver(3, piEvent(app.EvPaymentSucceeded, second))
+	if b := w.balance("p1"); b != 2000 {
+		t.Fatalf("balance %d: a payment for a failed purchase was credited", b)
+	}
+	if reqs := w.pay.RefundRequests(); len(reqs) != 1 || reqs[0].PaymentIntentID != second.ID || reqs[0].IdempotencyKey != app.DuplicateRefundKey(second.ID) {
+		t.Fatalf("refunds %+v, want one of the second payment", reqs)
+	}
+	if got := w.purchase("p1", pur.ID); got.Status != dsu.StatusFailed || got.PaymentIntentID != first.ID {
+		t.Fatalf("purchase %+v", got)
+	}
+	if got := metricstest.Sum(w.recorded(), metrics.DoubleChargesRefunded); got != 1 {
+		t.Fatalf("DoubleChargesRefunded %v, want 1", got)
+	}
 }
 
 // charge.succeeded brings the receipt, before or after the payment's own

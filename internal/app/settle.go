@@ -55,6 +55,7 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 			if next.Status == dsu.StatusSucceeded && !p.Status.Paid() {
 				s.Log.ErrorContext(ctx, "payment succeeded for a purchase that can no longer be paid: an operator must credit or refund it",
 					"purchase", p.ID, "status", string(p.Status), "paymentIntent", pi.ID)
+				recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchUnpayable))
 			}
 			return p, nil // late or duplicate: never back
 		}

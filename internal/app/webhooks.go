@@ -104,6 +104,11 @@ type Webhooks struct {
 // depends on (a refund before the payment it refunds).
 var errRetryLater = dsu.Errorf(dsu.KindUpstreamUnavailable, "the event arrived before the payment it refers to; Stripe will retry")
 
+// errSecondPaymentWhileOpen: a second PaymentIntent of a purchase
+// succeeded before the purchase's own settled; Stripe's retry decides it
+// (refunded either way, since one of the two pays or neither does).
+var errSecondPaymentWhileOpen = dsu.Errorf(dsu.KindUpstreamUnavailable, "a second payment for a purchase whose own payment is still open; Stripe will retry")
+
 // errDuplicateInProgress: another delivery is refunding the same double
 // charge right now; Stripe's retry finds it done.
 var errDuplicateInProgress = dsu.Errorf(dsu.KindUpstreamUnavailable, "the refund of this double charge is in progress; Stripe will retry")
@@ -230,6 +235,18 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 		}
 		return nil // credited before; a late event changes nothing
 	}
+	if pi.Status == PISucceeded && p.PaymentIntentID != "" && p.PaymentIntentID != pi.ID && pi.Metadata["purchase_id"] == p.ID {
+		// A second PaymentIntent of this purchase succeeded while its own
+		// has not paid it. Never credited (one purchase, one payment): once
+		// the purchase has ended unpaid it is given back at once; while its
+		// own may still pay, Stripe's retry comes back when it has settled.
+		if p.Status == dsu.StatusFailed || p.Status == dsu.StatusCanceled {
+			return w.duplicate(ctx, log, ev.ID, p, pi)
+		}
+		log.WarnContext(ctx, "a second payment for a purchase whose own payment is still open: decided when that one settles",
+			"purchase", p.ID, "paymentIntent", pi.ID, "purchasePaymentIntent", p.PaymentIntentID)
+		return errSecondPaymentWhileOpen
+	}
 	if _, err := w.Settle.Settle(ctx, p, pi, ev.ID); err != nil && !errors.Is(err, errMismatch) {
 		return err
 	}
@@ -244,7 +261,8 @@ const EventDuplicateRefunded EventType = "payment.duplicate_refunded"
 func DuplicateRefundKey(paymentIntentID string) string { return "duplicate:" + paymentIntentID }
 
 // duplicate refunds a double charge in full: pi succeeded for purchase p,
-// which another PaymentIntent paid. It credits nothing. Its record in
+// which another PaymentIntent paid (or which ended unpaid under its own).
+// It credits nothing. Its record in
 // storage lets one delivery at a time refund it (a concurrent one gets a
 // 5xx and Stripe's retry finds it done), and only the delivery that records
 // the outcome logs it and publishes the domain event, so both happen once.
@@ -291,11 +309,13 @@ func (w *Webhooks) duplicate(ctx context.Context, log *slog.Logger, eventID stri
 	attrs := []any{"partner", p.PartnerID, "purchase", p.ID, "paymentIntent", pi.ID, "paidBy", p.PaymentIntentID,
 		"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency)}
 	if d.State == dsu.DuplicateRefundFailed {
-		log.ErrorContext(ctx, "double charge: a second payment for a paid purchase, which Stripe refused to refund; an operator must refund it",
+		log.ErrorContext(ctx, "double charge: a second payment for one purchase, which Stripe refused to refund; an operator must refund it",
 			append(attrs, "error", err.Error())...)
+		// Money kept that credits nothing: the mismatch alarm pages.
+		recorderOr(w.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchDuplicateNotRefunded))
 		return nil
 	}
-	log.ErrorContext(ctx, "double charge: a second payment for a paid purchase, credited nothing and refunded in full",
+	log.ErrorContext(ctx, "double charge: a second payment for one purchase, credited nothing and refunded in full",
 		append(attrs, "refund", r.ID)...)
 	if w.Events != nil {
 		w.Events.Publish(ctx, DomainEvent{Type: EventDuplicateRefunded, PartnerID: p.PartnerID, PurchaseID: p.ID,

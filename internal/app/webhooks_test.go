@@ -124,6 +124,8 @@ func TestFailedThenSucceededCredits(t *testing.T) {
 	}
 }
 
+// (Another PaymentIntent of the same purchase is a second payment:
+// TestSecondPaymentWhileTheFirstIsOpen.)
 func TestMismatchedPaymentCreditsNothing(t *testing.T) {
 	w := newWorld(t)
 	p := w.partner("p1", "")
@@ -133,7 +135,6 @@ func TestMismatchedPaymentCreditsNothing(t *testing.T) {
 	tampered := map[string]func(app.PaymentIntent) app.PaymentIntent{
 		"amount":   func(x app.PaymentIntent) app.PaymentIntent { x.Amount.Amount--; return x },
 		"currency": func(x app.PaymentIntent) app.PaymentIntent { x.Amount.Currency = dsu.EUR; return x },
-		"intent":   func(x app.PaymentIntent) app.PaymentIntent { x.ID = "pi_other"; return x },
 		"partner": func(x app.PaymentIntent) app.PaymentIntent {
 			x.Metadata = map[string]string{"partner_id": other.ID, "purchase_id": pur.ID}
 			return x
