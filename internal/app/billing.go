@@ -491,12 +491,11 @@ func (b *Billing) SweepCard(ctx context.Context, partnerID string) error {
 			b.Events.Publish(ctx, DomainEvent{Type: EventAutoRefillPaused, PartnerID: p.ID, Reason: string(change.Paused), At: now})
 		}
 	}
-	var notice dsu.CardNotice
-	if _, err := b.updatePartner(ctx, p, func(p *dsu.Partner) bool {
+	_, notice, err := changePartner(ctx, b, p, func(p *dsu.Partner) (dsu.CardNotice, bool) {
 		n, err := p.NoteCardExpiry(now)
-		notice = n // of the attempt that was saved: the last one
-		return err == nil
-	}); err != nil {
+		return n, err == nil
+	}, nil)
+	if err != nil {
 		return err
 	}
 	switch notice {
@@ -514,15 +513,13 @@ func (b *Billing) SweepCard(ctx context.Context, partnerID string) error {
 // refuse: the rule's error (other than dsu.ErrNoChange, which saves
 // nothing) ends the update with the record as last read.
 func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule func(*dsu.Partner) error, audit partnerAudit) (dsu.Partner, error) {
-	var refused error
-	saved, err := b.updatePartnerAudited(ctx, p, func(p *dsu.Partner) bool {
+	saved, refused, err := changePartner(ctx, b, p, func(p *dsu.Partner) (error, bool) {
 		fresh := *p
-		refused = rule(p)
-		if refused != nil {
+		if err := rule(p); err != nil {
 			*p = fresh
-			return false
+			return err, false
 		}
-		return true
+		return nil, true
 	}, audit)
 	if err != nil {
 		return dsu.Partner{}, err
@@ -565,10 +562,23 @@ func (b *Billing) updatePartner(ctx context.Context, p dsu.Partner, change func(
 // the audit event audit builds from the record before and after the change
 // that is saved.
 func (b *Billing) updatePartnerAudited(ctx context.Context, p dsu.Partner, change func(*dsu.Partner) bool, audit partnerAudit) (dsu.Partner, error) {
+	saved, _, err := changePartner(ctx, b, p, func(p *dsu.Partner) (struct{}, bool) { return struct{}{}, change(p) }, audit)
+	return saved, err
+}
+
+// changePartner runs change on the billing record and saves what it
+// edited (when it reports a change), with the audit event audit builds;
+// on a concurrent write it reads the record again and runs change again.
+// It returns the record as saved (or as last read when nothing was saved)
+// and what change decided in that last run: a retried change hands its
+// result back instead of setting variables of its caller.
+func changePartner[T any](ctx context.Context, b *Billing, p dsu.Partner, change func(*dsu.Partner) (T, bool), audit partnerAudit) (dsu.Partner, T, error) {
+	var zero T
 	for attempt := 1; ; attempt++ {
 		before := p
-		if !change(&p) {
-			return p, nil
+		decided, changed := change(&p)
+		if !changed {
+			return p, decided, nil
 		}
 		var audits []dsu.AuditEvent
 		if audit != nil {
@@ -578,13 +588,13 @@ func (b *Billing) updatePartnerAudited(ctx context.Context, p dsu.Partner, chang
 		}
 		saved, err := b.Store.SavePartner(ctx, p, false, audits...)
 		if err == nil {
-			return saved, nil
+			return saved, decided, nil
 		}
 		if !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
-			return dsu.Partner{}, err
+			return dsu.Partner{}, zero, err
 		}
 		if p, err = b.Store.GetPartner(ctx, p.ID); err != nil {
-			return dsu.Partner{}, err
+			return dsu.Partner{}, zero, err
 		}
 	}
 }
