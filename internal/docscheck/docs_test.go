@@ -241,6 +241,7 @@ var (
 	pathChars  = regexp.MustCompile(`^[A-Za-z0-9_.*?\[\]/-]+$`)
 	lineSuffix = regexp.MustCompile(`:[0-9]+(-[0-9]+)?$`)
 	mdLink     = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	goFileName = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.go$`)
 )
 
 // outsideFences drops the fenced code blocks of a markdown document: their
@@ -309,10 +310,23 @@ func TestDocumentsNameExistingPaths(t *testing.T) {
 	base := root(t)
 	top := dirNames(t, base)
 	internal := dirNames(t, filepath.Join(base, "internal"))
+	goFiles := map[string]bool{}
+	for path := range repoFiles(t, ".go") {
+		goFiles[filepath.Base(path)] = true
+	}
 	checked := 0
 	for doc, src := range repoFiles(t, ".md") {
 		text := outsideFences(src)
 		for _, m := range inlineCode.FindAllStringSubmatch(text, -1) {
+			// A bare Go file name (`webhook.go`) is short for a file of
+			// the package the text is about: some Go file has that name.
+			if goFileName.MatchString(m[1]) {
+				checked++
+				if !goFiles[m[1]] {
+					t.Errorf("%s names `%s`: no Go file has that name", doc, m[1])
+				}
+				continue
+			}
 			p := repoPath(m[1], top, internal)
 			if p == "" {
 				continue
