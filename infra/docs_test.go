@@ -103,3 +103,39 @@ func TestDeploymentListsTableActions(t *testing.T) {
 		}
 	}
 }
+
+// Step 3 of docs/DEPLOYMENT.md fills in the key secret of every function
+// the stack gives one (the outputs its loop reads, which the outputs table
+// lists), and of no other: a
+// secret the guide skips keeps its random placeholder, and every Stripe
+// call of that function fails.
+func TestDeploymentFillsEveryStripeKey(t *testing.T) {
+	b, err := os.ReadFile("../docs/DEPLOYMENT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## 3. Set the Stripe secrets\n")
+	if !ok {
+		t.Fatal("docs/DEPLOYMENT.md has no step 3")
+	}
+	_, loop, ok := strings.Cut(section, "\nfor fn in ")
+	if !ok {
+		t.Fatal("step 3 of docs/DEPLOYMENT.md has no loop over the functions' keys")
+	}
+	loop, _, _ = strings.Cut(loop, ";")
+	filled := strings.Fields(loop)
+	var want []string
+	for _, fn := range routes.Functions {
+		if specFor(fn).callsStripe() {
+			want = append(want, pascal(fn))
+		}
+	}
+	if !slices.Equal(sortedCopy(filled), sortedCopy(want)) {
+		t.Errorf("step 3 of docs/DEPLOYMENT.md fills in the keys of %v; the stack creates them for %v", filled, want)
+	}
+	for _, fn := range want {
+		if !strings.Contains(string(b), "`"+fn+"StripeKeyArn`") {
+			t.Errorf("docs/DEPLOYMENT.md's outputs lack %sStripeKeyArn", fn)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package docscheck keeps the repository's documents honest: the code's
 // comments cite sections of docs/API.md, docs/RULES.md, docs/ARCHITECTURE.md,
 // docs/DEPLOYMENT.md and README.md by heading, ARCHITECTURE.md's "Where
-// is…?" table names files, and nothing may point outside the repository.
+// is…?" table names files, every repository path and relative link in the
+// markdown documents exists, and nothing may point outside the repository.
 package docscheck
 
 import (
@@ -211,5 +212,142 @@ func TestDeploymentSubscribesToTheHandledEvents(t *testing.T) {
 				t.Errorf("%s of DEPLOYMENT.md subscribes to %s, which the webhook does not handle", name, ev)
 			}
 		}
+	}
+}
+
+// notInRepo are the top-level directories a checkout may have that are
+// build output or tooling, not part of the repository: a document naming a
+// path in them is not naming a repository path.
+var notInRepo = map[string]bool{".git": true, "dist": true, "cdk.out": true, "node_modules": true}
+
+// dirNames lists the names of the directories in dir.
+func dirNames(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() && !notInRepo[e.Name()] {
+			out[e.Name()] = true
+		}
+	}
+	return out
+}
+
+var (
+	inlineCode = regexp.MustCompile("`([^`\n]+)`")
+	pathChars  = regexp.MustCompile(`^[A-Za-z0-9_.*?\[\]/-]+$`)
+	lineSuffix = regexp.MustCompile(`:[0-9]+(-[0-9]+)?$`)
+	mdLink     = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	goFileName = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.go$`)
+)
+
+// outsideFences drops the fenced code blocks of a markdown document: their
+// backticks are shell, not inline code.
+func outsideFences(doc string) string {
+	var b strings.Builder
+	fenced := false
+	for line := range strings.SplitSeq(doc, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		if !fenced {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// repoPath says which repository path an inline-code span names, relative
+// to the root, or "" if it names none. A span is a path when it has a slash
+// and begins with a top-level directory (`internal/app/purchases.go`,
+// `./cmd/dsu-local`, `infra/`) or with a package of internal/, which the
+// docs write short (`httpapi/webhook.go`). A trailing `:line` is dropped.
+// Route paths (/v1/…), URLs, commands, placeholders (`functions/<name>`)
+// and MIME types are not paths.
+func repoPath(span string, top, internal map[string]bool) string {
+	p := lineSuffix.ReplaceAllString(strings.TrimPrefix(span, "./"), "")
+	if !pathChars.MatchString(p) {
+		return ""
+	}
+	first, _, ok := strings.Cut(p, "/")
+	switch {
+	case !ok:
+		return ""
+	case top[first]:
+		return p
+	case internal[first]:
+		return "internal/" + p
+	}
+	return ""
+}
+
+// pathExists reports whether a path the docs name exists: a directory when
+// it ends in "/" or "/..." (a Go package pattern), at least one file when it
+// is a glob (`infra/*_test.go`).
+func pathExists(base, p string) bool {
+	dir := strings.HasSuffix(p, "/")
+	if rest, ok := strings.CutSuffix(p, "/..."); ok {
+		p, dir = rest, true
+	}
+	full := filepath.Join(base, filepath.FromSlash(p))
+	if strings.ContainsAny(p, "*?[") {
+		matches, err := filepath.Glob(full)
+		return err == nil && len(matches) > 0
+	}
+	fi, err := os.Stat(full)
+	return err == nil && (!dir || fi.IsDir())
+}
+
+// Every repository path a document names in inline code, and every
+// relative link, exists: a file that moves or goes takes its mentions with
+// it.
+func TestDocumentsNameExistingPaths(t *testing.T) {
+	base := root(t)
+	top := dirNames(t, base)
+	internal := dirNames(t, filepath.Join(base, "internal"))
+	goFiles := map[string]bool{}
+	for path := range repoFiles(t, ".go") {
+		goFiles[filepath.Base(path)] = true
+	}
+	checked := 0
+	for doc, src := range repoFiles(t, ".md") {
+		text := outsideFences(src)
+		for _, m := range inlineCode.FindAllStringSubmatch(text, -1) {
+			// A bare Go file name (`webhook.go`) is short for a file of
+			// the package the text is about: some Go file has that name.
+			if goFileName.MatchString(m[1]) {
+				checked++
+				if !goFiles[m[1]] {
+					t.Errorf("%s names `%s`: no Go file has that name", doc, m[1])
+				}
+				continue
+			}
+			p := repoPath(m[1], top, internal)
+			if p == "" {
+				continue
+			}
+			checked++
+			if !pathExists(base, p) {
+				t.Errorf("%s names `%s`, which does not exist", doc, m[1])
+			}
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+			target, _, _ := strings.Cut(m[1], "#")
+			if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			checked++
+			if !pathExists(filepath.Join(base, filepath.Dir(doc)), target) {
+				t.Errorf("%s links to %s, which does not exist", doc, m[1])
+			}
+		}
+	}
+	if checked < 200 {
+		t.Fatalf("checked only %d paths; are the patterns still right?", checked)
 	}
 }
