@@ -41,6 +41,35 @@ func TestEnsureCreatesOnceWithTheWelcomeGrant(t *testing.T) {
 	}
 }
 
+// A partner's first request costs the read that finds nothing and one
+// transaction of 5 items (docs/ARCHITECTURE.md, "Access patterns and round
+// trips"); every later one, the read alone.
+func TestFirstRequestRoundTrips(t *testing.T) {
+	emu := dynamotest.New(t)
+	api := dynamotest.NewCountingAPI(emu.Client)
+	clock := dsutest.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	store := dynamo.New(api, dynamo.Options{Table: dynamotest.Table, Clock: clock})
+	partners := &app.Partners{Store: store, Defaults: dsu.PartnerDefaults{Currency: dsu.EUR, WelcomeGrant: 2000}, Clock: clock}
+	ctx := context.Background()
+	if _, err := partners.Ensure(ctx, "newcomer"); err != nil {
+		t.Fatal(err)
+	}
+	want := dynamotest.Counts{Reads: 1, Transactions: 1, MaxTransactionItems: 5}
+	if got := api.Counts(); got != want {
+		t.Fatalf("first request: %+v, want %+v (profile, grant guard, month marker, grant entry, balance)", got, want)
+	}
+	if _, entries, err := store.MonthLedger(ctx, "newcomer", "2026-11"); err != nil || len(entries) != 1 {
+		t.Fatalf("the grant's month: %d entries, %v", len(entries), err)
+	}
+	api.Reset()
+	if _, err := partners.Ensure(ctx, "newcomer"); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.Counts(); got.Reads != 1 || got.Writes+got.Transactions != 0 {
+		t.Fatalf("a known partner: %+v, want one read", got)
+	}
+}
+
 func TestPackagesInThePartnersCurrency(t *testing.T) {
 	emu := dynamotest.New(t)
 	clock := dsutest.NewFixedClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
