@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/cirasync/dsubilling/internal/app"
+	"github.com/cirasync/dsubilling/internal/dsu"
+	"github.com/cirasync/dsubilling/internal/eventfixtures"
+	"github.com/cirasync/dsubilling/internal/logging"
+	"github.com/cirasync/dsubilling/internal/openapitest"
+	"github.com/cirasync/dsubilling/internal/routes"
+)
+
+// lambdaResponseLimit is Lambda's limit on a synchronous invocation's
+// answer: 6 MB of the response document the runtime sends.
+const lambdaResponseLimit = 6 * 1024 * 1024
+
+// usageReports answers every usage report with rep.
+type usageReports struct{ rep dsu.UsageReport }
+
+func (u usageReports) Statement(context.Context, dsu.Partner, string) (app.MonthStatement, error) {
+	return app.MonthStatement{}, errors.New("not in this test")
+}
+
+func (u usageReports) Usage(context.Context, dsu.Partner, string, string) (dsu.UsageReport, error) {
+	return u.rep, nil
+}
+
+// usageOf is an October of tenants × days records (days from the 1st),
+// each of the most users a record may hold, tenant i's id from id(i).
+func usageOf(tenants, days int, id func(int) string) dsu.UsageReport {
+	recs := make([]dsu.UsageRecord, 0, tenants*days)
+	for i := range tenants {
+		for d := range days {
+			date := fmt.Sprintf("2026-10-%02d", 1+d)
+			units := dsu.Units(dsu.MaxUsageUsers)
+			if d+1 > dsu.LastBilledDay {
+				units = 0
+			}
+			recs = append(recs, dsu.UsageRecord{PartnerID: "partner-acme", TenantID: id(i), Date: date, Users: dsu.MaxUsageUsers, Units: units})
+		}
+	}
+	return dsu.NewUsageReport("2026-10", recs)
+}
+
+// tenantIDs of 128 bytes, the longest the usage route takes, made of
+// what each encoding grows most: a CSV doubles quotes and the Lambda
+// response escapes them again; JSON escapes '<' as \u003c; U+2028 is
+// escaped in both.
+var tenantIDs = map[string]func(int) string{
+	"letters": func(i int) string { return fmt.Sprintf("%06d", i) + strings.Repeat("x", 122) },
+	"quotes":  func(i int) string { return fmt.Sprintf("%06d", i) + strings.Repeat(`"`, 122) },
+	"angles":  func(i int) string { return fmt.Sprintf("%06d", i) + strings.Repeat("<", 122) },
+	"u2028":   func(i int) string { return fmt.Sprintf("%05d", i) + strings.Repeat("\u2028", 41) },
+}
+
+// invokeUsage sends GET /v1/usage?month=2026-10 (CSV when csv) to the
+// purchases function through aws-lambda-go's own handler, and returns the
+// response and the size of the document the runtime would send back.
+func invokeUsage(t *testing.T, rep dsu.UsageReport, csv bool, tenantID string) (events.APIGatewayV2HTTPResponse, int) {
+	t.Helper()
+	f, err := NewFunction(routes.Purchases, routes.ForFunction(routes.Purchases),
+		Config{Claims: DefaultClaimNames, Partners: &fakePartners{}, Log: logging.Discard()}, PurchasesEndpoints(PurchasesDeps{Reports: usageReports{rep}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := eventfixtures.HTTP(t, "purchases/get-usage.json")
+	if csv {
+		ev = eventfixtures.HTTP(t, "purchases/get-usage-csv.json")
+	}
+	ev.RawQueryString, ev.QueryStringParameters = "month=2026-10", map[string]string{"month": "2026-10"}
+	if tenantID != "" {
+		ev.RawQueryString += "&tenantId=x"
+		ev.QueryStringParameters["tenantId"] = "x"
+	}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lambda.NewHandler(f.Handle).Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(out)
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if size <= 64<<10 || resp.StatusCode != 200 { // the schema check of megabytes is slow; their shape is TestUsageReport's
+		openapitest.CheckEvent(t, ev, resp)
+	}
+	return resp, size
+}
+
+// However long its tenant ids, a usage report's answer fits in one Lambda
+// response: a report that would not is refused 400 on tenantId (ask for
+// one tenant at a time), in CSV and in JSON alike. What the API promises
+// fits: 1,000 tenants reporting every day of a month, with 128-character
+// ids; and one tenant's month always does.
+func TestUsageReportFitsInALambdaResponse(t *testing.T) {
+	for _, csv := range []bool{false, true} {
+		format := map[bool]string{false: "JSON", true: "CSV"}[csv]
+		// The promise: 31,000 records of 128-character ids.
+		resp, size := invokeUsage(t, usageOf(1000, 31, tenantIDs["letters"]), csv, "")
+		t.Logf("%s, letters ids, 1000 tenants × 31 days: %d, %d bytes", format, resp.StatusCode, size)
+		if resp.StatusCode != 200 || size > lambdaResponseLimit {
+			t.Errorf("%s, 1,000 tenants × 31 days: %d, %d bytes; want 200 within %d", format, resp.StatusCode, size, lambdaResponseLimit)
+		}
+		for name, id := range tenantIDs {
+			// The record cap, as tenants with every day and as tenants
+			// with one day (JSON repeats a tenant's id once per tenant).
+			for _, shape := range []struct{ tenants, days int }{{1291, 31}, {40_000, 1}} {
+				resp, size := invokeUsage(t, usageOf(shape.tenants, shape.days, id), csv, "")
+				what := fmt.Sprintf("%s, %s ids, %d tenants × %d days", format, name, shape.tenants, shape.days)
+				t.Logf("%s: %d, %d bytes", what, resp.StatusCode, size)
+				switch {
+				case size > lambdaResponseLimit:
+					t.Errorf("%s: a %d-byte answer (%d), over Lambda's %d", what, size, resp.StatusCode, lambdaResponseLimit)
+				case resp.StatusCode == 400:
+					if !strings.Contains(resp.Body, `"field":"tenantId"`) {
+						t.Errorf("%s: refused without naming tenantId: %s", what, resp.Body)
+					}
+				case resp.StatusCode != 200:
+					t.Errorf("%s: %d %s", what, resp.StatusCode, resp.Body)
+				}
+			}
+			// One tenant's month, as the refusal advises.
+			if resp, size := invokeUsage(t, usageOf(1, 31, id), csv, "x"); resp.StatusCode != 200 || size > 64<<10 {
+				t.Errorf("%s, one tenant of %s ids: %d, %d bytes", format, name, resp.StatusCode, size)
+			}
+		}
+	}
+}
