@@ -106,35 +106,47 @@ func invokeUsage(t *testing.T, rep dsu.UsageReport, csv bool, tenantID string) (
 // fits: 1,000 tenants reporting every day of a month, with 128-character
 // ids; and one tenant's month always does.
 func TestUsageReportFitsInALambdaResponse(t *testing.T) {
-	for _, csv := range []bool{false, true} {
-		format := map[bool]string{false: "JSON", true: "CSV"}[csv]
+	for _, c := range []struct {
+		csv           bool
+		ids           string
+		tenants, days int
+		status        int
+	}{
 		// The promise: 31,000 records of 128-character ids.
-		resp, size := invokeUsage(t, usageOf(1000, 31, tenantIDs["letters"]), csv, "")
-		t.Logf("%s, letters ids, 1000 tenants × 31 days: %d, %d bytes", format, resp.StatusCode, size)
-		if resp.StatusCode != 200 || size > lambdaResponseLimit {
-			t.Errorf("%s, 1,000 tenants × 31 days: %d, %d bytes; want 200 within %d", format, resp.StatusCode, size, lambdaResponseLimit)
+		{false, "letters", 1000, 31, 200},
+		{true, "letters", 1000, 31, 200},
+		// The record cap: as 40,000 rows of CSV it is over 6 MB.
+		{true, "letters", 1291, 31, 400},
+		// 18,600 rows of quotes: 5.3 MB of CSV, which fits, but the
+		// runtime escapes every quote and line end once more.
+		{true, "quotes", 600, 31, 400},
+		// As JSON, a tenant's id once for its days: 1,291 tenants of
+		// every day fit even with the most escaping; 40,000 tenants of
+		// one day do not.
+		{false, "angles", 1291, 31, 200},
+		{false, "letters", 40_000, 1, 400},
+	} {
+		format := map[bool]string{false: "JSON", true: "CSV"}[c.csv]
+		what := fmt.Sprintf("%s, %s ids, %d tenants × %d days", format, c.ids, c.tenants, c.days)
+		resp, size := invokeUsage(t, usageOf(c.tenants, c.days, tenantIDs[c.ids]), c.csv, "")
+		t.Logf("%s: %d, %d bytes", what, resp.StatusCode, size)
+		if size > lambdaResponseLimit {
+			t.Errorf("%s: a %d-byte answer (%d), over Lambda's %d", what, size, resp.StatusCode, lambdaResponseLimit)
 		}
-		for name, id := range tenantIDs {
-			// The record cap, as tenants with every day and as tenants
-			// with one day (JSON repeats a tenant's id once per tenant).
-			for _, shape := range []struct{ tenants, days int }{{1291, 31}, {40_000, 1}} {
-				resp, size := invokeUsage(t, usageOf(shape.tenants, shape.days, id), csv, "")
-				what := fmt.Sprintf("%s, %s ids, %d tenants × %d days", format, name, shape.tenants, shape.days)
-				t.Logf("%s: %d, %d bytes", what, resp.StatusCode, size)
-				switch {
-				case size > lambdaResponseLimit:
-					t.Errorf("%s: a %d-byte answer (%d), over Lambda's %d", what, size, resp.StatusCode, lambdaResponseLimit)
-				case resp.StatusCode == 400:
-					if !strings.Contains(resp.Body, `"field":"tenantId"`) {
-						t.Errorf("%s: refused without naming tenantId: %s", what, resp.Body)
-					}
-				case resp.StatusCode != 200:
-					t.Errorf("%s: %d %s", what, resp.StatusCode, resp.Body)
-				}
-			}
-			// One tenant's month, as the refusal advises.
+		if resp.StatusCode != c.status || (c.status == 400 && !strings.Contains(resp.Body, `"field":"tenantId"`)) {
+			t.Errorf("%s: %d %.300s; want %d", what, resp.StatusCode, resp.Body, c.status)
+		}
+	}
+	// The quotes case is the runtime's escaping: its CSV alone fits.
+	csv, err := usageResponse(&Request{headers: map[string]string{"accept": "text/csv"}}, usageOf(600, 31, tenantIDs["quotes"]))
+	if err != nil || len(csv.Body) > lambdaResponseLimit {
+		t.Errorf("600 tenants of quotes: %d bytes of CSV, %v", len(csv.Body), err)
+	}
+	// One tenant's month, as the refusal advises, whatever its id.
+	for name, id := range tenantIDs {
+		for _, csv := range []bool{false, true} {
 			if resp, size := invokeUsage(t, usageOf(1, 31, id), csv, "x"); resp.StatusCode != 200 || size > 64<<10 {
-				t.Errorf("%s, one tenant of %s ids: %d, %d bytes", format, name, resp.StatusCode, size)
+				t.Errorf("one tenant of %s ids (CSV %v): %d, %d bytes", name, csv, resp.StatusCode, size)
 			}
 		}
 	}
