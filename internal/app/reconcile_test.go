@@ -3,10 +3,13 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -188,73 +191,173 @@ func TestSweepGivesUpAPurchaseThatNeverReachedStripe(t *testing.T) {
 	}
 }
 
-// 10,000 stale purchases, of which 100 are due: the sweep reads the 100
-// and their PaymentIntents, and nothing of the others.
+// 10,000 stale purchases, all unfinished and so all in the sweep's index,
+// of which 20 are due: the sweep reads the 20 and their PaymentIntents,
+// and nothing of the 9,980 others waiting in the index. (20 due, not more:
+// the emulator copies the whole table in every transaction, and each due
+// purchase costs one. The bounds grow with the due ones only: a sweep that
+// read every unfinished purchase would read 10,000 items against 60.)
 func TestPurchaseSweepTouchesOnlyThePurchasesDue(t *testing.T) {
+	const partners, duePerPartner, stale = 4, 5, 9980
 	r := newRefillWorld(t)
-	ctx := context.Background()
+	sweepAt := worldStart.Add(dsu.ReconcileAfter)
 	// The due purchases first, through the use case, while the table is
-	// small (the emulator copies the table in every transaction): 100
-	// paid at Stripe whose webhooks were lost, over 10 partners.
+	// small: paid at Stripe but their webhooks were lost, each due at
+	// sweepAt.
 	var due []dsu.Purchase
-	for i := range 10 {
+	for i := range partners {
 		p := r.partner(fmt.Sprintf("p%02d", i), "")
-		for j := range 10 {
+		for j := range duePerPartner {
 			purchase, pi := r.pendingPurchase(p, fmt.Sprintf("k%d", j))
 			r.pay.SetIntentStatus(pi.ID, app.PISucceeded, nil)
 			due = append(due, purchase)
 		}
 	}
-	// 9,900 stale purchases written straight to the table: finished ones,
-	// which never carry the index's keys.
+	// The others in bulk, as the store writes them: the fixture of a
+	// purchase the store wrote is part of that purchase's item, index keys
+	// included.
+	for _, p := range due {
+		stored := plainItem(r.rawItem("P#"+p.PartnerID, "PURCHASE#"+p.ID))
+		for name, v := range plainItem(unfinishedPurchaseItem(p, r.store.SweepShards())) {
+			if !reflect.DeepEqual(v, stored[name]) {
+				t.Fatalf("the fixture of %s has %s = %v; the store wrote %v", p.ID, name, v, stored[name])
+			}
+		}
+	}
+	writeUnfinishedPurchases(t, r.emu.Client, r.store.SweepShards(), stale, sweepAt)
+	if got := r.purchase("stale-000", "pur_stale00000"); got.Status != dsu.StatusRequiresAction || got.Kind != dsu.KindManual {
+		t.Fatalf("a fixture reads back as %+v", got)
+	}
+
+	r.clock.Set(sweepAt)
+	r.api.Reset()
+	res := r.sweep()
+	if res.Purchases != len(due) {
+		t.Fatalf("sweep %+v, want %d purchases", res, len(due))
+	}
+	c := r.api.Counts()
+	dueN, shards := int64(len(due)), int64(r.store.SweepShards())
+	// Per kind of work one query per shard; per due purchase its read and
+	// the settlement's balance read; the index itself returns the due keys.
+	if c.Reads > 3*shards+2*dueN {
+		t.Errorf("the sweep read %d times for %d due purchases among %d unfinished", c.Reads, dueN, stale+dueN)
+	}
+	if c.ItemsRead > 3*dueN || c.FilteredQueries != 0 {
+		t.Errorf("the sweep touched %d items (%d queries filtered) for %d due purchases among %d unfinished", c.ItemsRead, c.FilteredQueries, dueN, stale+dueN)
+	}
+	// One settlement per due purchase, and no write to any other.
+	if c.Transactions != dueN || c.Writes != 0 {
+		t.Errorf("the sweep wrote %d transactions and %d single writes for %d due purchases", c.Transactions, c.Writes, dueN)
+	}
+	if n := r.pay.Calls("GetPaymentIntent"); n != len(due) {
+		t.Errorf("%d PaymentIntent reads for %d due purchases", n, len(due))
+	}
+	for _, p := range due {
+		if got := r.purchase(p.PartnerID, p.ID); got.Status != dsu.StatusSucceeded {
+			t.Errorf("%s is %s", p.ID, got.Status)
+		}
+	}
+}
+
+// rawItem is the table's item at pk, sk as stored.
+func (w *world) rawItem(pk, sk string) map[string]types.AttributeValue {
+	w.t.Helper()
+	out, err := w.emu.Client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(dynamotest.Table),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}})
+	if err != nil || len(out.Item) == 0 {
+		w.t.Fatalf("%s %s: %v %v", pk, sk, out, err)
+	}
+	return out.Item
+}
+
+// plainItem is an item as Go values (S and N as strings, L as slices, M as
+// maps), for comparing and printing.
+func plainItem(it map[string]types.AttributeValue) map[string]any {
+	out := make(map[string]any, len(it))
+	for k, v := range it {
+		out[k] = plainValue(v)
+	}
+	return out
+}
+
+func plainValue(v types.AttributeValue) any {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberN:
+		return "N:" + v.Value
+	case *types.AttributeValueMemberBOOL:
+		return v.Value
+	case *types.AttributeValueMemberL:
+		out := make([]any, len(v.Value))
+		for i, e := range v.Value {
+			out[i] = plainValue(e)
+		}
+		return out
+	case *types.AttributeValueMemberM:
+		return plainItem(v.Value)
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// writeUnfinishedPurchases writes n manual purchases straight to the table
+// in bulk (BatchWriteItem: the emulator copies the whole table in every
+// transaction), none due at now: pending ones waiting for the portal and
+// ones requiring 3-D Secure, some created less than an hour ago, some
+// already looked at and rescheduled, the nearest due a millisecond after
+// now. They belong to 100 partners the sweep never needs to read.
+func writeUnfinishedPurchases(t *testing.T, db *dynamodb.Client, shards, n int, now time.Time) {
+	t.Helper()
 	var batch []types.WriteRequest
 	flush := func() {
-		if len(batch) == 0 {
-			return
+		for len(batch) > 0 {
+			out, err := db.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{dynamotest.Table: batch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch = out.UnprocessedItems[dynamotest.Table]
 		}
-		if _, err := r.emu.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{dynamotest.Table: batch}}); err != nil {
-			t.Fatal(err)
-		}
-		batch = nil
 	}
-	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-	n := func(v int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: fmt.Sprint(v)} }
-	for i := range 9900 {
-		partner, id := fmt.Sprintf("stale-%03d", i%100), fmt.Sprintf("pur_stale%05d", i)
-		status := []string{"succeeded", "failed", "canceled", "refunded"}[i%4]
-		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-			"pk": s("P#" + partner), "sk": s("PURCHASE#" + id), "type": s("purchase"), "id": s(id), "partnerId": s(partner),
-			"kind": s("manual"), "status": s(status), "units": n(1000), "amount": n(5000), "currency": s("usd"),
-			"createdAt": s(worldStart.Add(-30 * 24 * time.Hour).Format(time.RFC3339Nano)), "version": n(2),
-			"items": &types.AttributeValueMemberL{},
-		}}})
+	for i := range n {
+		p := dsu.Purchase{ID: fmt.Sprintf("pur_stale%05d", i), PartnerID: fmt.Sprintf("stale-%03d", i*100/n), Kind: dsu.KindManual, Status: dsu.StatusPending,
+			CreatedAt: now.Add(-time.Duration(1+i%59) * time.Minute)}
+		if i%3 == 0 {
+			p.Status = dsu.StatusRequiresAction
+		}
+		if i%2 == 1 { // looked at before: the next look is later
+			p.CreatedAt = now.Add(-time.Duration(2+i%20) * time.Hour)
+			p.ReconcileAt = now.Add(time.Millisecond + time.Duration(i/2%600)*time.Minute)
+		}
+		batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: unfinishedPurchaseItem(p, shards)}})
 		if len(batch) == 25 {
 			flush()
 		}
 	}
 	flush()
-	r.clock.Advance(dsu.ReconcileAfter)
-	r.api.Reset()
-	res := r.sweep()
-	if res.Purchases != 100 {
-		t.Fatalf("sweep %+v, want 100 purchases", res)
+}
+
+// unfinishedPurchaseItem is the item of an unfinished manual purchase (id,
+// partner, status and times from p) with the keys of the sweep's index,
+// as the store writes them. It leaves out the attributes the sweep's index
+// and a purchase's status do not depend on (amounts, lines): the emulator
+// copies every attribute of the table in every transaction.
+func unfinishedPurchaseItem(p dsu.Purchase, shards int) map[string]types.AttributeValue {
+	const layout = "2006-01-02T15:04:05.000000000Z" // the store's sortable times
+	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	dueAt, ok := p.SweepAt()
+	if !ok {
+		panic(fmt.Sprintf("purchase %+v is not in the sweep's index", p))
 	}
-	c := r.api.Counts()
-	shards := int64(r.store.SweepShards())
-	// Per kind of work one query per shard; per due purchase its read and
-	// the settlement's balance read; the index itself returns the 100 keys.
-	if c.Reads > 3*shards+100*2 {
-		t.Fatalf("the sweep read %d times for 100 due purchases among 10,000", c.Reads)
+	shard := fnv.New32a()
+	shard.Write([]byte(p.ID))
+	it := map[string]types.AttributeValue{
+		"pk": s("P#" + p.PartnerID), "sk": s("PURCHASE#" + p.ID), "type": s("purchase"), "id": s(p.ID), "partnerId": s(p.PartnerID),
+		"kind": s(string(p.Kind)), "status": s(string(p.Status)), "createdAt": s(p.CreatedAt.UTC().Format(layout)),
+		"gsi1pk": s(fmt.Sprintf("SWEEPPUR#%d", shard.Sum32()%uint32(shards))),
+		"gsi1sk": s(dueAt.UTC().Format(layout) + "#" + p.PartnerID + "#" + p.ID),
 	}
-	if c.ItemsRead > 100+100*2 {
-		t.Fatalf("the sweep touched %d items for 100 due purchases among 10,000", c.ItemsRead)
+	if !p.ReconcileAt.IsZero() {
+		it["reconcileAt"] = s(p.ReconcileAt.UTC().Format(layout))
 	}
-	if n := r.pay.Calls("GetPaymentIntent"); n != 100 {
-		t.Fatalf("%d PaymentIntent reads", n)
-	}
-	for _, p := range due {
-		if got := r.purchase(p.PartnerID, p.ID); got.Status != dsu.StatusSucceeded {
-			t.Fatalf("%s is %s", p.ID, got.Status)
-		}
-	}
+	return it
 }

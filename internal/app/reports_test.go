@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -227,5 +229,255 @@ func TestUsageReport(t *testing.T) {
 		if resp := r.get("GET /v1/usage", "/v1/usage", "msp", "", q, nil); resp.StatusCode != 400 {
 			t.Errorf("%v: %d %s", q, resp.StatusCode, resp.Body)
 		}
+	}
+}
+
+// adjust writes an adjustment entry of units straight through the store.
+func (w *world) adjust(partnerID string, units int64, ref string) {
+	w.t.Helper()
+	if _, _, err := w.store.ApplyLedger(context.Background(), dsu.LedgerChange{
+		PartnerID: partnerID, Type: dsu.EntryAdjustment, Units: units, Reference: "adjustment:" + ref, Description: "Test adjustment",
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// The usage report reads the partner's profile and its month's records as
+// one key range, a Query per page (ARCHITECTURE.md, "Access patterns and
+// round trips"): 23 records in pages of 5 are 5 queries, and the records
+// of other months and partners are never read, in JSON or in CSV.
+func TestUsageReportIsOneQueryPerPage(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	r.clock.Set(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
+	r.partner("msp", "")
+	r.partner("other", "")
+	var records []app.UsageInput
+	var units int64
+	for day := range 6 { // 4 tenants on 5 billed days and 3 on the 6th: 23 records
+		for tenant := range 4 - day/5 {
+			records = append(records, app.UsageInput{PartnerID: "msp", TenantID: fmt.Sprintf("tenant-%d", tenant),
+				Date: fmt.Sprintf("2026-11-%02d", 20+day), Users: int64(10 + tenant)})
+			units += int64(10 + tenant)
+		}
+	}
+	const month = 23
+	records = append(records,
+		app.UsageInput{PartnerID: "msp", TenantID: "tenant-0", Date: "2026-10-30", Users: 7},   // October
+		app.UsageInput{PartnerID: "other", TenantID: "tenant-0", Date: "2026-11-20", Users: 9}, // another partner
+	)
+	if len(records) != month+2 {
+		t.Fatalf("%d records", len(records))
+	}
+	if _, err := r.usage.Record(ctx, records); err != nil {
+		t.Fatal(err)
+	}
+
+	const page = 5
+	r.faults.queryPage.Store(page)
+	for _, accept := range []string{"", "text/csv"} {
+		r.api.Reset()
+		resp := r.get("GET /v1/usage", "/v1/usage", "msp", accept, map[string]string{"month": "2026-11"}, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+		}
+		// The profile, then ⌈23/5⌉ = 5 pages of the month's records.
+		c := r.api.Counts()
+		if c.Reads != 1+5 || c.ItemsRead != 1+month || c.FilteredQueries != 0 || c.Writes+c.Transactions != 0 {
+			t.Errorf("accept %q: %+v; want 6 reads (profile + 5 pages) of 24 items, nothing written", accept, c)
+		}
+		if accept == "" && !strings.Contains(resp.Body, fmt.Sprintf(`"totalUnits":%d,`, units)) {
+			t.Errorf("report %s", resp.Body)
+		}
+		if accept != "" {
+			if rows := readCSV(t, resp); len(rows) != 1+month {
+				t.Errorf("%d CSV rows, want a header and %d records", len(rows), month)
+			}
+		}
+	}
+}
+
+// A statement reads the partner's profile, its month's marker, the next
+// month's marker, its month's entries as one key range a Query per page,
+// and the purchases its entries credited in one BatchGetItem
+// (ARCHITECTURE.md, "Access patterns and round trips"), never the older
+// history: with 40 entries in October, November's 17 entries in pages of
+// 4 cost 3 + 5 + 1 reads. The current month has no next marker: its
+// entries run to the ledger's end; a month with no entry at all reads the
+// balance instead.
+func TestStatementReadsOnlyItsMonth(t *testing.T) {
+	r := newRefillWorld(t)
+	r.clock.Set(time.Date(2026, 10, 5, 9, 0, 0, 0, time.UTC))
+	p := r.partner("acct", "pm_card") // the welcome grant: October's first entry
+	for i := range 40 {
+		r.clock.Advance(time.Hour)
+		r.adjust("acct", int64(i%7-3), fmt.Sprintf("oct%02d", i))
+	}
+	// November: 3 purchases, 4 days of usage, 10 adjustments.
+	r.clock.Set(time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC))
+	var bought []string
+	for i := range 3 {
+		res, err := r.buy(p, fmt.Sprintf("nov-%d", i), app.PayWithSavedCard, int64(i+1))
+		if err != nil || res.Purchase.Status != dsu.StatusSucceeded {
+			t.Fatalf("purchase %+v %v", res, err)
+		}
+		bought = append(bought, res.Purchase.ID)
+		r.clock.Advance(24 * time.Hour)
+	}
+	for range 4 {
+		r.use("acct", "tenant-a", 25)
+		r.clock.Advance(24 * time.Hour)
+	}
+	for i := range 10 {
+		r.adjust("acct", int64(i+1), fmt.Sprintf("nov%02d", i))
+	}
+	const novemberEntries = 3 + 4 + 10
+	// December has begun: November has a next marker.
+	r.clock.Set(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	r.adjust("acct", -5, "dec00")
+	r.adjust("acct", -6, "dec01")
+
+	const page = 4
+	r.faults.queryPage.Store(page)
+	r.api.Reset()
+	st, resp := r.statement("acct", "2026-11")
+	if resp.StatusCode != 200 || st.Entries != novemberEntries || len(st.Purchases) != len(bought) {
+		t.Fatalf("November: %d, %d entries, %d purchases: %s", resp.StatusCode, st.Entries, len(st.Purchases), resp.Body)
+	}
+	// Profile, marker, next marker, ⌈17/4⌉ = 5 pages, 1 BatchGetItem.
+	if c := r.api.Counts(); c.Reads != 3+5+1 || c.ItemsRead != 3+novemberEntries+3 || c.FilteredQueries != 0 || c.Writes+c.Transactions != 0 {
+		t.Errorf("November: %+v; want 9 reads of %d items, nothing written", c, 3+novemberEntries+3)
+	}
+	r.api.Reset()
+	st, resp = r.statement("acct", "2026-12")
+	if resp.StatusCode != 200 || st.Entries != 2 || len(st.Purchases) != 0 {
+		t.Fatalf("December: %d %s", resp.StatusCode, resp.Body)
+	}
+	// Profile, marker, no next marker, one page; no purchase.
+	if c := r.api.Counts(); c.Reads != 4 || c.ItemsRead != 1+1+0+2 || c.Writes+c.Transactions != 0 {
+		t.Errorf("December: %+v; want 4 reads of 4 items", c)
+	}
+	// January, nothing yet: profile, no marker, no next marker, the balance.
+	r.clock.Set(time.Date(2027, 1, 5, 9, 0, 0, 0, time.UTC))
+	balance := r.balance("acct")
+	r.api.Reset()
+	st, resp = r.statement("acct", "2027-01")
+	if resp.StatusCode != 200 || st.Entries != 0 || st.OpeningBalance != balance || st.ClosingBalance != balance {
+		t.Fatalf("January: %d %s", resp.StatusCode, resp.Body)
+	}
+	if c := r.api.Counts(); c.Reads != 4 || c.ItemsRead != 2 || c.Writes+c.Transactions != 0 {
+		t.Errorf("January: %+v; want 4 reads of 2 items", c)
+	}
+}
+
+// Statements over random ledgers, checked against the ledger as stored:
+// for every month from the partner's first to the current one, the
+// opening balance is the balance the partner had at the end of the month
+// before (0 for the first), the closing balance the balance it had at the
+// month's end (today's for the current month, the last entry's
+// balanceAfter for a month with entries), each month opens where the one
+// before closed, and the entries are exactly the month's entries of the
+// whole ledger, read on its own. The balances expected come from the
+// operations the test made, not from the statement's arithmetic.
+func TestStatementsAgreeWithTheStoredLedger(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			r := newRefillWorld(t)
+			ctx := context.Background()
+			rnd := rand.New(rand.NewPCG(seed, 42))
+			start := time.Date(2026, 9, 1+rnd.IntN(28), rnd.IntN(24), 0, 0, 0, time.UTC)
+			r.clock.Set(start)
+			p := r.partner("acct", "pm_card")
+			balance := int64(2000) // the welcome grant
+			atMonthEnd := map[string]int64{dsu.MonthOf(start): balance}
+			for step := range 80 {
+				switch rnd.IntN(10) {
+				case 0: // a month with nothing at all
+					r.clock.Advance(35 * 24 * time.Hour)
+				case 1: // the last instant of a month
+					now := r.clock.Now()
+					r.clock.Set(time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC).Add(-time.Millisecond))
+				default:
+					r.clock.Advance(time.Duration(rnd.IntN(3*24)) * time.Hour)
+				}
+				if r.clock.Now().After(time.Date(2027, 8, 1, 0, 0, 0, 0, time.UTC)) {
+					break
+				}
+				switch op := rnd.IntN(3); op {
+				case 0:
+					q := int64(1 + rnd.IntN(3))
+					res, err := r.buy(p, fmt.Sprintf("k%d", step), app.PayWithSavedCard, q)
+					if err != nil || res.Purchase.Status != dsu.StatusSucceeded {
+						t.Fatalf("purchase %+v %v", res, err)
+					}
+					balance += res.Purchase.Units
+				case 1: // days 26+ are free: no entry
+					users := int64(1 + rnd.IntN(300))
+					res, err := r.usage.Record(ctx, []app.UsageInput{{PartnerID: "acct", TenantID: fmt.Sprintf("tenant-%d", step),
+						Date: r.clock.Now().Format(dsu.DateLayout), Users: users}})
+					if err != nil || (res[0].Status != app.UsageApplied && res[0].Status != app.UsageNotBilled) {
+						t.Fatalf("usage: %+v %v", res, err)
+					}
+					balance -= int64(dsu.UsageUnits(r.clock.Now(), users))
+				case 2:
+					units := int64(rnd.IntN(4001) - 2000)
+					if units == 0 {
+						units = 1
+					}
+					r.adjust("acct", units, fmt.Sprint(step))
+					balance += units
+				}
+				atMonthEnd[dsu.MonthOf(r.clock.Now())] = balance
+			}
+			if got := r.balance("acct"); got != balance {
+				t.Fatalf("balance %d, the operations made %d", got, balance)
+			}
+			ledger, err := r.store.AllLedgerEntries(ctx, "acct")
+			if err != nil {
+				t.Fatal(err)
+			}
+			reports := &app.Reports{Store: r.store, Clock: r.clock}
+			current := dsu.MonthOf(r.clock.Now())
+			expected := int64(0) // before the partner's first month
+			prevClosing := int64(0)
+			months := 0
+			for month := dsu.MonthOf(start); month <= current; month = dsu.NextMonth(month) {
+				months++
+				opening := expected
+				if b, ok := atMonthEnd[month]; ok {
+					expected = b
+				}
+				st, err := reports.Statement(ctx, p, month)
+				if err != nil {
+					t.Fatalf("%s: %v", month, err)
+				}
+				if st.OpeningBalance != opening || st.OpeningBalance != prevClosing || st.ClosingBalance != expected {
+					t.Errorf("%s: opening %d, closing %d; the partner had %d at the month before's end and %d at this one's (the month before closed at %d)",
+						month, st.OpeningBalance, st.ClosingBalance, opening, expected, prevClosing)
+				}
+				var want []dsu.Entry
+				for _, e := range ledger {
+					if dsu.MonthOf(e.CreatedAt) == month {
+						want = append(want, e)
+					}
+				}
+				if len(st.Entries) != len(want) {
+					t.Fatalf("%s: %d entries, the ledger has %d that month", month, len(st.Entries), len(want))
+				}
+				for i := range want {
+					if st.Entries[i].Seq != want[i].Seq || st.Entries[i].Units != want[i].Units || st.Entries[i].Reference != want[i].Reference {
+						t.Fatalf("%s: entry %d is %+v, the ledger's is %+v", month, i, st.Entries[i], want[i])
+					}
+				}
+				if len(want) > 0 && st.ClosingBalance != want[len(want)-1].BalanceAfter {
+					t.Errorf("%s: closing %d, the month's last entry leaves %d", month, st.ClosingBalance, want[len(want)-1].BalanceAfter)
+				}
+				prevClosing = st.ClosingBalance
+			}
+			if prevClosing != balance {
+				t.Errorf("the current month closes at %d, the balance is %d", prevClosing, balance)
+			}
+			t.Logf("%d entries over %d months", len(ledger), months)
+		})
 	}
 }

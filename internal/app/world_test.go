@@ -174,11 +174,24 @@ func (r *recordedEvents) Of(typ app.EventType) []app.DomainEvent {
 }
 
 // faultyAPI fails chosen DynamoDB calls, to crash a use case between its
-// Stripe call and its database write.
+// Stripe call and its database write, and pages queries as DynamoDB does.
 type faultyAPI struct {
 	dynamo.API
 	// failTransactions fails the next n TransactWriteItems calls.
 	failTransactions atomic.Int64
+	// queryPage, when set, ends every Query that sets no Limit after that
+	// many items, as DynamoDB ends a page at 1 MB: the emulator never
+	// pages by size, so without it a multi-page read is never a test's.
+	queryPage atomic.Int32
+}
+
+func (f *faultyAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if n := f.queryPage.Load(); n > 0 && in.Limit == nil {
+		paged := *in
+		paged.Limit = &n
+		in = &paged
+	}
+	return f.API.Query(ctx, in, opts...)
 }
 
 func (f *faultyAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {

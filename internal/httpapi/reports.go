@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"mime"
 	"net/http"
 	"slices"
@@ -43,6 +44,25 @@ func (d PurchasesDeps) usageReport(ctx context.Context, r *Request) (events.APIG
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
+	resp, err := usageResponse(r, rep)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	// The record cap does not bound the bytes: 40,000 rows of 128-character
+	// tenant ids are over 6 MB. One tenant's month (at most 31 records)
+	// always fits.
+	fits, err := fitsLambdaResponse(resp)
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, err
+	}
+	if !fits {
+		return events.APIGatewayV2HTTPResponse{}, dsu.InvalidField("tenantId", "the month's usage is larger than one response can carry; ask for one tenant at a time")
+	}
+	return resp, nil
+}
+
+// usageResponse renders a usage report as CSV when asked, else as JSON.
+func usageResponse(r *Request, rep dsu.UsageReport) (events.APIGatewayV2HTTPResponse, error) {
 	if wantsCSV(r) {
 		rows := [][]string{{"date", "tenant_id", "users", "units", "billed"}}
 		var days []dsu.UsageRecord
@@ -72,6 +92,37 @@ func (d PurchasesDeps) usageReport(ctx context.Context, r *Request) (events.APIG
 		out.Tenants = append(out.Tenants, tj)
 	}
 	return JSONResponse(http.StatusOK, out)
+}
+
+// maxLambdaResponse is the most a synchronous Lambda invocation may
+// answer: 6 MB of the encoded APIGatewayV2HTTPResponse, whose body is a
+// JSON string inside it (a CSV's line ends and quotes are escaped once
+// more). Lambda refuses a larger answer, and API Gateway turns it into a
+// 502.
+const maxLambdaResponse = 6 << 20
+
+// fitsLambdaResponse reports whether resp, encoded as the Lambda runtime
+// encodes it (aws-lambda-go's json.Encoder, HTML not escaped, and a
+// newline), is at most maxLambdaResponse bytes.
+func fitsLambdaResponse(resp events.APIGatewayV2HTTPResponse) (bool, error) {
+	if len(resp.Body) > maxLambdaResponse { // escaping only adds
+		return false, nil
+	}
+	var n byteCounter
+	enc := json.NewEncoder(&n)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(resp); err != nil {
+		return false, err
+	}
+	return n <= maxLambdaResponse, nil
+}
+
+// byteCounter counts what is written to it.
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
 }
 
 type statementPurchaseJSON struct {

@@ -52,6 +52,12 @@ type Counts struct {
 	// MaxTransactionItems is the most items one TransactWriteItems carried:
 	// the emulator does not enforce DynamoDB's limit of 100, so tests do.
 	MaxTransactionItems int64
+	// FilteredQueries is the Queries that carried a FilterExpression.
+	// DynamoDB reads every item of such a query's key range and only then
+	// filters, and the emulator reports no ScannedCount: ItemsRead counts
+	// only the items that passed, so a bound on ItemsRead holds only for
+	// reads without a filter.
+	FilteredQueries int64
 }
 
 // CountingAPI wraps an API and counts its round trips. The round-trip budgets
@@ -59,7 +65,7 @@ type Counts struct {
 // with it.
 type CountingAPI struct {
 	dynamo.API
-	reads, writes, transactions, maxItems, itemsRead atomic.Int64
+	reads, writes, transactions, maxItems, itemsRead, filtered atomic.Int64
 }
 
 // NewCountingAPI wraps api.
@@ -67,7 +73,8 @@ func NewCountingAPI(api dynamo.API) *CountingAPI { return &CountingAPI{API: api}
 
 // Counts returns the round trips so far.
 func (c *CountingAPI) Counts() Counts {
-	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load(), ItemsRead: c.itemsRead.Load(), MaxTransactionItems: c.maxItems.Load()}
+	return Counts{Reads: c.reads.Load(), Writes: c.writes.Load(), Transactions: c.transactions.Load(), ItemsRead: c.itemsRead.Load(),
+		MaxTransactionItems: c.maxItems.Load(), FilteredQueries: c.filtered.Load()}
 }
 
 // Reset sets all counts to zero.
@@ -77,6 +84,7 @@ func (c *CountingAPI) Reset() {
 	c.transactions.Store(0)
 	c.maxItems.Store(0)
 	c.itemsRead.Store(0)
+	c.filtered.Store(0)
 }
 
 func (c *CountingAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
@@ -101,6 +109,9 @@ func (c *CountingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, op
 
 func (c *CountingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	c.reads.Add(1)
+	if in.FilterExpression != nil {
+		c.filtered.Add(1)
+	}
 	out, err := c.API.Query(ctx, in, opts...)
 	if out != nil {
 		c.itemsRead.Add(int64(len(out.Items)))
