@@ -2,10 +2,10 @@ package dynamo
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -48,15 +48,5 @@ func DecodeAccountImage(image map[string]types.AttributeValue) (dsu.Account, boo
 // before now, from one shard of the sparse index: a query whose cost grows
 // with the accounts needing attention, never with all accounts (RULES.md, "The sparse index and no Scan").
 func (s *Store) DueAccounts(ctx context.Context, shard int, now time.Time) ([]string, error) {
-	keys, err := s.dueKeys(ctx, sweepAccounts, shard, now)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, k := range keys {
-		if _, partner, ok := strings.Cut(k, "#"); ok {
-			out = append(out, partner)
-		}
-	}
-	return out, nil
+	return s.duePartners(ctx, sweepAccounts, shard, now)
 }

@@ -70,7 +70,13 @@ func (s *Store) DuePurchases(ctx context.Context, shard int, now time.Time) ([]d
 // sweep at or before now (a replaced card to detach, an expiry to
 // announce), from one shard of the sparse index.
 func (s *Store) DueCards(ctx context.Context, shard int, now time.Time) ([]string, error) {
-	keys, err := s.dueKeys(ctx, sweepCards, shard, now)
+	return s.duePartners(ctx, sweepCards, shard, now)
+}
+
+// duePartners lists the partners of one kind of sweep work due at or
+// before now, from one shard (the partner follows the first # of a key).
+func (s *Store) duePartners(ctx context.Context, kind string, shard int, now time.Time) ([]string, error) {
+	keys, err := s.dueKeys(ctx, kind, shard, now)
 	if err != nil {
 		return nil, err
 	}
