@@ -188,19 +188,3 @@ func TestConcurrentDuplicatesCreateOnce(t *testing.T) {
 		t.Fatalf("created %d times", c.created.Load())
 	}
 }
-
-func TestReleasedKeyCanBeReused(t *testing.T) {
-	store, clock, _ := setup(t)
-	ctx := context.Background()
-	cl := claim(`{"bad":1}`)
-	cl.StartedAt = clock.Now()
-	if err := store.ClaimIdempotency(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.ReleaseIdempotency(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.GetIdempotency(ctx, "p1", "key-1"); dsu.ErrorKind(err) != dsu.KindNotFound {
-		t.Fatalf("released record still there: %v", err)
-	}
-}

@@ -129,21 +129,6 @@ func (s *Store) MarkIdempotencyRetryable(ctx context.Context, claim dsu.Idempote
 	return s.single(ctx, s.put(idemRecordItem(rec), "startedAt = :started", item{":started": avTime(claim.StartedAt)}, errKeyTakenOver))
 }
 
-// ReleaseIdempotency forgets a claim whose request created nothing, so the
-// key can be used again (with a corrected body, say).
-func (s *Store) ReleaseIdempotency(ctx context.Context, claim dsu.IdempotencyClaim) error {
-	_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.opts.Table),
-		Key:                       idemKey(claim.PartnerID, claim.Key),
-		ConditionExpression:       aws.String("startedAt = :started"),
-		ExpressionAttributeValues: item{":started": avTime(claim.StartedAt)},
-	})
-	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		return nil // somebody else's claim by now: leave it
-	}
-	return storageErr(err, "release idempotency key")
-}
-
 // single runs one conditional put item as a plain write, returning its
 // failure when its condition fails.
 func (s *Store) single(ctx context.Context, ti txItem) error {
