@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,63 @@ func TestUsageReportIsOneQueryPerPage(t *testing.T) {
 				t.Errorf("%d CSV rows, want a header and %d records", len(rows), month)
 			}
 		}
+	}
+}
+
+// One tenant's report (the way past the report's cap) costs what that
+// tenant's month holds, not what the partner's month holds: its at most 31
+// keys in one BatchGetItem, with 50 tenants on the month's days (a filtered
+// query would read all 250 records to answer with 5). Its rows are the
+// full report's rows of that tenant, in date order, and a tenant with no
+// record gets an empty report.
+func TestOneTenantsUsageReadsOnlyThatTenant(t *testing.T) {
+	r := newRefillWorld(t)
+	r.clock.Set(time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC))
+	r.partner("msp", "")
+	r.partner("other", "")
+	var records []app.UsageInput
+	for day := range 5 {
+		for tenant := range 50 {
+			records = append(records, app.UsageInput{PartnerID: "msp", TenantID: fmt.Sprintf("tenant-%02d", tenant),
+				Date: fmt.Sprintf("2026-11-%02d", 14-2*day), Users: int64(1 + tenant)})
+		}
+	}
+	records = append(records,
+		app.UsageInput{PartnerID: "msp", TenantID: "tenant-07", Date: "2026-10-31", Users: 3},   // October
+		app.UsageInput{PartnerID: "msp", TenantID: "tenant-08", Date: "2026-10-30", Users: 3},   // October, another tenant
+		app.UsageInput{PartnerID: "other", TenantID: "tenant-07", Date: "2026-11-10", Users: 9}, // another partner
+	)
+	if _, err := r.usage.Record(context.Background(), records); err != nil {
+		t.Fatal(err)
+	}
+	full := r.get("GET /v1/usage", "/v1/usage", "msp", "text/csv", map[string]string{"month": "2026-11"}, nil)
+	var want [][]string
+	for _, row := range readCSV(t, full)[1:] {
+		if slices.Contains(row, "tenant-07") {
+			want = append(want, row)
+		}
+	}
+	if len(want) != 5 {
+		t.Fatalf("the full report has %d rows of tenant-07, want 5", len(want))
+	}
+
+	r.faults.queryPage.Store(10)
+	r.api.Reset()
+	resp := r.get("GET /v1/usage", "/v1/usage", "msp", "text/csv", map[string]string{"month": "2026-11", "tenantId": "tenant-07"}, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
+	}
+	if c := r.api.Counts(); c.Reads != 2 || c.ItemsRead != 1+5 || c.FilteredQueries != 0 {
+		t.Errorf("one tenant's 5 records: %+v; want 2 reads (profile, one BatchGetItem) of 6 items, unfiltered", c)
+	}
+	got := readCSV(t, resp)[1:]
+	if !slices.EqualFunc(got, want, slices.Equal) || !slices.IsSortedFunc(got, func(a, b []string) int { return strings.Compare(a[0], b[0]) }) {
+		t.Errorf("tenant-07's report:\n%v\nwant the full report's rows of tenant-07 in date order:\n%v", got, want)
+	}
+
+	none := r.get("GET /v1/usage", "/v1/usage", "msp", "", map[string]string{"month": "2026-11", "tenantId": "tenant-99"}, nil)
+	if none.StatusCode != 200 || !strings.Contains(none.Body, `"totalUnits":0,`) {
+		t.Errorf("a tenant with no record: %d %s", none.StatusCode, none.Body)
 	}
 }
 

@@ -2,11 +2,12 @@ package dynamo
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -120,7 +121,7 @@ func (s *Store) nextMonthMark(ctx context.Context, partnerID, month string) (mon
 // query per page.
 func (s *Store) ledgerRange(ctx context.Context, partnerID, from, to string) ([]dsu.Entry, error) {
 	var out []dsu.Entry
-	err := s.queryRange(ctx, partnerID, from, to, "", func(it item) error {
+	err := s.queryRange(ctx, partnerID, from, to, func(it item) error {
 		e, err := decodeEntry(it)
 		out = append(out, e)
 		return err
@@ -129,8 +130,8 @@ func (s *Store) ledgerRange(ctx context.Context, partnerID, from, to string) ([]
 }
 
 // queryRange runs one key-range Query of a partner's items, page after
-// page, with an optional filter on tenantId.
-func (s *Store) queryRange(ctx context.Context, partnerID, from, to, tenantID string, each func(item) error) error {
+// page.
+func (s *Store) queryRange(ctx context.Context, partnerID, from, to string, each func(item) error) error {
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(s.opts.Table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
@@ -138,10 +139,6 @@ func (s *Store) queryRange(ctx context.Context, partnerID, from, to, tenantID st
 			":pk": avS(partnerPK(partnerID)), ":from": avS(from), ":to": avS(to),
 		},
 		ConsistentRead: aws.Bool(true),
-	}
-	if tenantID != "" {
-		in.FilterExpression = aws.String("tenantId = :tenant")
-		in.ExpressionAttributeValues[":tenant"] = avS(tenantID)
 	}
 	for {
 		out, err := s.api.Query(ctx, in)
@@ -165,13 +162,17 @@ func (s *Store) queryRange(ctx context.Context, partnerID, from, to, tenantID st
 // Past it a report asks for one tenant at a time.
 const MaxUsageReportRecords = 40_000
 
-// MonthUsage reads a partner's usage records of one month (YYYY-MM), of
-// one tenant when tenantID is set: one key-range query, page after page.
-// More than MaxUsageReportRecords records is a validation error asking for
-// one tenant.
+// MonthUsage reads a partner's usage records of one month (YYYY-MM):
+// one key-range query, page after page. More than MaxUsageReportRecords
+// records is a validation error asking for one tenant. One tenant's month
+// (tenantID set) is read by its keys instead, so it costs the same however
+// many tenants the partner has: see tenantMonthUsage.
 func (s *Store) MonthUsage(ctx context.Context, partnerID, month, tenantID string) ([]dsu.UsageRecord, error) {
+	if tenantID != "" {
+		return s.tenantMonthUsage(ctx, partnerID, month, tenantID)
+	}
 	var out []dsu.UsageRecord
-	err := s.queryRange(ctx, partnerID, skUsagePrefix+month+"-01", skUsagePrefix+month+"-31$", tenantID, func(it item) error {
+	err := s.queryRange(ctx, partnerID, skUsagePrefix+month+"-01", skUsagePrefix+month+"-31$", func(it item) error {
 		if len(out) == MaxUsageReportRecords {
 			return dsu.InvalidField("tenantId", "the month holds more than 40,000 usage records; ask for one tenant at a time")
 		}
@@ -182,38 +183,44 @@ func (s *Store) MonthUsage(ctx context.Context, partnerID, month, tenantID strin
 	return out, err
 }
 
+// tenantMonthUsage reads one tenant's records of a month. A usage item's
+// key is its date and tenant, so the month is at most 31 known keys: one
+// BatchGetItem. A query filtered on the tenant would read (and pay for)
+// every tenant's records of the month to answer with one tenant's.
+func (s *Store) tenantMonthUsage(ctx context.Context, partnerID, month, tenantID string) ([]dsu.UsageRecord, error) {
+	first, err := time.Parse("2006-01", month)
+	if err != nil {
+		return nil, dsu.InvalidField("month", "must be a month, YYYY-MM")
+	}
+	var keys []item
+	for day := first; day.Month() == first.Month(); day = day.AddDate(0, 0, 1) {
+		keys = append(keys, usageKey(partnerID, tenantID, day.Format(time.DateOnly)))
+	}
+	var out []dsu.UsageRecord
+	err = s.batchGet(ctx, "read the tenant's usage", keys, func(it item) error {
+		u, err := decodeUsage(it)
+		out = append(out, u)
+		return err
+	})
+	slices.SortFunc(out, func(a, b dsu.UsageRecord) int { return strings.Compare(a.Date, b.Date) })
+	return out, err
+}
+
 // PurchasesByID reads a partner's purchases by id, up to 100 per
 // BatchGetItem; unknown ids are left out.
 func (s *Store) PurchasesByID(ctx context.Context, partnerID string, ids []string) ([]dsu.Purchase, error) {
+	keys := make([]item, len(ids))
+	for i, id := range ids {
+		keys[i] = purchaseKey(partnerID, id)
+	}
 	byID := map[string]dsu.Purchase{}
-	for start := 0; start < len(ids); start += 100 {
-		keys := make([]map[string]types.AttributeValue, 0, 100)
-		for _, id := range ids[start:min(start+100, len(ids))] {
-			keys = append(keys, purchaseKey(partnerID, id))
-		}
-		req := map[string]types.KeysAndAttributes{s.opts.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 1; len(req) > 0; attempt++ {
-			out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, storageErr(err, "read purchases")
-			}
-			for _, it := range out.Responses[s.opts.Table] {
-				p, err := decodePurchase(it)
-				if err != nil {
-					return nil, err
-				}
-				byID[p.ID] = p
-			}
-			req = out.UnprocessedKeys
-			if len(req) > 0 {
-				if attempt >= s.opts.MaxAttempts {
-					return nil, dsu.Errorf(dsu.KindUpstreamUnavailable, "the database is too busy; try again")
-				}
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, storageErr(err, "read purchases")
-				}
-			}
-		}
+	err := s.batchGet(ctx, "read purchases", keys, func(it item) error {
+		p, err := decodePurchase(it)
+		byID[p.ID] = p
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]dsu.Purchase, 0, len(byID))
 	for _, id := range ids {

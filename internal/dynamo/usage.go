@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
@@ -199,7 +198,7 @@ func (w *usageWriter) write(ctx context.Context, chunk []int) (int, error) {
 func (w *usageWriter) answerRecorded(ctx context.Context, chunk []int) ([]int, error) {
 	s := w.s
 	byKey := make(map[string]int, len(chunk))
-	keys := make([]map[string]types.AttributeValue, 0, len(chunk))
+	keys := make([]item, 0, len(chunk))
 	for _, i := range chunk {
 		r := w.recs[i]
 		k := usageKey(r.PartnerID, r.TenantID, r.Date)
@@ -207,33 +206,21 @@ func (w *usageWriter) answerRecorded(ctx context.Context, chunk []int) ([]int, e
 		keys = append(keys, k)
 	}
 	found := map[int]bool{}
-	req := map[string]types.KeysAndAttributes{s.opts.Table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for attempt := 1; len(req) > 0; attempt++ {
-		out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+	err := s.batchGet(ctx, "read the recorded usage", keys, func(it item) error {
+		i, ok := byKey[keyString(it)]
+		if !ok {
+			return nil
+		}
+		first, err := decodeUsage(it)
 		if err != nil {
-			return nil, storageErr(err, "read recorded usage")
+			return err
 		}
-		for _, it := range out.Responses[s.opts.Table] {
-			i, ok := byKey[keyString(it)]
-			if !ok {
-				continue
-			}
-			first, err := decodeUsage(it)
-			if err != nil {
-				return nil, err
-			}
-			w.day.Writes[i] = dsu.UsageWrite{First: first}
-			found[i] = true
-		}
-		req = out.UnprocessedKeys
-		if len(req) > 0 {
-			if attempt >= s.opts.MaxAttempts {
-				return nil, dsu.Errorf(dsu.KindUpstreamUnavailable, "the database is too busy to read the recorded usage; try again")
-			}
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, storageErr(err, "read recorded usage")
-			}
-		}
+		w.day.Writes[i] = dsu.UsageWrite{First: first}
+		found[i] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var rest []int
 	for _, i := range chunk {
