@@ -536,7 +536,8 @@ func getPurchase(t *testing.T, f openapitest.Handler, partner, id string) map[st
 
 // A refill whose answer from Stripe was lost is reconciled by the sweep,
 // which reads the charge for its receipt; so is a manual purchase resumed
-// after its first attempt's write failed.
+// after its first attempt's write failed, and a portal payment whose
+// webhooks were all lost, credited by the purchase sweep.
 func TestReconciliationFillsTheReceipt(t *testing.T) {
 	ctx := context.Background()
 	r := newRefillWorld(t)
@@ -568,7 +569,18 @@ func TestReconciliationFillsTheReceipt(t *testing.T) {
 	if got := r.purchase("p2", res.Purchase.ID); got.Status != dsu.StatusSucceeded || got.ReceiptURL != receiptOf(pi.LatestChargeID) {
 		t.Fatalf("resumed purchase %+v", got)
 	}
-	if n := r.pay.Calls("GetCharge"); n != 2 {
+
+	// A portal payment whose webhooks were all lost is credited by the
+	// purchase sweep, with its receipt.
+	p3 := r.partner("p3", "")
+	lost, lostPI := r.pendingPurchase(p3, "k3")
+	paid := r.pay.SetIntentStatus(lostPI.ID, app.PISucceeded, nil)
+	r.clock.Advance(dsu.ReconcileAfter)
+	r.sweep()
+	if got := r.purchase("p3", lost.ID); got.Status != dsu.StatusSucceeded || got.ReceiptURL != receiptOf(paid.LatestChargeID) {
+		t.Fatalf("manual purchase reconciled by the sweep %+v", got)
+	}
+	if n := r.pay.Calls("GetCharge"); n != 3 {
 		t.Fatalf("%d charge reads, want one per reconciled payment", n)
 	}
 }

@@ -30,7 +30,11 @@ type paymentIntents interface {
 	// FindPaymentIntent finds a purchase's PaymentIntent among the
 	// customer's, for when the idempotency key may be forgotten.
 	FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error)
-	// GetCharge reads a charge: reconciliation takes its receipt.
+	chargeReader
+}
+
+// chargeReader reads a charge: reconciliation takes its receipt.
+type chargeReader interface {
 	GetCharge(ctx context.Context, id string) (Charge, error)
 }
 
@@ -39,7 +43,7 @@ type paymentIntents interface {
 // since a lost charge.succeeded webhook would otherwise leave the purchase
 // without its receipt. Without an answer from Stripe the payment is
 // recorded all the same, without a receipt.
-func withReceipt(ctx context.Context, charges paymentIntents, log *slog.Logger, p dsu.Purchase, pi PaymentIntent) PaymentIntent {
+func withReceipt(ctx context.Context, charges chargeReader, log *slog.Logger, p dsu.Purchase, pi PaymentIntent) PaymentIntent {
 	if pi.Status != PISucceeded || pi.LatestChargeID == "" || pi.ReceiptURL != "" || p.ReceiptURL != "" {
 		return pi
 	}

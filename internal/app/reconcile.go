@@ -20,6 +20,7 @@ type reconcilePayments interface {
 	GetPaymentIntent(ctx context.Context, id string) (PaymentIntent, error)
 	FindPaymentIntent(ctx context.Context, customerID, purchaseID string, since time.Time) (PaymentIntent, bool, error)
 	CancelPaymentIntent(ctx context.Context, id, reason string) (PaymentIntent, error)
+	chargeReader
 }
 
 // CancelAbandoned is Stripe's cancellation reason for a PaymentIntent
@@ -92,6 +93,9 @@ func (r *PurchaseReconciler) Reconcile(ctx context.Context, key dsu.PurchaseKey)
 			}
 		}
 	}
+	// The webhooks were lost, charge.succeeded's too: the receipt comes
+	// from the charge, or the purchase would keep none.
+	pi = withReceipt(ctx, r.Payments, r.Log, p, pi)
 	stored, err := r.Settle.Settle(ctx, p, pi, "")
 	if errors.Is(err, errMismatch) {
 		return r.later(ctx, p, now)
