@@ -96,13 +96,19 @@ func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 			}
 		}()
 	}
+	// The partner the token names, once read: an operator going from a
+	// failed request to dsu-admin needs it (an id, not a person's detail).
+	var partnerID string
 	defer func() {
 		if p := recover(); p != nil {
-			log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			log.ErrorContext(ctx, "panic", "partner", partnerID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp = ErrorResponse(dsu.Errorf(dsu.KindInternal, "panic"), ev.RequestContext.RequestID)
 		}
 	}()
-	resp, err := f.serve(ctx, &ev)
+	resp, err := f.serve(ctx, &ev, &partnerID)
+	if partnerID != "" {
+		log = log.With("partner", partnerID)
+	}
 	if err != nil {
 		resp = ErrorResponse(err, ev.RequestContext.RequestID)
 		switch {
@@ -122,7 +128,8 @@ func (f *Function) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest
 	return resp, nil
 }
 
-func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+// serve answers ev; *partnerID is set as soon as the token names a partner.
+func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest, partnerID *string) (events.APIGatewayV2HTTPResponse, error) {
 	route, ok := f.routes[ev.RouteKey]
 	if !ok {
 		return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindNotFound, "no such route")
@@ -144,6 +151,7 @@ func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 			return events.APIGatewayV2HTTPResponse{}, dsu.Errorf(dsu.KindForbidden, "%s needs the %s group", what, f.cfg.Claims.AdminGroup)
 		}
 		r.Identity = id
+		*partnerID = id.PartnerID
 		if r.Partner, err = f.cfg.Partners.Ensure(ctx, id.PartnerID); err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}

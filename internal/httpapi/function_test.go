@@ -107,6 +107,9 @@ func TestDispatchAndIdentity(t *testing.T) {
 	if len(partners.ensured) != 1 || partners.ensured[0] != "p1" {
 		t.Fatalf("partner not ensured: %v", partners.ensured)
 	}
+	if !strings.Contains(logs.String(), `"msg":"request served","route":"GET /v1/things","apiRequestId":"req-1","partner":"p1","status":200`) {
+		t.Errorf("the request's log line does not name its route, request and partner: %s", logs.String())
+	}
 
 	resp, _ = f.Handle(ctx, event("POST /v1/things", reader))
 	if p := decodeProblem(t, resp); p.Status != 403 || p.Code != "forbidden" {
@@ -157,6 +160,11 @@ func TestInternalErrorsHideInternals(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "secret internals") || !strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("the operator's log lacks the cause: %s", logs.String())
+	}
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, `"partner":"p1"`) {
+			t.Errorf("a failed request's log line does not name its partner: %s", line)
+		}
 	}
 }
 
