@@ -285,6 +285,10 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 		add(ProblemCreditedNotPaid, p.ID, "the purchase is %s but PaymentIntent %s is %s", p.Status, pi.ID, pi.Status)
 	case inFlight && now.Sub(p.CreatedAt) > window:
 		add(ProblemStuckInFlight, p.ID, "the purchase has been %s since %s (PaymentIntent %s is %s)", p.Status, p.CreatedAt.Format(time.RFC3339), pi.ID, pi.Status)
+	case p.Kind == dsu.KindManual && p.Status == dsu.StatusFailed && cancelable(pi.Status) && now.Sub(p.CreatedAt) > dsu.AbandonAfter+window:
+		// A declined manual purchase stays payable with another card until
+		// the sweep cancels its PaymentIntent at 24 hours.
+		add(ProblemStuckInFlight, p.ID, "the purchase failed but its PaymentIntent %s is still %s since %s; the sweep should have canceled it", pi.ID, pi.Status, p.CreatedAt.Format(time.RFC3339))
 	}
 	return nil
 }

@@ -155,6 +155,43 @@ func TestVerifyFindsWhatIsWrong(t *testing.T) {
 	}
 }
 
+// A declined manual purchase is a legitimate outcome, not stuck, while
+// its PaymentIntent may still be paid with another card; past 24 hours and
+// the reconcile window its PaymentIntent should have been canceled by the
+// sweep, and one still payable is reported.
+func TestVerifyReportsAFailedPurchaseWhosePaymentIntentOutlivedItsDay(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	p := w.partner("p1", "pm_card")
+	w.pay.outcome["pm_card"] = "insufficient_funds"
+	declined, _ := w.buy(p, "k1", app.PayWithSavedCard, 1)
+	if declined.Purchase.Status != dsu.StatusFailed {
+		t.Fatalf("purchase %+v", declined.Purchase)
+	}
+	stuck := func() bool {
+		v, err := w.admin().Verify(ctx, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(v.Problems, func(pr app.Problem) bool {
+			return pr.Kind == app.ProblemStuckInFlight && pr.PurchaseID == declined.Purchase.ID
+		})
+	}
+	w.clock.Advance(dsu.AbandonAfter)
+	if stuck() {
+		t.Fatal("a declined purchase within its day is reported stuck")
+	}
+	w.clock.Advance(2 * time.Hour)
+	if !stuck() {
+		t.Fatal("a declined purchase whose PaymentIntent is still payable after 26 hours is not reported")
+	}
+	pi, _ := w.pay.IntentFor(declined.Purchase.ID)
+	w.pay.SetIntentStatus(pi.ID, app.PICanceled, nil)
+	if stuck() {
+		t.Fatal("a declined purchase whose PaymentIntent was canceled is reported stuck")
+	}
+}
+
 // Show never creates a partner and reports the invariant.
 func TestShowPartner(t *testing.T) {
 	w := newWorld(t)

@@ -25,7 +25,8 @@ type fakePayments struct {
 	paymentMethods map[string]app.PaymentMethod
 	defaults       map[string]string // customer → default payment method
 	intents        map[string]app.PaymentIntent
-	intentOf       map[string]string // purchase → payment intent (idempotency key purchase:<id>)
+	intentOf       map[string]string                   // purchase → payment intent (idempotency key purchase:<id>)
+	intentReqs     map[string]app.PaymentIntentRequest // purchase → the request its key was first used with
 	refunds        map[string][]app.Refund
 	refundKeys     map[string]app.Refund // idempotency key → the refund it created
 	refundRequests []app.RefundRequest
@@ -50,7 +51,7 @@ func newFakePayments() *fakePayments {
 	return &fakePayments{
 		customers: map[string]app.CustomerDetails{}, customerOf: map[string]string{},
 		setupIntents: map[string]app.SetupIntent{}, paymentMethods: map[string]app.PaymentMethod{},
-		defaults: map[string]string{}, intents: map[string]app.PaymentIntent{}, intentOf: map[string]string{},
+		defaults: map[string]string{}, intents: map[string]app.PaymentIntent{}, intentOf: map[string]string{}, intentReqs: map[string]app.PaymentIntentRequest{},
 		refunds: map[string][]app.Refund{}, refundKeys: map[string]app.Refund{}, calls: map[string]int{}, failOnce: map[string]error{}, outcome: map[string]string{},
 	}
 }
@@ -201,7 +202,12 @@ func (f *fakePayments) CreatePaymentIntent(_ context.Context, in app.PaymentInte
 		return app.PaymentIntent{}, err
 	}
 	if id, ok := f.intentOf[in.PurchaseID]; ok {
-		// The same idempotency key (purchase:<id>) replays the first result.
+		// The same idempotency key (purchase:<id>) replays the first result,
+		// but only for the same parameters: Stripe refuses a key reused with
+		// others (idempotency_error), as the adapter reports it.
+		if first := f.intentReqs[in.PurchaseID]; first != in {
+			return app.PaymentIntent{}, dsu.Wrap(app.ErrIdempotencyKeyReused, dsu.KindInternal, "the payment service rejected the request")
+		}
 		return f.result(f.intents[id])
 	}
 	pi := app.PaymentIntent{
@@ -222,7 +228,7 @@ func (f *fakePayments) CreatePaymentIntent(_ context.Context, in app.PaymentInte
 			pi.LastError = &app.PaymentError{Code: "card_declined", DeclineCode: outcome, Message: "Your card was declined."}
 		}
 	}
-	f.intents[pi.ID], f.intentOf[in.PurchaseID] = pi, pi.ID
+	f.intents[pi.ID], f.intentOf[in.PurchaseID], f.intentReqs[in.PurchaseID] = pi, pi.ID, in
 	if f.loseResponse {
 		f.loseResponse = false
 		return app.PaymentIntent{}, dsu.Errorf(dsu.KindUpstreamUnavailable, "timeout waiting for Stripe")
@@ -274,7 +280,7 @@ func (f *fakePayments) FindPaymentIntent(_ context.Context, customerID, purchase
 func (f *fakePayments) ForgetKeys() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.intentOf = map[string]string{}
+	f.intentOf, f.intentReqs = map[string]string{}, map[string]app.PaymentIntentRequest{}
 }
 
 // SetIntentStatus changes a PaymentIntent at "Stripe" (the portal confirmed

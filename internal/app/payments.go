@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -45,6 +46,13 @@ type PaymentMethod struct {
 	ExpMonth   int
 	ExpYear    int
 }
+
+// ErrIdempotencyKeyReused is what the payment provider's error wraps when
+// it refuses a request whose idempotency key was first used with other
+// parameters (Stripe's idempotency_error): the first request ran, so what
+// it created is looked up rather than taken as a refusal (RULES.md,
+// "Idempotency keys and metadata"). Its kind stays internal.
+var ErrIdempotencyKeyReused = errors.New("idempotency key reused with other parameters")
 
 // PaymentIntentRequest is one purchase's payment.
 type PaymentIntentRequest struct {

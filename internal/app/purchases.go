@@ -191,6 +191,17 @@ func (s *Purchases) pay(ctx context.Context, p dsu.Partner, purchase dsu.Purchas
 		req.PaymentMethodID, req.Confirm = p.Card.PaymentMethodID, true
 	}
 	pi, err := s.Payments.CreatePaymentIntent(ctx, req)
+	if pi.ID == "" && errors.Is(err, ErrIdempotencyKeyReused) {
+		// A resumed request whose first attempt ran at Stripe with other
+		// parameters (the card or the receipt address changed since): it
+		// may have charged, so its PaymentIntent is looked up.
+		s.Log.WarnContext(ctx, "purchase resumed with other parameters than its first attempt; looking up its PaymentIntent", "purchase", purchase.ID)
+		res, err := s.giveUp(ctx, p, purchase, method, claim)
+		if err != nil && Transient(err) {
+			s.resumable(ctx, claim, purchase.ID)
+		}
+		return res, err
+	}
 	if err != nil && pi.ID == "" {
 		// No PaymentIntent to record (Stripe unreachable, or refused the
 		// request). The purchase stays pending and the key resumable: a
@@ -220,9 +231,11 @@ func (s *Purchases) resumable(ctx context.Context, claim dsu.IdempotencyClaim, p
 	}
 }
 
-// giveUp finishes a purchase whose PaymentIntent creation outlived Stripe's
-// idempotency window: the PaymentIntent it may have created is looked up
-// rather than created again; without one, the purchase fails not charged.
+// giveUp finishes a purchase whose PaymentIntent cannot be created again:
+// its creation outlived Stripe's idempotency window, or Stripe refused the
+// retry because the key was first used with other parameters. The
+// PaymentIntent it may have created is looked up instead; without one, the
+// purchase fails not charged.
 func (s *Purchases) giveUp(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, method string, claim dsu.IdempotencyClaim) (PurchaseResult, error) {
 	if p.StripeCustomerID != "" {
 		pi, found, err := s.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)

@@ -451,3 +451,35 @@ func TestReplaySurvivesACardRemoval(t *testing.T) {
 		t.Fatalf("a new request without a card: %v", err)
 	}
 }
+
+// A saved-card purchase charged at Stripe whose answer was lost, resumed
+// with the same Idempotency-Key after the partner replaced the card: the
+// retry's new card under the same Stripe key is refused (idempotency_error);
+// the first PaymentIntent is looked up and recorded, and the retry answers
+// with the paid purchase, credited once.
+func TestResumeAfterTheCardChangedFindsTheFirstPayment(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.partner("p1", "pm_old")
+	before := r.balance("p1")
+	r.pay.loseResponse = true
+	if _, err := r.buy(p, "k1", app.PayWithSavedCard, 1); err == nil {
+		t.Fatal("want the lost answer")
+	}
+	si := r.confirmCard(p, "visa", "1881")
+	if _, err := r.billing.SaveCard(ctx, p, si.ID); err != nil {
+		t.Fatal(err)
+	}
+	p = r.savedPartner("p1")
+	res, err := r.buy(p, "k1", app.PayWithSavedCard, 1)
+	if err != nil || res.Purchase.Status != dsu.StatusSucceeded {
+		t.Fatalf("resume: %+v %v", res.Purchase, err)
+	}
+	pi, _ := r.pay.IntentFor(res.Purchase.ID)
+	if res.Purchase.PaymentIntentID != pi.ID || pi.PaymentMethodID != "pm_old" || len(r.pay.intents) != 1 {
+		t.Fatalf("purchase %+v, PaymentIntent %+v, %d PaymentIntents", res.Purchase, pi, len(r.pay.intents))
+	}
+	if b := r.balance("p1"); b != before+1000 {
+		t.Fatalf("balance %d, want %d", b, before+1000)
+	}
+}

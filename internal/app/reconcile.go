@@ -34,8 +34,9 @@ var abandonedFailure = dsu.Failure{Code: "abandoned", Message: "The payment was 
 
 // PurchaseReconciler finishes the manual purchases the sweep finds
 // unfinished (RULES.md, "Reconciliation and the sweep"): a purchase still
-// pending or requiring action an hour after its creation is compared with
-// its PaymentIntent and settled through the one settlement path
+// pending or requiring action an hour after its creation, or failed with a
+// PaymentIntent the portal may still pay with another card, is compared
+// with its PaymentIntent and settled through the one settlement path
 // (Settler.Settle), so a payment whose webhook was lost is credited exactly
 // once; one still unpaid after 24 hours is canceled at Stripe and marked
 // canceled (abandoned). Between looks the purchase waits in the sparse

@@ -361,3 +361,121 @@ func unfinishedPurchaseItem(p dsu.Purchase, shards int) map[string]types.Attribu
 	}
 	return it
 }
+
+// The portal's first card is declined (payment_failed moves the purchase
+// to failed), the partner confirms the same PaymentIntent with another card
+// and it succeeds, but that webhook is lost: a failed manual purchase with
+// a PaymentIntent stays in the sweep's index, so the money taken is
+// credited, exactly once.
+func TestSweepCreditsAFailedManualPurchasePaidLaterWhoseWebhookWasLost(t *testing.T) {
+	r := newRefillWorld(t)
+	p := r.partner("p1", "")
+	before := r.balance("p1")
+	purchase, pi := r.pendingPurchase(p, "k1")
+	declined := r.pay.SetIntentStatus(pi.ID, app.PIRequiresPaymentMethod,
+		&app.PaymentError{Code: "card_declined", DeclineCode: "insufficient_funds", Message: "Your card was declined."})
+	if err := r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentFailed, declined)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.purchase("p1", purchase.ID); got.Status != dsu.StatusFailed {
+		t.Fatalf("purchase %+v", got)
+	}
+	r.pay.SetIntentStatus(pi.ID, app.PISucceeded, nil) // second card, webhook lost
+	for range 6 {
+		r.clock.Advance(5 * time.Hour)
+		r.sweep()
+	}
+	if got := r.balance("p1"); got != before+1000 {
+		t.Fatalf("balance %d, want %d: a paid purchase stays uncredited (status %s)", got, before+1000, r.purchase("p1", purchase.ID).Status)
+	}
+	if got := r.purchase("p1", purchase.ID); got.Status != dsu.StatusSucceeded || got.Failure != nil {
+		t.Fatalf("purchase %+v failure %+v", got, got.Failure)
+	}
+	if n := r.pay.Calls("CancelPaymentIntent"); n != 0 {
+		t.Fatalf("a paid PaymentIntent was canceled %d times", n)
+	}
+	r.clock.Advance(48 * time.Hour)
+	if res := r.sweep(); res.Purchases != 0 {
+		t.Fatalf("a settled purchase is still swept: %+v", res)
+	}
+}
+
+// A declined manual purchase nobody pays with another card: its
+// PaymentIntent stays payable at Stripe, so at 24 hours the sweep cancels
+// it (abandoned) and the purchase is canceled, out of the index for good.
+// A late payment_intent.canceled changes nothing more.
+func TestSweepCancelsTheStillPayablePaymentIntentOfAFailedManualPurchase(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.partner("p1", "pm_saved")
+	r.pay.outcome["pm_saved"] = "insufficient_funds"
+	before := r.balance("p1")
+	res, err := r.buy(p, "k1", app.PayWithSavedCard, 1)
+	if !dsu.IsKind(err, dsu.KindCardDeclined) && err != nil {
+		t.Fatal(err)
+	}
+	purchase := r.purchase("p1", res.Purchase.ID)
+	if purchase.Status != dsu.StatusFailed || purchase.PaymentIntentID == "" {
+		t.Fatalf("declined purchase %+v", purchase)
+	}
+	start := purchase.CreatedAt
+	for r.clock.Now().Add(5 * time.Minute).Before(start.Add(dsu.AbandonAfter)) {
+		r.clock.Advance(5 * time.Minute)
+		r.sweep()
+	}
+	if n := r.pay.Calls("CancelPaymentIntent"); n != 0 {
+		t.Fatalf("canceled before 24 hours: %d", n)
+	}
+	if n := r.pay.Calls("GetPaymentIntent"); n != 5 {
+		t.Fatalf("%d PaymentIntent reads in 24 hours, want 5 looks", n)
+	}
+	if got := r.purchase("p1", purchase.ID); got.Status != dsu.StatusFailed || got.Failure == nil || got.Failure.Code != "insufficient_funds" {
+		t.Fatalf("before 24 hours: %+v failure %+v", got, got.Failure)
+	}
+	r.clock.Set(start.Add(dsu.AbandonAfter))
+	r.sweep()
+	pi, _ := r.pay.IntentFor(purchase.ID)
+	if pi.Status != app.PICanceled || pi.CancellationReason != app.CancelAbandoned {
+		t.Fatalf("at Stripe: %s %q", pi.Status, pi.CancellationReason)
+	}
+	got := r.purchase("p1", purchase.ID)
+	if got.Status != dsu.StatusCanceled || got.Failure == nil || got.Failure.Code != "abandoned" {
+		t.Fatalf("after 24 hours: %+v failure %+v", got, got.Failure)
+	}
+	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentCanceled, pi)); err != nil {
+		t.Fatal(err)
+	}
+	if again := r.purchase("p1", purchase.ID); again.Status != dsu.StatusCanceled || again.Version != got.Version {
+		t.Fatalf("after the event: %+v", again)
+	}
+	if r.balance("p1") != before {
+		t.Fatal("a declined purchase moved the balance")
+	}
+	r.clock.Advance(48 * time.Hour)
+	if res := r.sweep(); res.Purchases != 0 {
+		t.Fatalf("a canceled purchase is still swept: %+v", res)
+	}
+}
+
+// Paid with another card just as the sweep cancels the declined
+// PaymentIntent: the cancellation is refused and the payment credited.
+func TestSweepCreditsAFailedPurchasePaidJustBeforeItsCancellation(t *testing.T) {
+	r := newRefillWorld(t)
+	p := r.partner("p1", "")
+	before := r.balance("p1")
+	purchase, pi := r.pendingPurchase(p, "k1")
+	declined := r.pay.SetIntentStatus(pi.ID, app.PIRequiresPaymentMethod,
+		&app.PaymentError{Code: "card_declined", DeclineCode: "do_not_honor", Message: "Your card was declined."})
+	if err := r.webhooks.Handle(context.Background(), piEvent(app.EvPaymentFailed, declined)); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(dsu.AbandonAfter)
+	r.pay.mu.Lock()
+	r.pay.failOnce["CancelPaymentIntent"] = dsu.Errorf(dsu.KindInternal, "payment_intent_unexpected_state")
+	r.pay.mu.Unlock()
+	r.pay.SetIntentStatus(pi.ID, app.PISucceeded, nil)
+	r.sweep()
+	if got := r.purchase("p1", purchase.ID); got.Status != dsu.StatusSucceeded || r.balance("p1") != before+1000 {
+		t.Fatalf("purchase %s, balance %d", got.Status, r.balance("p1"))
+	}
+}

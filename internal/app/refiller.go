@@ -102,7 +102,10 @@ func (r *Refiller) Refill(ctx context.Context, partnerID string) error {
 // purchase:<id>) and settles what Stripe answers. Without an answer the
 // refill stays in flight; the sweep reconciles it, and then also reads the
 // receipt of a payment that succeeded (a first attempt leaves it to the
-// charge.succeeded webhook).
+// charge.succeeded webhook). A retry sends the card saved now: if the
+// first attempt reached Stripe with another card (replaced since), Stripe
+// refuses the key (ErrIdempotencyKeyReused) and the first attempt's
+// PaymentIntent is looked up instead.
 func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purchase, reconciling bool) error {
 	req := PaymentIntentRequest{
 		PurchaseID: purchase.ID, PartnerID: p.ID, Kind: purchase.Kind, Amount: purchase.Amount,
@@ -121,6 +124,12 @@ func (r *Refiller) charge(ctx context.Context, p dsu.Partner, purchase dsu.Purch
 			// flight and the sweep reconciles it.
 			r.Log.WarnContext(ctx, "refill charge not confirmed; the sweep reconciles it", "partner", p.ID, "purchase", purchase.ID, "error", err.Error())
 			return nil
+		}
+		if errors.Is(err, ErrIdempotencyKeyReused) {
+			// The first attempt ran at Stripe with other parameters (the
+			// card replaced since, say) and may have charged: not a refusal.
+			r.Log.WarnContext(ctx, "refill retried with other parameters than its first attempt; looking up its PaymentIntent", "partner", p.ID, "purchase", purchase.ID)
+			return r.lookUp(ctx, p, purchase)
 		}
 		// Stripe refused without creating a PaymentIntent (the card or the
 		// customer is gone, say): retrying would be refused again.
@@ -177,20 +186,7 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 		// The plan stopped, the card is gone or expired, or Stripe may have
 		// forgotten the key: look for the PaymentIntent instead of creating
 		// one.
-		if p.StripeCustomerID != "" {
-			pi, found, err := r.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)
-			if err != nil {
-				return err
-			}
-			if found {
-				_, err := r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
-				if errors.Is(err, errMismatch) {
-					return nil
-				}
-				return err
-			}
-		}
-		return r.notCharged(ctx, purchase, "")
+		return r.lookUp(ctx, p, purchase)
 	case purchase.Status == dsu.StatusPending || purchase.Status == dsu.StatusRequiresAction:
 		pi, err := r.Payments.GetPaymentIntent(ctx, purchase.PaymentIntentID)
 		if err != nil {
@@ -206,6 +202,26 @@ func (r *Refiller) Reconcile(ctx context.Context, acc dsu.Account) error {
 	default: // failed or canceled, recorded without the claim's release
 		return r.release(ctx, acc.PartnerID, func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillReleased(purchase.ID) })
 	}
+}
+
+// lookUp finishes a refill without creating a PaymentIntent: the one
+// Stripe has for it (among the customer's, by metadata purchase_id, a
+// strongly consistent list) is settled; without one it was never charged.
+func (r *Refiller) lookUp(ctx context.Context, p dsu.Partner, purchase dsu.Purchase) error {
+	if p.StripeCustomerID != "" {
+		pi, found, err := r.Payments.FindPaymentIntent(ctx, p.StripeCustomerID, purchase.ID, purchase.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if found {
+			_, err := r.Settle.Settle(ctx, purchase, withReceipt(ctx, r.Payments, r.Log, purchase, pi), "")
+			if errors.Is(err, errMismatch) {
+				return nil
+			}
+			return err
+		}
+	}
+	return r.notCharged(ctx, purchase, "")
 }
 
 // release frees a claim the purchase's outcome did not free; a claim that

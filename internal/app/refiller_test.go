@@ -518,3 +518,76 @@ func TestPermanentRefusalPausesThePlan(t *testing.T) {
 		t.Fatalf("purchase %+v", autos)
 	}
 }
+
+// A refill charged on the old card whose answer and webhooks were lost,
+// then the card is replaced: the sweep's retry sends the new card under the
+// same idempotency key, which Stripe refuses (idempotency_error, a key
+// reused with other parameters). The first attempt's PaymentIntent is
+// looked up and credited, never taken as a refusal: the refill is not
+// marked not charged and the plan is not paused.
+func TestReconcileFindsARefillChargedOnACardReplacedSince(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.planPartner("p1", "pm_old", 5)
+	before := r.balance("p1")
+	r.use("p1", "t", 2000)
+	r.pay.loseResponse = true
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusPending {
+		t.Fatalf("refill %+v", autos)
+	}
+	charged, _ := r.pay.IntentFor(autos[0].ID)
+	if charged.Status != app.PISucceeded || charged.PaymentMethodID != "pm_old" {
+		t.Fatalf("first attempt at Stripe %+v", charged)
+	}
+	si := r.confirmCard(p, "visa", "1881")
+	if _, err := r.billing.SaveCard(ctx, p, si.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)
+	r.sweep()
+	got := r.purchase("p1", autos[0].ID)
+	if got.Status != dsu.StatusSucceeded || got.PaymentIntentID != charged.ID {
+		t.Fatalf("refill %+v failure %+v", got, got.Failure)
+	}
+	if b := r.balance("p1"); b != before-2000+1000 {
+		t.Fatalf("balance %d, want %d: the charge on the old card was not credited once", b, before-1000)
+	}
+	if acc := r.account("p1"); acc.AutoRefill.Status != dsu.AutoRefillActive || acc.Refill.Phase != dsu.RefillIdle {
+		t.Fatalf("plan %+v, refill %+v", acc.AutoRefill, acc.Refill)
+	}
+	if n := len(r.pay.intents); n != 1 {
+		t.Fatalf("%d PaymentIntents for one refill", n)
+	}
+}
+
+// A refill whose first attempt never reached Stripe, retried after the card
+// was replaced: nothing used the key, so the new card is charged, once.
+func TestReconcileChargesTheNewCardWhenTheFirstAttemptNeverReachedStripe(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.planPartner("p1", "pm_old", 5)
+	before := r.balance("p1")
+	r.use("p1", "t", 2000)
+	r.pay.failOnce["CreatePaymentIntent"] = errStripeDown
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	si := r.confirmCard(p, "visa", "1881")
+	if _, err := r.billing.SaveCard(ctx, p, si.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(dsu.DefaultRefillPolicy.StuckAfter)
+	r.sweep()
+	autos := r.autoPurchases("p1")
+	pi, _ := r.pay.IntentFor(autos[0].ID)
+	if len(autos) != 1 || autos[0].Status != dsu.StatusSucceeded || pi.PaymentMethodID != si.PaymentMethodID {
+		t.Fatalf("refill %+v, charged %q", autos, pi.PaymentMethodID)
+	}
+	if b := r.balance("p1"); b != before-1000 {
+		t.Fatalf("balance %d, want %d", b, before-1000)
+	}
+}

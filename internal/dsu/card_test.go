@@ -203,11 +203,20 @@ func TestManualPurchaseReconcileSchedule(t *testing.T) {
 		q.Status = st
 		_, ok := q.SweepAt()
 		if want := st == StatusPending || st == StatusRequiresAction; ok != want {
-			t.Errorf("%s indexed %v, want %v", st, ok, want)
+			t.Errorf("%s without a PaymentIntent indexed %v, want %v", st, ok, want)
+		}
+		// A declined PaymentIntent stays payable with another card until
+		// the sweep cancels it: a failed purchase with one stays indexed.
+		q.PaymentIntentID = "pi_1"
+		_, ok = q.SweepAt()
+		if want := st == StatusPending || st == StatusRequiresAction || st == StatusFailed; ok != want {
+			t.Errorf("%s with a PaymentIntent indexed %v, want %v", st, ok, want)
 		}
 	}
-	if _, ok := (Purchase{Kind: KindAutoRefill, Status: StatusPending, CreatedAt: created}).SweepAt(); ok {
-		t.Error("an automatic purchase is reconciled through its account, not indexed itself")
+	for _, st := range []PurchaseStatus{StatusPending, StatusFailed} {
+		if _, ok := (Purchase{Kind: KindAutoRefill, Status: st, PaymentIntentID: "pi_1", CreatedAt: created}).SweepAt(); ok {
+			t.Errorf("an automatic purchase %s is reconciled through its account, not indexed itself", st)
+		}
 	}
 	// Looks after 1 h, 2 h, 4 h, 8 h, 16 h, then at 24 h, then hourly.
 	now := created.Add(ReconcileAfter)

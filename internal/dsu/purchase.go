@@ -41,8 +41,10 @@ var PurchaseStatuses = []PurchaseStatus{
 var transitions = map[PurchaseStatus][]PurchaseStatus{
 	StatusPending:        {StatusRequiresAction, StatusSucceeded, StatusFailed, StatusCanceled},
 	StatusRequiresAction: {StatusSucceeded, StatusFailed, StatusCanceled},
-	// A failed purchase can still be paid by a later successful confirm.
-	StatusFailed:    {StatusSucceeded},
+	// A failed purchase can still be paid by a later successful confirm;
+	// a manual one whose PaymentIntent nobody paid in 24 hours is canceled
+	// (RULES.md, "Reconciliation and the sweep").
+	StatusFailed:    {StatusSucceeded, StatusCanceled},
 	StatusSucceeded: {StatusRefunded, StatusPartiallyRefunded, StatusDisputed},
 	// Further refunds finish it; a dispute can follow a partial refund.
 	StatusPartiallyRefunded: {StatusRefunded, StatusDisputed},
@@ -205,23 +207,43 @@ const (
 	// ReconcileAfter is when the sweep first compares an unfinished manual
 	// purchase with its PaymentIntent.
 	ReconcileAfter = time.Hour
-	// AbandonAfter is when an unpaid manual purchase is given up: its
-	// PaymentIntent is canceled at Stripe.
+	// AbandonAfter is when an unpaid manual purchase (pending, requiring
+	// action, or failed with a PaymentIntent) is given up: its PaymentIntent
+	// is canceled at Stripe.
 	AbandonAfter = 24 * time.Hour
 )
 
 // SweepAt is when the sweep must look at the purchase, and whether it must
-// at all: a manual purchase still pending or requiring action. Storage
-// indexes exactly the purchases for which ok is true, so the sweep never
-// reads the others; every other status leaves the index.
+// at all: a manual purchase still pending or requiring action, or one that
+// failed with a PaymentIntent (a declined card: the portal may still pay
+// that PaymentIntent with another card, and its webhook may be lost; once
+// abandoned it is canceled at Stripe). Storage indexes exactly the
+// purchases for which ok is true, so the sweep never reads the others;
+// every other status leaves the index.
 func (p Purchase) SweepAt() (at time.Time, ok bool) {
-	if p.Kind != KindManual || (p.Status != StatusPending && p.Status != StatusRequiresAction) {
+	if !p.awaitsSweep() {
 		return time.Time{}, false
 	}
 	if !p.ReconcileAt.IsZero() {
 		return p.ReconcileAt, true
 	}
 	return p.CreatedAt.Add(ReconcileAfter), true
+}
+
+// awaitsSweep reports whether the purchase may still change without this
+// system acting, and so needs the sweep: a manual purchase not finished,
+// or failed with a PaymentIntent that is still payable until canceled.
+func (p Purchase) awaitsSweep() bool {
+	if p.Kind != KindManual {
+		return false
+	}
+	switch p.Status {
+	case StatusPending, StatusRequiresAction:
+		return true
+	case StatusFailed:
+		return p.PaymentIntentID != ""
+	}
+	return false
 }
 
 // Abandoned reports whether the purchase is AbandonAfter old.

@@ -17,6 +17,7 @@ func TestPurchaseTransitions(t *testing.T) {
 		{StatusRequiresAction, StatusFailed}:       true,
 		{StatusRequiresAction, StatusCanceled}:     true,
 		{StatusFailed, StatusSucceeded}:            true,
+		{StatusFailed, StatusCanceled}:             true,
 		{StatusSucceeded, StatusRefunded}:          true,
 		{StatusSucceeded, StatusPartiallyRefunded}: true,
 		{StatusSucceeded, StatusDisputed}:          true,

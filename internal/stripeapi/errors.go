@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cirasync/dsubilling/internal/app"
 	"github.com/cirasync/dsubilling/internal/dsu"
 	"github.com/stripe/stripe-go/v76"
 )
@@ -28,6 +29,14 @@ type APIError struct {
 	Param       string
 	RequestID   string // req_..., for Stripe support
 	Message     string // Stripe's message
+}
+
+// Is makes Stripe's idempotency_error (a key reused with other parameters
+// than its first request's) match app.ErrIdempotencyKeyReused: the first
+// request ran at Stripe, so the use cases look up what it created rather
+// than take it as a refusal. The kind stays internal.
+func (e *APIError) Is(target error) bool {
+	return target == app.ErrIdempotencyKeyReused && e.Type == string(stripe.ErrorTypeIdempotency)
 }
 
 func (e *APIError) Error() string {
@@ -79,7 +88,8 @@ const (
 //     KindUpstreamUnavailable
 //   - resource_missing (or any 404) → KindNotFound
 //   - authentication_error (bad key, 401), permission errors (403),
-//     idempotency_error, every other invalid_request_error, malformed
+//     idempotency_error (which also matches app.ErrIdempotencyKeyReused:
+//     APIError.Is), every other invalid_request_error, malformed
 //     responses → KindInternal
 //
 // The cause kept in Err is a redacted *APIError for Stripe's errors, the

@@ -230,6 +230,11 @@ func TestErrorsThroughTheClient(t *testing.T) {
 			c, _ := newTestClient(srv.URL)
 			_, err := c.GetPaymentIntent(context.Background(), "pi_nope")
 			dsuError(t, err, tt.kind)
+			// Only a key reused with other parameters says so: the use
+			// cases then look up what the first request created.
+			if got, want := errors.Is(err, app.ErrIdempotencyKeyReused), tt.name == "idempotency"; got != want {
+				t.Errorf("errors.Is(err, app.ErrIdempotencyKeyReused) = %v, want %v", got, want)
+			}
 			if n.Load() != 1 {
 				t.Errorf("%d requests, want 1", n.Load())
 			}
