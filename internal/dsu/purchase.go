@@ -112,7 +112,7 @@ type Purchase struct {
 	// DisputeClaimedUnits is what lost disputes would take uncapped: the
 	// disputed share of the units (RefundUnits of each disputed amount). A
 	// refund that fails after them gives back only what this leaves
-	// (RULES.md, "Disputes and the dispute hold").
+	// (RULES.md, "Refunds, disputes and the money kept").
 	DisputeClaimedUnits Units
 	// ReconcileAt is when the sweep next looks at an unfinished manual
 	// purchase; zero means ReconcileAfter its creation (Purchase.SweepAt).

@@ -15,8 +15,7 @@ import "slices"
 // purchase is always its units less all those claims, floored at 0: a
 // refund or dispute debits its claim as far as the partner still holds
 // units, and a refund that fails gives back only what the claims left in
-// force make free again (RULES.md, "Refunds", "Disputes and the dispute
-// hold").
+// force make free again (RULES.md, "Refunds, disputes and the money kept").
 
 // RefundState is where one refund is, as this system applied it.
 type RefundState string
