@@ -319,6 +319,94 @@ func TestLostDisputesDebitTheDisputedShare(t *testing.T) {
 	w.checkUnits(w.recorded(), "p1", "p2")
 }
 
+// A refund pending, then a lost dispute of the whole charge (its debit is
+// capped at what the refund left), then the refund fails: the partner got
+// the whole 100.00 back through the dispute, so the failed refund gives
+// nothing back, however often its reports arrive (found by review: it gave
+// back the refund's 1,000 DSUs).
+func TestFailedRefundAfterALostFullDisputeGivesNothingBack(t *testing.T) {
+	w := newWorld(t)
+	p := w.partner("p1", "pm_card")
+	res, _ := w.buy(p, "k1", app.PayWithSavedCard, 2) // 2,000 DSUs for 100.00
+	pi, _ := w.pay.IntentFor(res.Purchase.ID)
+	before := w.balance("p1")
+
+	refund := w.pay.Refund(pi.ID, 5000)
+	w.deliver(1, refundUpdated(w.pay.SetRefundStatus(refund.ID, app.RefundPending)))
+	d := app.Dispute{ID: "dp_1", ChargeID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Status: "lost", Amount: 10000, Currency: dsu.USD}
+	w.deliver(1, app.WebhookEvent{ID: "evt_dp_lost", Type: app.EvDisputeClosed, Dispute: &d})
+	if b := w.balance("p1"); b != before-2000 {
+		t.Fatalf("after the refund and the lost dispute: balance %d, want %d", b, before-2000)
+	}
+	w.deliver(2, refundUpdated(w.pay.SetRefundStatus(refund.ID, app.RefundFailed)))
+	if b := w.balance("p1"); b != before-2000 {
+		t.Fatalf("the failed refund gave back %d DSUs of a purchase the lost dispute took back in full", b-(before-2000))
+	}
+	got := w.purchase("p1", res.Purchase.ID)
+	if got.Status != dsu.StatusDisputed || got.RefundedAmount != 0 || got.RefundedUnits != 0 || got.DisputeDebitedUnits != 2000 || got.CreditedUnits() != 0 {
+		t.Fatalf("purchase %+v: the dispute now holds all 2,000 DSUs", got)
+	}
+	reversals := w.entries("p1", dsu.EntryRefundReversal)
+	if len(reversals) != 1 || reversals[0].Units != 0 || !strings.Contains(reversals[0].Description, "stay debited") {
+		t.Fatalf("reversal entries %+v, want one of 0 DSUs saying why", reversals)
+	}
+	w.checkUnits(w.recorded(), "p1")
+}
+
+// Refunds and disputes of one purchase in the orders Stripe may report
+// them: the partner always ends with the units of the money still held by
+// us, and with a ledger that adds up to the balance.
+func TestRefundsAndDisputesInAnyOrderLeaveTheUnitsTheMoneyBuys(t *testing.T) {
+	type step func(w *world, pi app.PaymentIntent, refundID string)
+	pending := func(w *world, _ app.PaymentIntent, id string) {
+		w.deliver(1, refundUpdated(w.pay.SetRefundStatus(id, app.RefundPending)))
+	}
+	failed := func(w *world, _ app.PaymentIntent, id string) {
+		w.deliver(2, refundUpdated(w.pay.SetRefundStatus(id, app.RefundFailed)))
+	}
+	dispute := func(status string, amount int64, cur dsu.Currency) step {
+		return func(w *world, pi app.PaymentIntent, _ string) {
+			d := app.Dispute{ID: "dp_1", ChargeID: chargeOf(pi.ID), PaymentIntentID: pi.ID, Status: "needs_response", Amount: amount, Currency: cur}
+			closed := d
+			closed.Status = status
+			w.deliver(1, app.WebhookEvent{ID: "evt_dp_created", Type: app.EvDisputeCreated, Dispute: &d})
+			w.deliver(2, app.WebhookEvent{ID: "evt_dp_closed", Type: app.EvDisputeClosed, Dispute: &closed})
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+		want  int64 // DSUs the partner holds of the 2,000 bought for 100.00
+	}{
+		{"refund fails before the whole charge is disputed and lost", []step{pending, failed, dispute("lost", 10000, dsu.USD)}, 0},
+		{"whole charge disputed and lost, then a refund pending and failed", []step{dispute("lost", 10000, dsu.USD), pending, failed}, 0},
+		{"half refunded, half disputed and lost, refund fails", []step{pending, dispute("lost", 5000, dsu.USD), failed}, 1000},
+		{"half refunded, dispute won, refund fails", []step{pending, dispute("won", 10000, dsu.USD), failed}, 2000},
+		// An operator's case: the dispute cannot be weighed, so it debits
+		// and keeps nothing.
+		{"half refunded, dispute in another currency lost, refund fails", []step{pending, dispute("lost", 9200, dsu.EUR), failed}, 2000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			p := w.partner("p1", "pm_card")
+			res, _ := w.buy(p, "k1", app.PayWithSavedCard, 2) // 2,000 DSUs for 100.00
+			pi, _ := w.pay.IntentFor(res.Purchase.ID)
+			before := w.balance("p1") - 2000
+			refund := w.pay.Refund(pi.ID, 5000)
+			for _, s := range c.steps {
+				s(w, pi, refund.ID)
+			}
+			if b := w.balance("p1"); b != before+c.want {
+				t.Fatalf("the partner holds %d DSUs of the purchase, want %d", b-before, c.want)
+			}
+			if got := w.purchase("p1", res.Purchase.ID); got.CreditedUnits() != c.want {
+				t.Fatalf("purchase %+v says the partner holds %d", got, got.CreditedUnits())
+			}
+			w.checkUnits(w.recorded(), "p1")
+		})
+	}
+}
+
 // A second PaymentIntent succeeding for a purchase another one paid: no
 // credit, one refund at Stripe under duplicate:<pi>, one domain event and
 // one error log, however many times (and however concurrently) Stripe

@@ -505,10 +505,11 @@ func (w *Webhooks) applyRefund(ctx context.Context, log *slog.Logger, p dsu.Purc
 	return err
 }
 
-// reverseRefund gives back exactly what a failed or canceled refund
-// debited, once (the purchase's refund record and the reversal's reference
-// guard it), and moves the purchase back to what the refunds still in
-// force make it. A refund that failed before it was ever debited credits
+// reverseRefund gives back what a failed or canceled refund debited, once
+// (the purchase's refund record and the reversal's reference guard it),
+// less what a lost dispute claims once the refund is out of force
+// (dsu.ReverseRefund: those stay debited), and moves the purchase back to
+// what the refunds still in force make it. A refund that failed before it was ever debited credits
 // nothing: it is recorded so that a late report of it pending debits
 // nothing either. The plan a refunded refill paused stays paused.
 func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Purchase, r Refund) error {
@@ -520,7 +521,7 @@ func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Pu
 		u := dsu.PurchaseUpdate{Purchase: rev.Purchase, From: []dsu.PurchaseStatus{p.Status}}
 		if rev.Debited {
 			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryRefundReversal, Units: rev.Units,
-				Reference: dsu.RefundReversalRef(r.ID), Description: dsu.RefundReversalDescription(r.ID, p.ID)}
+				Reference: dsu.RefundReversalRef(r.ID), Description: dsu.RefundReversalKeptDescription(r.ID, p.ID, rev.Units, rev.Kept)}
 		}
 		res, err := w.Store.UpdatePurchase(ctx, u)
 		switch {
@@ -528,7 +529,8 @@ func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Pu
 		case rev.Debited && res.Applied:
 			countEntry(w.Metrics, u.Ledger, true)
 			log.WarnContext(ctx, "refund did not go through at Stripe; its DSUs are back", "purchase", p.ID, "refund", r.ID,
-				"status", r.Status, "reason", r.FailureReason, "units", rev.Units, "purchaseStatus", string(rev.Purchase.Status))
+				"status", r.Status, "reason", r.FailureReason, "units", rev.Units, "keptForDispute", rev.Kept,
+				"purchaseStatus", string(rev.Purchase.Status))
 		case !rev.Debited:
 			log.InfoContext(ctx, "refund did not go through before it was debited: nothing to give back", "purchase", p.ID, "refund", r.ID, "status", r.Status)
 		}
@@ -539,8 +541,9 @@ func (w *Webhooks) reverseRefund(ctx context.Context, log *slog.Logger, p dsu.Pu
 
 // dispute marks the purchase disputed and pauses the plan; a lost dispute
 // debits the disputed share of the purchase's units, never more than the
-// partner still holds of it. A dispute in another currency than the
-// purchase debits nothing and is an operator's case. A purchase refunded in
+// partner still holds of it, and records its whole share, which a refund
+// failing later does not give back (dsu.LoseDispute). A dispute in another
+// currency than the purchase debits nothing and is an operator's case. A purchase refunded in
 // full stays refunded (the state machine's end), but the plan pauses all
 // the same.
 func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEvent) error {
@@ -578,8 +581,7 @@ func (w *Webhooks) dispute(ctx context.Context, log *slog.Logger, ev WebhookEven
 		u := dsu.PurchaseUpdate{Purchase: next, From: from, EventID: ev.ID, Account: (*dsu.Account).PauseForDispute}
 		var debit dsu.Units
 		if lost && !foreign {
-			debit = dsu.DisputeUnits(p, d.Amount)
-			next.DisputeDebitedUnits += debit
+			next, debit = dsu.LoseDispute(next, d.Amount)
 			u.Purchase = next
 			u.Ledger = &dsu.LedgerChange{PartnerID: p.PartnerID, Type: dsu.EntryDispute, Units: -debit, Reference: dsu.DisputeRef(d.ID),
 				Description: dsu.DisputeDescription(d.ID, p.ID)}

@@ -180,6 +180,20 @@ func RefundReversalDescription(refundID, purchaseID string) string {
 	return "Refund " + refundID + " of " + purchaseID + " did not go through; DSUs returned"
 }
 
+// RefundReversalKeptDescription describes the entry of a refund that
+// failed or was canceled when a lost dispute returned the money its DSUs
+// stood for: kept of what it debited stay debited, returned come back.
+func RefundReversalKeptDescription(refundID, purchaseID string, returned, kept Units) string {
+	if kept <= 0 {
+		return RefundReversalDescription(refundID, purchaseID)
+	}
+	d := "Refund " + refundID + " of " + purchaseID + " did not go through; "
+	if returned <= 0 {
+		return d + "its DSUs stay debited, as a lost dispute returned the money"
+	}
+	return d + FormatUnits(returned) + " DSUs returned, " + FormatUnits(kept) + " stay debited, as a lost dispute returned the money"
+}
+
 // DisputeDescription describes the debit of a lost dispute.
 func DisputeDescription(disputeID, purchaseID string) string {
 	return "Dispute " + disputeID + " lost on " + purchaseID

@@ -108,8 +108,14 @@ type Purchase struct {
 	RefundedAmount int64
 	// RefundedUnits is the DSUs debited for refunds so far.
 	RefundedUnits Units
-	// DisputeDebitedUnits is the DSUs debited for a lost dispute.
+	// DisputeDebitedUnits is the DSUs lost disputes have taken of the
+	// purchase: their claim, as far as refunds in force leave units to take.
 	DisputeDebitedUnits Units
+	// DisputeClaimedUnits is what lost disputes would take uncapped: the
+	// disputed share of the units (RefundUnits of each disputed amount). A
+	// refund that fails after them gives back only what this leaves
+	// (RULES.md, "Refunds, disputes and the money kept").
+	DisputeClaimedUnits Units
 	// ReconcileAt is when the sweep next looks at an unfinished manual
 	// purchase; zero means ReconcileAfter its creation (Purchase.SweepAt).
 	ReconcileAt time.Time

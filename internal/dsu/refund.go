@@ -9,6 +9,13 @@ import "slices"
 // and a refund that failed before it was ever debited is never debited by a
 // late report of it. Storage writes every change under the purchase's
 // version, so the records are always decided on what is stored.
+//
+// Refunds in force and lost disputes each claim a share of the units (the
+// refunded or disputed share, rounded up). What the partner holds of a paid
+// purchase is always its units less all those claims, floored at 0: a
+// refund or dispute debits its claim as far as the partner still holds
+// units, and a refund that fails gives back only what the claims left in
+// force make free again (RULES.md, "Refunds, disputes and the money kept").
 
 // RefundState is where one refund is, as this system applied it.
 type RefundState string
@@ -30,7 +37,31 @@ type RefundRecord struct {
 	ID     string
 	Amount int64 // in the purchase's currency
 	Units  Units // debited for it (0 for a voided refund)
-	State  RefundState
+	// Claim is its share of the units, uncapped: more than Units when a
+	// lost dispute had taken the units already.
+	Claim Units
+	State RefundState
+}
+
+// claim is the record's share of the units; a record stored before claims
+// were recorded claimed what it debited.
+func (r RefundRecord) claim() Units { return max(r.Claim, r.Units) }
+
+// refundClaim is what the refunds in force claim of the units.
+func (p Purchase) refundClaim() Units {
+	var c Units
+	for _, r := range p.Refunds {
+		if r.State == RefundDebited {
+			c += r.claim()
+		}
+	}
+	return c
+}
+
+// disputeClaim is what lost disputes claim of the units; a purchase stored
+// before claims were recorded claimed what its disputes debited.
+func (p Purchase) disputeClaim() Units {
+	return max(p.DisputeClaimedUnits, p.DisputeDebitedUnits)
 }
 
 // Refund returns the record of a refund id, if the purchase has one.
@@ -43,12 +74,13 @@ func (p Purchase) Refund(refundID string) (RefundRecord, bool) {
 }
 
 // ApplyRefund is the purchase after refund refundID of amount, and the DSUs
-// to debit for it: the refunded share of the units, cumulative over the
-// refunds in force and rounded up (all of them for a full refund), never
-// more than the partner still holds of the purchase (a lost dispute may
-// have taken them already). A disputed purchase stays disputed. ok is false
-// when there is nothing to do: the refund is known already (debited,
-// reversed or voided), or the purchase was refunded in full.
+// to debit for it: its claim is the refunded share of the units, cumulative
+// over the refunds in force and rounded up (all of them for a full
+// refund), and it debits its claim, never more than the partner still
+// holds of the purchase (a lost dispute may have taken them already). A
+// disputed purchase stays disputed. ok is false when there is nothing to
+// do: the refund is known already (debited, reversed or voided), or the
+// purchase was refunded in full.
 func ApplyRefund(p Purchase, refundID string, amount int64) (next Purchase, debit Units, ok bool) {
 	if _, known := p.Refund(refundID); known || p.Status == StatusRefunded {
 		return p, 0, false
@@ -56,9 +88,10 @@ func ApplyRefund(p Purchase, refundID string, amount int64) (next Purchase, debi
 	next = p
 	next.Refunds = slices.Clone(p.Refunds)
 	next.RefundedAmount = p.RefundedAmount + amount
-	debit = min(max(RefundUnits(p, next.RefundedAmount)-p.RefundedUnits, 0), p.CreditedUnits())
+	claim := max(RefundUnits(p, next.RefundedAmount)-p.refundClaim(), 0)
+	debit = min(claim, p.CreditedUnits())
 	next.RefundedUnits = p.RefundedUnits + debit
-	next.Refunds = append(next.Refunds, RefundRecord{ID: refundID, Amount: amount, Units: debit, State: RefundDebited})
+	next.Refunds = append(next.Refunds, RefundRecord{ID: refundID, Amount: amount, Units: debit, Claim: claim, State: RefundDebited})
 	if p.Status != StatusDisputed {
 		next.Status = StatusPartiallyRefunded
 		if next.RefundedAmount >= p.Amount.Amount {
@@ -92,14 +125,23 @@ type RefundReversal struct {
 	// is only recorded as voided.
 	Debited bool
 	Units   Units
+	// Kept is what the refund debited that does not come back: a lost
+	// dispute and the refunds still in force claim it.
+	Kept Units
 }
 
 // ReverseRefund is the purchase after Stripe reported refund refundID
-// failed or canceled. A debited refund gives back exactly the units it
-// debited, its amount leaves the refunded amount, and the status follows
-// (the one backward move of the state machine: CanReverse). A refund never
-// debited is recorded as voided, so a late report of it pending debits
-// nothing. ok is false when its failure was recorded before.
+// failed or canceled. A debited refund's claim leaves the claims in force,
+// and the partner gets back what that frees: exactly what the refund
+// debited, unless a lost dispute claims some of it (its debit was capped
+// by the refunds in force when it was lost, or it capped theirs): then
+// only what the purchase's money still held by us justifies, which may be
+// nothing. Its amount leaves the refunded amount, the status follows (the
+// one backward move of the state machine: CanReverse), and the units the
+// claims in force take are told apart again: lost disputes' first, then
+// refunds'. A refund never debited is recorded as voided, so a late report
+// of it pending debits nothing. ok is false when its failure was recorded
+// before.
 func ReverseRefund(p Purchase, refundID string, amount int64) (RefundReversal, bool) {
 	rec, known := p.Refund(refundID)
 	if known && rec.State != RefundDebited {
@@ -114,9 +156,18 @@ func ReverseRefund(p Purchase, refundID string, amount int64) (RefundReversal, b
 	i := slices.IndexFunc(next.Refunds, func(r RefundRecord) bool { return r.ID == refundID })
 	next.Refunds[i].State = RefundReversed
 	next.RefundedAmount = max(p.RefundedAmount-rec.Amount, 0)
-	next.RefundedUnits = max(p.RefundedUnits-rec.Units, 0)
 	next.Status = statusAfterRefunds(next)
-	return RefundReversal{Purchase: next, Debited: true, Units: rec.Units}, true
+	held := p.CreditedUnits()
+	if p.disputeClaim() == 0 {
+		// Nothing but refunds ever debited it: exactly what it debited.
+		next.RefundedUnits = max(p.RefundedUnits-rec.Units, 0)
+		return RefundReversal{Purchase: next, Debited: true, Units: rec.Units}, true
+	}
+	taken := min(next.refundClaim()+next.disputeClaim(), p.Units)
+	next.DisputeDebitedUnits = min(next.disputeClaim(), p.Units)
+	next.RefundedUnits = taken - next.DisputeDebitedUnits
+	back := max(next.CreditedUnits()-held, 0)
+	return RefundReversal{Purchase: next, Debited: true, Units: back, Kept: max(rec.Units-back, 0)}, true
 }
 
 // statusAfterRefunds is a paid purchase's status for the refunds in force:
@@ -153,4 +204,17 @@ func CanReverse(from, to PurchaseStatus) bool {
 // dispute hold").
 func DisputeUnits(p Purchase, amount int64) Units {
 	return min(RefundUnits(p, amount), p.CreditedUnits())
+}
+
+// LoseDispute is the purchase after a dispute of amount (in the purchase's
+// currency) was lost, and the DSUs to debit for it (DisputeUnits). The
+// purchase records the dispute's whole claim as well as its debit, so a
+// refund in force now that fails later gives back only what the claim
+// leaves (ReverseRefund). The caller records each dispute once.
+func LoseDispute(p Purchase, amount int64) (next Purchase, debit Units) {
+	next = p
+	debit = DisputeUnits(p, amount)
+	next.DisputeClaimedUnits = p.disputeClaim() + RefundUnits(p, amount)
+	next.DisputeDebitedUnits = p.DisputeDebitedUnits + debit
+	return next, debit
 }

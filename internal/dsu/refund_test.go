@@ -2,6 +2,7 @@ package dsu
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -150,5 +151,176 @@ func TestDisputeUnits(t *testing.T) {
 		if got := DisputeUnits(c.p, c.disputed); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// moneyEvent is one report about a purchase's money, as Stripe sends them:
+// a refund reported pending, a refund reported failed, a dispute lost.
+type moneyEvent struct {
+	kind   string // "refund", "fail" or "lose"
+	id     string // the refund's
+	amount int64
+}
+
+func (e moneyEvent) String() string {
+	if e.kind == "fail" {
+		return "fail " + e.id
+	}
+	return fmt.Sprintf("%s %s %d", e.kind, e.id, e.amount)
+}
+
+// applyMoneyEvents runs events against p as the webhooks do and returns the
+// purchase and the DSUs the partner holds of it (what its ledger entries
+// add up to), checking after every step that the purchase's record of
+// what it took agrees with them.
+func applyMoneyEvents(t *testing.T, p Purchase, events []moneyEvent) (Purchase, Units) {
+	t.Helper()
+	held := p.Units
+	for _, e := range events {
+		switch e.kind {
+		case "refund":
+			next, debit, ok := ApplyRefund(p, e.id, e.amount)
+			if ok {
+				p, held = next, held-debit
+			}
+		case "fail":
+			rec, _ := p.Refund(e.id)
+			if rev, ok := ReverseRefund(p, e.id, rec.Amount); ok {
+				if rev.Units < 0 || rev.Kept < 0 || rev.Units+rev.Kept < rec.Units && rev.Debited {
+					t.Fatalf("%v: reversal of %s gave back %d and kept %d of %d", events, e.id, rev.Units, rev.Kept, rec.Units)
+				}
+				p, held = rev.Purchase, held+rev.Units
+			}
+		case "lose":
+			var debit Units
+			p, debit = LoseDispute(p, e.amount)
+			p.Status = StatusDisputed
+			held -= debit
+		}
+		if held < 0 || held > p.Units || held != p.CreditedUnits() {
+			t.Fatalf("%v: after %v the partner holds %d, the purchase says %d (%+v)", events, e, held, p.CreditedUnits(), p)
+		}
+	}
+	return p, held
+}
+
+// moneyKept is what a purchase's money still held by us buys once events
+// ran in that order: a refund is in force when it was reported pending
+// before any report of it failed.
+func moneyKept(p Purchase, events []moneyEvent) int64 {
+	kept := p.Amount.Amount
+	state := map[string]string{}
+	amounts := map[string]int64{}
+	for _, e := range events {
+		switch e.kind {
+		case "refund":
+			amounts[e.id] = e.amount
+			if state[e.id] == "" {
+				state[e.id] = "pending"
+			}
+		case "fail":
+			if state[e.id] == "pending" {
+				state[e.id] = "reversed"
+			} else if state[e.id] == "" {
+				state[e.id] = "voided"
+			}
+		case "lose":
+			kept -= e.amount
+		}
+	}
+	for id, s := range state {
+		if s == "pending" {
+			kept -= amounts[id]
+		}
+	}
+	return max(kept, 0)
+}
+
+// permutations calls f with every order of events.
+func permutations(events []moneyEvent, f func([]moneyEvent)) {
+	var rec func(k int)
+	rec = func(k int) {
+		if k == len(events) {
+			f(slices.Clone(events))
+			return
+		}
+		for i := k; i < len(events); i++ {
+			events[k], events[i] = events[i], events[k]
+			rec(k + 1)
+			events[k], events[i] = events[i], events[k]
+		}
+	}
+	rec(0)
+}
+
+// Refunds that fail and disputes that are lost, in every order Stripe may
+// report them: the partner always ends with exactly the units the money
+// still held by us buys, never the units of money a lost dispute returned
+// (a dispute's debit is capped by the refunds in force when it is lost, so
+// a refund failing afterwards must not give those back). The amounts are
+// whole DSUs (5 cents each), so no rounding blurs the comparison.
+func TestEveryOrderOfRefundsAndLostDisputesLeavesTheUnitsTheMoneyBuys(t *testing.T) {
+	p := Purchase{ID: "pur_1", Status: StatusSucceeded, Units: 2000, Amount: Money{Amount: 10000, Currency: USD}}
+	refund := func(id string, amount int64) moneyEvent { return moneyEvent{"refund", id, amount} }
+	fail := func(id string) moneyEvent { return moneyEvent{kind: "fail", id: id} }
+	lose := func(amount int64) moneyEvent { return moneyEvent{kind: "lose", amount: amount} }
+	for _, c := range []struct {
+		name   string
+		events []moneyEvent // in the order of the case's name; every other order is checked too
+		want   Units
+	}{
+		{"half refunded, whole charge disputed and lost, refund fails", []moneyEvent{refund("re_a", 5000), lose(10000), fail("re_a")}, 0},
+		{"half refunded, half disputed and lost, refund fails", []moneyEvent{refund("re_a", 5000), lose(5000), fail("re_a")}, 1000},
+		{"three quarters refunded, half disputed and lost, refund fails", []moneyEvent{refund("re_a", 7500), lose(5000), fail("re_a")}, 1000},
+		{"a quarter refunded, a quarter disputed and lost, refund fails", []moneyEvent{refund("re_a", 2500), lose(2500), fail("re_a")}, 1500},
+		{"refunded in full, whole charge disputed and lost, refund fails", []moneyEvent{refund("re_a", 10000), lose(10000), fail("re_a")}, 0},
+		{"two refunds, whole charge disputed and lost, both fail", []moneyEvent{refund("re_a", 2500), refund("re_b", 2500), lose(10000), fail("re_a"), fail("re_b")}, 0},
+		{"half refunded, half disputed and lost, half refunded again, the first refund fails",
+			[]moneyEvent{refund("re_a", 5000), lose(5000), refund("re_b", 5000), fail("re_a")}, 0},
+		{"two refunds, a quarter disputed and lost, one refund fails",
+			[]moneyEvent{refund("re_a", 5000), refund("re_b", 2500), lose(2500), fail("re_b")}, 500},
+		{"two refunds, a quarter disputed and lost, both fail",
+			[]moneyEvent{refund("re_a", 2500), refund("re_b", 2500), lose(2500), fail("re_a"), fail("re_b")}, 1500},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got, _ := applyMoneyEvents(t, p, c.events); got.CreditedUnits() != c.want {
+				t.Fatalf("the partner holds %d, want %d", got.CreditedUnits(), c.want)
+			}
+			permutations(c.events, func(order []moneyEvent) {
+				_, held := applyMoneyEvents(t, p, order)
+				if want := p.Units * moneyKept(p, order) / p.Amount.Amount; held != want {
+					t.Errorf("%v: the partner holds %d DSUs, the money kept buys %d", order, held, want)
+				}
+			})
+		})
+	}
+}
+
+// Without a lost dispute a failed refund gives back exactly what it
+// debited, rounding included; with one, what the claims left in force free
+// again, rounded in our favour like every debit.
+func TestReverseRefundAfterALostDisputeRounds(t *testing.T) {
+	p := paidPurchase()                    // 3,000 DSUs for 150.00
+	p, _, _ = ApplyRefund(p, "re_1", 5001) // 1,001 DSUs
+	p, debit := LoseDispute(p, 5001)       // its own 1,001
+	if debit != 1001 || p.DisputeClaimedUnits != 1001 {
+		t.Fatalf("dispute debited %d, claims %d", debit, p.DisputeClaimedUnits)
+	}
+	rev, _ := ReverseRefund(p, "re_1", 5001)
+	if rev.Units != 1001 || rev.Kept != 0 || rev.Purchase.CreditedUnits() != 1999 || rev.Purchase.RefundedUnits != 0 || rev.Purchase.DisputeDebitedUnits != 1001 {
+		t.Fatalf("%+v", rev)
+	}
+}
+
+// A purchase stored before disputes recorded their claim counts the
+// dispute's debit as its claim: its refunds fail as they used to.
+func TestReverseRefundOfAPurchaseStoredBeforeClaims(t *testing.T) {
+	p := paidPurchase()
+	p, _, _ = ApplyRefund(p, "re_1", 5000) // 1,000 DSUs
+	p.Status, p.DisputeDebitedUnits = StatusDisputed, 500
+	p.Refunds[0].Claim = 0
+	rev, ok := ReverseRefund(p, "re_1", 5000)
+	if !ok || rev.Units != 1000 || rev.Purchase.CreditedUnits() != 2500 || rev.Purchase.DisputeDebitedUnits != 500 {
+		t.Fatalf("%+v", rev)
 	}
 }

@@ -218,6 +218,15 @@ func TestFormatUnitsAndDescriptions(t *testing.T) {
 	if got := RefundReversalDescription("re_1", "pur_1"); got != "Refund re_1 of pur_1 did not go through; DSUs returned" {
 		t.Errorf("refund reversal: %q", got)
 	}
+	if got := RefundReversalKeptDescription("re_1", "pur_1", 1000, 0); got != "Refund re_1 of pur_1 did not go through; DSUs returned" {
+		t.Errorf("refund reversal, nothing kept: %q", got)
+	}
+	if got := RefundReversalKeptDescription("re_1", "pur_1", 0, 1000); got != "Refund re_1 of pur_1 did not go through; its DSUs stay debited, as a lost dispute returned the money" {
+		t.Errorf("refund reversal, all kept: %q", got)
+	}
+	if got := RefundReversalKeptDescription("re_1", "pur_1", 1500, 2500); got != "Refund re_1 of pur_1 did not go through; 1,500 DSUs returned, 2,500 stay debited, as a lost dispute returned the money" {
+		t.Errorf("refund reversal, part kept: %q", got)
+	}
 	if c := (LedgerChange{PartnerID: "p1", Type: EntryRefundReversal, Units: 5, Reference: RefundReversalRef("re_1")}); c.Validate() != nil || c.Reference != "refund_reversal:re_1" {
 		t.Errorf("refund reversal change %+v: %v", c, c.Validate())
 	}

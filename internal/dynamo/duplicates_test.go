@@ -12,8 +12,8 @@ import (
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
 
-// The refunds and the receipt of a purchase survive the round trip through
-// the table.
+// The refunds, the lost dispute's debit and claim, and the receipt of a
+// purchase survive the round trip through the table.
 func TestPurchaseKeepsItsRefundsAndReceipt(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -25,7 +25,10 @@ func TestPurchaseKeepsItsRefundsAndReceipt(t *testing.T) {
 	next, _, _ = dsu.ApplyRefund(next, "re_1", 2500)
 	next, _, _ = dsu.ApplyRefund(next, "re_2", 2500)
 	rev, _ := dsu.ReverseRefund(next, "re_1", 2500)
-	next = rev.Purchase
+	next, _ = dsu.LoseDispute(rev.Purchase, next.Amount.Amount) // capped by re_2
+	if next.DisputeClaimedUnits == next.DisputeDebitedUnits {
+		t.Fatalf("the dispute's claim %d is its debit: the round trip below proves nothing", next.DisputeClaimedUnits)
+	}
 	if _, err := f.store.UpdatePurchase(ctx, dsu.PurchaseUpdate{Purchase: next, From: []dsu.PurchaseStatus{dsu.StatusPending}}); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +36,8 @@ func TestPurchaseKeepsItsRefundsAndReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ReceiptURL != next.ReceiptURL || !reflect.DeepEqual(got.Refunds, next.Refunds) || got.RefundedAmount != 2500 || got.RefundedUnits != 500 {
+	if got.ReceiptURL != next.ReceiptURL || !reflect.DeepEqual(got.Refunds, next.Refunds) || got.RefundedAmount != 2500 || got.RefundedUnits != 500 ||
+		got.DisputeDebitedUnits != next.DisputeDebitedUnits || got.DisputeClaimedUnits != next.DisputeClaimedUnits {
 		t.Fatalf("stored %+v, want refunds %+v", got, next.Refunds)
 	}
 }

@@ -30,6 +30,7 @@ func (s *Store) purchaseItem(p dsu.Purchase) item {
 	setN(it, "refundedAmount", p.RefundedAmount)
 	setN(it, "refundedUnits", p.RefundedUnits)
 	setN(it, "disputeDebitedUnits", p.DisputeDebitedUnits)
+	setN(it, "disputeClaimedUnits", p.DisputeClaimedUnits)
 	setS(it, "receiptUrl", p.ReceiptURL)
 	setN(it, "version", p.Version)
 	if f := p.Failure; f != nil {
@@ -49,7 +50,8 @@ func (s *Store) purchaseItem(p dsu.Purchase) item {
 		refunds := make([]types.AttributeValue, 0, len(p.Refunds))
 		for _, r := range p.Refunds {
 			refunds = append(refunds, &types.AttributeValueMemberM{Value: item{
-				"id": avS(r.ID), "amount": avN(r.Amount), "units": avN(r.Units), "state": avS(string(r.State)),
+				"id": avS(r.ID), "amount": avN(r.Amount), "units": avN(r.Units), "claim": avN(r.Claim),
+				"state": avS(string(r.State)),
 			}})
 		}
 		it["refunds"] = &types.AttributeValueMemberL{Value: refunds}
@@ -82,6 +84,7 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 		RefundedAmount:      r.num("refundedAmount"),
 		RefundedUnits:       r.num("refundedUnits"),
 		DisputeDebitedUnits: r.num("disputeDebitedUnits"),
+		DisputeClaimedUnits: r.num("disputeClaimedUnits"),
 		ReconcileAt:         r.time("reconcileAt"),
 		ReceiptURL:          r.str("receiptUrl"),
 		Version:             r.num("version"),
@@ -99,7 +102,7 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 	}
 	for _, rf := range r.listAt("refunds") {
 		p.Refunds = append(p.Refunds, dsu.RefundRecord{
-			ID: rf.str("id"), Amount: rf.num("amount"), Units: rf.num("units"), State: dsu.RefundState(rf.str("state")),
+			ID: rf.str("id"), Amount: rf.num("amount"), Units: rf.num("units"), Claim: rf.num("claim"), State: dsu.RefundState(rf.str("state")),
 		})
 		r.merge(rf, "refunds")
 	}
