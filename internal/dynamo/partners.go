@@ -323,6 +323,36 @@ func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer boo
 	return p, nil
 }
 
+// SavePartnerWithAccount writes p over the billing record it was read from
+// (at p.Version) and applies mutate to the partner's account in the same
+// transaction, with the audit events of the record's change: either both
+// are written or neither, so no crash leaves one without the other. A lost
+// race on the account retries from a fresh read of it (mutate runs again);
+// KindConflict when the record changed meanwhile. The account is written
+// also when mutate reports dsu.ErrNoChange: under its version, the
+// decision is taken on the account as it stands when the record is saved.
+func (s *Store) SavePartnerWithAccount(ctx context.Context, p dsu.Partner, mutate dsu.AccountMutation, audits ...dsu.AuditEvent) (dsu.Partner, dsu.Account, dsu.PlanChange, error) {
+	from := p.Version
+	p.Version++
+	record := []txItem{s.put(s.profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged)}
+	for _, ev := range audits {
+		ti, err := s.putAudit(ev)
+		if err != nil {
+			return dsu.Partner{}, dsu.Account{}, dsu.PlanChange{}, err
+		}
+		record = append(record, ti)
+	}
+	res, err := s.change(ctx, balanceChange{
+		partnerID: p.ID,
+		mutate:    mutate,
+		extra:     func(dsu.Account, *dsu.Entry) []txItem { return record },
+	})
+	if err != nil {
+		return dsu.Partner{}, dsu.Account{}, dsu.PlanChange{}, err
+	}
+	return p, res.Account, res.Plan, nil
+}
+
 // PartnerByCustomer finds the partner of a Stripe customer.
 func (s *Store) PartnerByCustomer(ctx context.Context, customerID string) (dsu.Partner, error) {
 	it, err := s.get(ctx, customerKey(customerID))
