@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cirasync/dsubilling/internal/dsu"
 )
@@ -112,5 +113,60 @@ func TestSavePartnerWithAccountDecidesOnTheAccountAsWritten(t *testing.T) {
 	}
 	if got, _ := f.store.GetPartner(ctx, "p1"); got.Card == nil || got.Version != p.Version+1 {
 		t.Fatalf("record %+v: want the card saved once", got)
+	}
+}
+
+// A card saved while the plan runs leaves the account unwritten, only
+// checked under its version: the old card's decline that pauses the plan
+// after the account was read fails that check, and the retry resumes the
+// plan for the new card instead of leaving it paused.
+func TestSavePartnerWithAccountChecksAnUnchangedAccount(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.createPartner(t, "p1", 0)
+	if _, _, err := f.store.ChangeAccount(ctx, "p1", func(a *dsu.Account) (dsu.PlanChange, error) {
+		a.AutoRefill = dsu.AutoRefill{Enabled: true, PackageID: "dsu-1000", Status: dsu.AutoRefillActive}
+		return dsu.PlanChange{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	save := func(id string, racing bool) (runs int, acc dsu.Account) {
+		t.Helper()
+		p, err := f.store.GetPartner(ctx, "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resume, err := p.SaveCard(dsu.Card{PaymentMethodID: "pm_" + id}, dsu.SetupRef{ID: "seti_" + id, Created: f.clock.Now()}, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, acc, _, err = f.store.SavePartnerWithAccount(ctx, p, func(a *dsu.Account) (dsu.PlanChange, error) {
+			runs++
+			if racing && runs == 1 {
+				f.pausePlan(t, "p1", dsu.PausedPaymentFailed)
+			}
+			return resume(a)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs, acc
+	}
+
+	before, _ := f.store.GetAccount(ctx, "p1")
+	if _, acc := save("a", false); acc.Version != before.Version || acc.AutoRefill.Status != dsu.AutoRefillActive {
+		t.Fatalf("account %+v after a card saved while the plan runs; want it unwritten (version %d)", acc, before.Version)
+	}
+	if stored, _ := f.store.GetAccount(ctx, "p1"); stored.Version != before.Version {
+		t.Fatalf("the account was written: version %d, want %d", stored.Version, before.Version)
+	}
+
+	f.clock.Advance(time.Minute)
+	runs, acc := save("b", true)
+	if runs != 2 || acc.AutoRefill.Status != dsu.AutoRefillActive {
+		t.Fatalf("rule ran %d times, plan %+v: want the racing pause seen and lifted by the new card", runs, acc.AutoRefill)
+	}
+	if got, _ := f.store.GetPartner(ctx, "p1"); got.Card == nil || got.Card.PaymentMethodID != "pm_b" {
+		t.Fatalf("card %+v", got.Card)
 	}
 }
