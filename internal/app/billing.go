@@ -18,6 +18,7 @@ type billingStore interface {
 	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
 	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
 	SavePartner(ctx context.Context, p dsu.Partner, linkCustomer bool, audits ...dsu.AuditEvent) (dsu.Partner, error)
+	SavePartnerWithAccount(ctx context.Context, p dsu.Partner, mutate dsu.AccountMutation, audits ...dsu.AuditEvent) (dsu.Partner, dsu.Account, dsu.PlanChange, error)
 	ChangeAccountAudited(ctx context.Context, partnerID string, mutate dsu.AccountMutation, audit func(before, after dsu.Account) *dsu.AuditEvent) (dsu.Account, dsu.PlanChange, error)
 	ChangeAccount(ctx context.Context, partnerID string, mutate dsu.AccountMutation) (dsu.Account, dsu.PlanChange, error)
 	PartnerByCustomer(ctx context.Context, customerID string) (dsu.Partner, error)
@@ -216,10 +217,11 @@ func (b *Billing) partnerOfSetupIntent(ctx context.Context, si SetupIntent) (dsu
 
 // saveCard stores brand, last4 and expiry of the SetupIntent's card once
 // Stripe reports it succeeded for this partner's customer, makes it the
-// customer's default, resumes a plan its card paused, and detaches the card
-// it replaces. A card never replaces a newer one (RULES.md, "Cards"): a
-// SetupIntent created no later than the one that saved the newest card
-// changes nothing at Stripe or here.
+// customer's default, resumes a plan its card paused (in the same write),
+// and detaches the card it replaces. A card never replaces a newer one
+// (RULES.md, "Cards"): a SetupIntent created no later than the one that
+// saved the newest card changes nothing at Stripe or here. The SetupIntent
+// that saved the current card, seen again, only finishes the detaching.
 func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (BillingInfo, error) {
 	// Another customer's SetupIntent is another partner's resource: 404.
 	if p.StripeCustomerID == "" || si.CustomerID != p.StripeCustomerID ||
@@ -245,9 +247,9 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 	// again on the record as saved below: a late or retried SetupIntent
 	// never makes its card the default and never detaches the newer one.
 	probe := p
-	switch err := probe.SaveCard(dsu.Card{PaymentMethodID: si.PaymentMethodID}, setup, now); {
+	switch _, err := probe.SaveCard(dsu.Card{PaymentMethodID: si.PaymentMethodID}, setup, now); {
 	case errors.Is(err, dsu.ErrNoChange):
-		return b.cardSaved(ctx, p, si.PaymentMethodID)
+		return b.cardSavedBefore(ctx, p)
 	case err != nil:
 		b.Log.WarnContext(ctx, "card not saved: a newer card stays", "partner", p.ID, "setupIntent", si.ID)
 		return BillingInfo{}, err
@@ -269,35 +271,65 @@ func (b *Billing) saveCard(ctx context.Context, p dsu.Partner, si SetupIntent) (
 		return BillingInfo{}, err
 	}
 	card := dsu.Card{PaymentMethodID: pm.ID, Brand: pm.Brand, Last4: pm.Last4, ExpMonth: pm.ExpMonth, ExpYear: pm.ExpYear}
-	saved, err := b.updatePartnerOrRefuse(ctx, p, func(p *dsu.Partner) error { return p.SaveCard(card, setup, now) }, cardAudit(ctx))
-	if err != nil {
-		if dsu.IsKind(err, dsu.KindConflict) {
-			// A newer card was saved meanwhile: it stays Stripe's default.
-			b.restoreDefault(ctx, saved)
-		}
+	saved, acc, err := b.storeCard(ctx, p, card, setup, now)
+	switch {
+	case errors.Is(err, dsu.ErrNoChange):
+		// A concurrent request or event saved it first (and resumed).
+		return b.cardSavedBefore(ctx, saved)
+	case dsu.IsKind(err, dsu.KindConflict):
+		// A newer card was saved meanwhile: it stays Stripe's default.
+		b.restoreDefault(ctx, saved)
+		return BillingInfo{}, err
+	case err != nil:
 		return BillingInfo{}, err
 	}
 	b.Log.InfoContext(ctx, "card saved", "partner", p.ID, "brand", card.Brand)
-	return b.cardSaved(ctx, saved, pm.ID)
+	return b.infoOf(b.detachReplaced(ctx, saved), acc), nil
 }
 
-// cardSaved finishes saving a card, also when a retried request or event
-// finds it saved: a plan its card paused resumes, and the cards it replaced
-// are detached. Both are no-ops once done, so a crash between the steps is
-// finished by the retry.
-func (b *Billing) cardSaved(ctx context.Context, p dsu.Partner, paymentMethodID string) (BillingInfo, error) {
-	var acc dsu.Account
-	var err error
-	if p.Card != nil && p.Card.PaymentMethodID == paymentMethodID {
-		acc, _, err = b.Store.ChangeAccount(ctx, p.ID, (*dsu.Account).ResumeForNewCard)
-	} else {
-		acc, err = b.Store.GetAccount(ctx, p.ID) // saved once, since removed
+// storeCard saves the card on the billing record and, in the same write,
+// resumes a plan its card paused (dsu.Partner.SaveCard decides both): a
+// crash never leaves the card saved and the plan paused for it, and a
+// card saved already never resumes anything (RULES.md, "Cards"). On a
+// concurrent write of the record it reads the record again and decides
+// again; the rule's refusal (ErrNoChange, KindConflict) comes back with the
+// record as last read.
+func (b *Billing) storeCard(ctx context.Context, p dsu.Partner, card dsu.Card, setup dsu.SetupRef, now time.Time) (dsu.Partner, dsu.Account, error) {
+	audit := cardAudit(ctx)
+	for attempt := 1; ; attempt++ {
+		next := p
+		resume, err := next.SaveCard(card, setup, now)
+		if err != nil {
+			return p, dsu.Account{}, err
+		}
+		var audits []dsu.AuditEvent
+		if ev := audit(p, next); ev != nil {
+			audits = append(audits, *ev)
+		}
+		saved, acc, _, err := b.Store.SavePartnerWithAccount(ctx, next, resume, audits...)
+		if err == nil {
+			return saved, acc, nil
+		}
+		if !dsu.IsKind(err, dsu.KindConflict) || attempt == savePartnerAttempts {
+			return dsu.Partner{}, dsu.Account{}, err
+		}
+		if p, err = b.Store.GetPartner(ctx, p.ID); err != nil {
+			return dsu.Partner{}, dsu.Account{}, err
+		}
 	}
+}
+
+// cardSavedBefore answers a retried request or event of a card saved
+// already: it finishes detaching the cards that card replaced (a no-op
+// once done) and leaves the plan alone. The plan resumed in the write that
+// saved the card; a pause since then is the card's own (a decline, its
+// expiry), and lifting it would charge that card again.
+func (b *Billing) cardSavedBefore(ctx context.Context, p dsu.Partner) (BillingInfo, error) {
+	acc, err := b.Store.GetAccount(ctx, p.ID)
 	if err != nil {
 		return BillingInfo{}, err
 	}
-	p = b.detachReplaced(ctx, p)
-	return b.infoOf(p, acc), nil
+	return b.infoOf(b.detachReplaced(ctx, p), acc), nil
 }
 
 // restoreDefault makes the saved card Stripe's default again after a
@@ -507,27 +539,6 @@ func (b *Billing) SweepCard(ctx context.Context, partnerID string) error {
 		b.Events.Publish(ctx, DomainEvent{Type: EventCardExpired, PartnerID: p.ID, At: now})
 	}
 	return nil
-}
-
-// updatePartnerOrRefuse is updatePartnerAudited for a rule that may
-// refuse: the rule's error (other than dsu.ErrNoChange, which saves
-// nothing) ends the update with the record as last read.
-func (b *Billing) updatePartnerOrRefuse(ctx context.Context, p dsu.Partner, rule func(*dsu.Partner) error, audit partnerAudit) (dsu.Partner, error) {
-	saved, refused, err := changePartner(ctx, b, p, func(p *dsu.Partner) (error, bool) {
-		fresh := *p
-		if err := rule(p); err != nil {
-			*p = fresh
-			return err, false
-		}
-		return nil, true
-	}, audit)
-	if err != nil {
-		return dsu.Partner{}, err
-	}
-	if refused != nil && !errors.Is(refused, dsu.ErrNoChange) {
-		return saved, refused
-	}
-	return saved, nil
 }
 
 // partnerAudit builds the audit event of a change of the billing record

@@ -400,3 +400,142 @@ func TestBillingInfoSaysWhenTheCardExpiresSoon(t *testing.T) {
 		t.Fatalf("plan %+v", info.AutoRefill)
 	}
 }
+
+// declinedPlanPartner is a partner whose only card (saved through the
+// portal's SetupIntent si) was declined for good by its first automatic
+// charge: the plan is paused payment_failed.
+func (r *refillWorld) declinedPlanPartner(id string) app.SetupIntent {
+	r.t.Helper()
+	ctx := context.Background()
+	si := r.confirmCard(r.partner(id, ""), "visa", "1111")
+	if _, err := r.billing.SaveCard(ctx, r.savedPartner(id), si.ID); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.billing.UpdateAutoRefill(ctx, r.savedPartner(id), dsu.PlanSettings{Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr[int64](0), MonthlyLimit: ptr(5)}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.pay.outcome[si.PaymentMethodID] = "stolen_card"
+	r.use(id, "t", 2000)
+	if err := r.refiller.Refill(ctx, id); err != nil {
+		r.t.Fatal(err)
+	}
+	if ar := r.account(id).AutoRefill; ar.Status != dsu.AutoRefillPaused || ar.PausedReason != dsu.PausedPaymentFailed {
+		r.t.Fatalf("plan after the decline %+v", ar)
+	}
+	return si
+}
+
+// Only the write that saves a card resumes the plan (RULES.md, "Cards").
+// Stripe resends setup_intent.succeeded for days after a 5xx, and the
+// portal may retry PUT /v1/billing/card with the same SetupIntent: neither
+// lifts the pause that this same card's decline (a stolen card) caused, so
+// the sweep never charges the declined card again. A genuinely new card
+// still resumes the plan, and it is the one charged.
+func TestResentCardConfirmationNeverResumesAPlanItsCardPaused(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	si := r.declinedPlanPartner("p1")
+
+	// Stripe retries the setup_intent.succeeded whose first delivery got a 5xx.
+	if err := r.setupSucceeded(si); err != nil {
+		t.Fatal(err)
+	}
+	// The portal retries PUT /v1/billing/card with the same SetupIntent.
+	info, err := r.billing.SaveCard(ctx, r.savedPartner("p1"), si.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ar := info.Account.AutoRefill; ar.Status != dsu.AutoRefillPaused || ar.PausedReason != dsu.PausedPaymentFailed {
+		t.Fatalf("the retried PUT answers plan %+v", ar)
+	}
+	r.clock.Advance(2 * time.Hour)
+	r.sweep()
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("the stolen card was charged %d times; plan %+v", n, r.account("p1").AutoRefill)
+	}
+	if ar := r.account("p1").AutoRefill; ar.Status != dsu.AutoRefillPaused || ar.PausedReason != dsu.PausedPaymentFailed {
+		t.Fatalf("plan %+v, want still paused payment_failed", ar)
+	}
+
+	// A new card is the partner's answer: the plan resumes and charges it.
+	fresh := r.confirmCard(r.savedPartner("p1"), "mastercard", "4444")
+	if err := r.setupSucceeded(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if ar := r.account("p1").AutoRefill; ar.Status != dsu.AutoRefillActive {
+		t.Fatalf("plan after a new card %+v", ar)
+	}
+	r.sweep()
+	autos := r.autoPurchases("p1")
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 2 || len(autos) != 2 {
+		t.Fatalf("%d charges, refills %+v; want the new card charged once", n, autos)
+	}
+	for _, a := range autos {
+		pi, _ := r.pay.IntentFor(a.ID)
+		if a.Status == dsu.StatusSucceeded && pi.PaymentMethodID != fresh.PaymentMethodID {
+			t.Fatalf("the refill that succeeded charged %s, want the new card %s", pi.PaymentMethodID, fresh.PaymentMethodID)
+		}
+	}
+}
+
+// A resent confirmation of a card that has since expired leaves the plan
+// paused card_expired and announces nothing again: one autorefill.paused.
+func TestResentCardConfirmationLeavesAnExpiryPause(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	si := r.confirmCard(r.partner("p1", ""), "visa", "1111")
+	if err := r.setupSucceeded(si); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.billing.UpdateAutoRefill(ctx, r.savedPartner("p1"), dsu.PlanSettings{Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr[int64](0), MonthlyLimit: ptr(5)}); err != nil {
+		t.Fatal(err)
+	}
+	r.expiringCard("p1", 10, 2026) // worldStart is in November 2026
+	r.sweep()
+	for _, tenant := range []string{"a", "b", "c"} {
+		if err := r.setupSucceeded(si); err != nil {
+			t.Fatal(err)
+		}
+		r.use("p1", tenant, 1000)
+		r.sweep()
+	}
+	if ar := r.account("p1").AutoRefill; ar.Status != dsu.AutoRefillPaused || ar.PausedReason != dsu.PausedCardExpired {
+		t.Fatalf("plan %+v", ar)
+	}
+	if evs := r.events.Of(app.EventAutoRefillPaused); len(evs) != 1 {
+		t.Fatalf("paused events %+v, want one", evs)
+	}
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 0 {
+		t.Fatalf("%d charges of an expired card", n)
+	}
+}
+
+// Saving a card and resuming the plan it answers are one write: when that
+// write fails (a crash, a storage outage), neither happened, and the
+// retry (Stripe's redelivery here) saves the card and resumes the plan.
+func TestCardSavedAndPlanResumedInOneWrite(t *testing.T) {
+	r := newRefillWorld(t)
+	r.declinedPlanPartner("p1")
+	fresh := r.confirmCard(r.savedPartner("p1"), "mastercard", "4444")
+
+	r.faults.failTransactions.Store(1)
+	if err := r.setupSucceeded(fresh); err == nil {
+		t.Fatal("the card was saved through a failed write")
+	}
+	if p := r.savedPartner("p1"); p.Card.PaymentMethodID == fresh.PaymentMethodID {
+		t.Fatal("the card is saved although its write failed")
+	}
+	if ar := r.account("p1").AutoRefill; ar.Status != dsu.AutoRefillPaused {
+		t.Fatalf("the plan resumed without its card saved: %+v", ar)
+	}
+
+	if err := r.setupSucceeded(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.savedPartner("p1"); p.Card.PaymentMethodID != fresh.PaymentMethodID {
+		t.Fatalf("card %+v after the redelivery", p.Card)
+	}
+	if ar := r.account("p1").AutoRefill; ar.Status != dsu.AutoRefillActive {
+		t.Fatalf("plan after the redelivery %+v", ar)
+	}
+}

@@ -77,22 +77,27 @@ func (p Partner) CardSweepAt() (at time.Time, ok bool) {
 	return at, ok
 }
 
-// SaveCard makes card the partner's card, saved by the SetupIntent setup.
+// SaveCard makes card the partner's card, saved by the SetupIntent setup,
+// and returns the change of the account that belongs in the same write: a
+// plan its card paused resumes (Account.ResumeForNewCard). Only the write
+// that saves the card resumes the plan: the SetupIntent that saved the
+// current card, seen again (Stripe resends setup_intent.succeeded, the
+// portal retries PUT /v1/billing/card), is ErrNoChange with no resume, so
+// a pause this card caused since (a decline, its expiry) stands.
 // A card never replaces a newer one: a SetupIntent created no later than
 // the one that saved the newest card (a late or retried event) changes
 // nothing, and neither does a card that a newer one replaced
-// (KindConflict). ErrNoChange when setup saved the current card already.
-// The card it replaces is remembered in ReplacedCards until it is
-// detached; the sweep retries that from now + DetachRetryDelay.
-func (p *Partner) SaveCard(card Card, setup SetupRef, now time.Time) error {
+// (KindConflict). The card it replaces is remembered in ReplacedCards
+// until it is detached; the sweep retries that from now + DetachRetryDelay.
+func (p *Partner) SaveCard(card Card, setup SetupRef, now time.Time) (resume AccountMutation, err error) {
 	if p.CardSetup != nil && p.CardSetup.ID == setup.ID {
-		return ErrNoChange
+		return nil, ErrNoChange
 	}
 	if slices.Contains(p.ReplacedCards, card.PaymentMethodID) {
-		return Errorf(KindConflict, "this card was replaced by a newer one; the partner's current card stays")
+		return nil, Errorf(KindConflict, "this card was replaced by a newer one; the partner's current card stays")
 	}
 	if p.CardSetup != nil && !setup.Created.After(p.CardSetup.Created) {
-		return Errorf(KindConflict, "a newer card was saved since this card setup started; the partner's current card stays")
+		return nil, Errorf(KindConflict, "a newer card was saved since this card setup started; the partner's current card stays")
 	}
 	card.ExpiringNoticed, card.ExpiredNoticed = false, false
 	if old := p.Card; old != nil {
@@ -106,7 +111,7 @@ func (p *Partner) SaveCard(card Card, setup SetupRef, now time.Time) error {
 		}
 	}
 	p.Card, p.CardSetup = &card, &setup
-	return nil
+	return (*Account).ResumeForNewCard, nil
 }
 
 // CardsDetached forgets the replaced cards that are detached at Stripe (or

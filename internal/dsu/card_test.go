@@ -78,10 +78,13 @@ func TestSaveCard(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := c.p
-			err := p.SaveCard(c.card, c.setup, cardNow)
+			resume, err := p.SaveCard(c.card, c.setup, cardNow)
 			if c.wantErr != nil {
 				if !c.wantErr(err) {
 					t.Fatalf("error %v", err)
+				}
+				if resume != nil {
+					t.Fatal("a card not saved brings a change of the account")
 				}
 				if !reflect.DeepEqual(p, c.p) {
 					t.Fatalf("a refused card changed the record: %+v", p)
@@ -93,6 +96,64 @@ func TestSaveCard(t *testing.T) {
 			}
 			if !reflect.DeepEqual(p, c.want) {
 				t.Fatalf("got %+v card %+v, want %+v card %+v", p, p.Card, c.want, c.want.Card)
+			}
+		})
+	}
+}
+
+// TestOnlySavingACardResumesThePlan: the plan resumes in the write that
+// saves a card, never when the SetupIntent that saved the current card is
+// seen again. Stripe resends setup_intent.succeeded for days after a 5xx
+// and the portal may retry PUT /v1/billing/card; by then the card itself
+// may have paused the plan (a stolen card declined, the card expired), and
+// resuming would charge the declined card again.
+func TestOnlySavingACardResumesThePlan(t *testing.T) {
+	current := SetupRef{ID: "seti_b", Created: cardNow.Add(-time.Hour)}
+	withB := func() Partner {
+		b := visa("pm_b")
+		return Partner{Card: &b, CardSetup: &current}
+	}
+	streak := RefillState{Failures: 1, Month: "2026-11", MonthCount: 1}
+	cases := []struct {
+		name     string
+		p        Partner
+		card     Card
+		setup    SetupRef
+		plan     AutoRefill
+		wantPlan AutoRefill
+	}{
+		{name: "the current card's SetupIntent again: its decline stands", p: withB(), card: visa("pm_b"), setup: current,
+			plan: pausedPlan(PausedPaymentFailed), wantPlan: pausedPlan(PausedPaymentFailed)},
+		{name: "the current card's SetupIntent again: its expiry stands", p: withB(), card: visa("pm_b"), setup: current,
+			plan: pausedPlan(PausedCardExpired), wantPlan: pausedPlan(PausedCardExpired)},
+		{name: "the current card's SetupIntent again: its authentication stands", p: withB(), card: visa("pm_b"), setup: current,
+			plan: pausedPlan(PausedAuthenticationRequired), wantPlan: pausedPlan(PausedAuthenticationRequired)},
+		{name: "a new card resumes a plan the old card paused", p: withB(), card: visa("pm_d"), setup: SetupRef{ID: "seti_d", Created: cardNow},
+			plan: pausedPlan(PausedPaymentFailed), wantPlan: activePlan()},
+		{name: "the same card confirmed by a new SetupIntent resumes", p: withB(), card: visa("pm_b"), setup: SetupRef{ID: "seti_e", Created: cardNow},
+			plan: pausedPlan(PausedAuthenticationRequired), wantPlan: activePlan()},
+		{name: "a first card resumes card_missing", p: Partner{}, card: visa("pm_a"), setup: current,
+			plan: pausedPlan(PausedCardMissing), wantPlan: activePlan()},
+		{name: "a new card leaves a dispute pause", p: withB(), card: visa("pm_d"), setup: SetupRef{ID: "seti_d", Created: cardNow},
+			plan: pausedPlan(PausedDispute), wantPlan: pausedPlan(PausedDispute)},
+		{name: "a late SetupIntent resumes nothing", p: withB(), card: visa("pm_a"), setup: SetupRef{ID: "seti_a", Created: cardNow.Add(-2 * time.Hour)},
+			plan: pausedPlan(PausedPaymentFailed), wantPlan: pausedPlan(PausedPaymentFailed)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.p
+			acc := Account{AutoRefill: c.plan, Refill: streak}
+			resume, err := p.SaveCard(c.card, c.setup, cardNow)
+			if (err == nil) != (resume != nil) {
+				t.Fatalf("error %v with resume %v: a saved card always brings its resume, a refused one never", err, resume != nil)
+			}
+			if resume != nil {
+				if _, err := resume(&acc); err != nil && !errors.Is(err, ErrNoChange) {
+					t.Fatal(err)
+				}
+			}
+			if acc.AutoRefill != c.wantPlan {
+				t.Fatalf("plan %+v, want %+v", acc.AutoRefill, c.wantPlan)
 			}
 		})
 	}

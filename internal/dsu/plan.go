@@ -53,7 +53,9 @@ var cardPauses = map[PauseReason]bool{
 }
 
 // ResumeForNewCard resumes a plan paused because of its card. Plans paused
-// for other reasons (a dispute, the monthly limit) stay paused.
+// for other reasons (a dispute, the monthly limit) stay paused. It belongs
+// to the write that saves a card (Partner.SaveCard returns it): a card
+// already saved never lifts a pause it caused itself.
 func (a *Account) ResumeForNewCard() (PlanChange, error) {
 	ar := a.AutoRefill
 	if ar.Status != AutoRefillPaused || !cardPauses[ar.PausedReason] {

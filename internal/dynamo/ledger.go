@@ -71,6 +71,10 @@ type balanceChange struct {
 	// and after it (and the entry, if any); it is written in the same
 	// transaction, and only when something is written.
 	audit func(before, after dsu.Account, e *dsu.Entry) *dsu.AuditEvent
+	// checkUnchanged: when mutate reports dsu.ErrNoChange and there is no
+	// entry, the account is only checked under its version, not written,
+	// so the extras are still decided on the account as it stands.
+	checkUnchanged bool
 }
 
 // changeResult is what a balance change did.
@@ -116,6 +120,7 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 	now := s.now()
 	next := acc
 	var plan dsu.PlanChange
+	unchanged := false
 	if c.mutate != nil {
 		plan, err = c.mutate(&next)
 		switch {
@@ -125,7 +130,7 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 			return changeResult{Account: acc}, false, nil
 		case errors.Is(err, dsu.ErrNoChange):
 			// The plan stays as it is; the entry and extras still apply.
-			next, plan = acc, dsu.PlanChange{}
+			next, plan, unchanged = acc, dsu.PlanChange{}, true
 		case err != nil:
 			return changeResult{}, false, err
 		}
@@ -167,7 +172,12 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 		}
 		items = append(items, s.putNew(entryItem(*entry), errStale))
 	}
-	items = append(items, s.putAccount(next, acc.Version))
+	if unchanged && entry == nil && c.checkUnchanged {
+		next = acc
+		items = append(items, s.checkAccount(acc))
+	} else {
+		items = append(items, s.putAccount(next, acc.Version))
+	}
 
 	err = s.transact(ctx, "balance change", items)
 	switch {

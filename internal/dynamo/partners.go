@@ -199,6 +199,15 @@ func (s *Store) putAccount(a dsu.Account, from int64) txItem {
 	return s.put(s.balanceItem(a), "version = :v", item{":v": avN(from)}, errStale)
 }
 
+// checkAccount checks, in a transaction, that the account is still at the
+// version read, without writing it.
+func (s *Store) checkAccount(a dsu.Account) txItem {
+	return txItem{write: types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: aws.String(s.opts.Table), Key: balanceKey(a.PartnerID),
+		ConditionExpression: aws.String("version = :v"), ExpressionAttributeValues: item{":v": avN(a.Version)},
+	}}, failed: errStale}
+}
+
 // ---- reads ----
 
 // GetPartner reads a partner's billing record; KindNotFound when the partner
@@ -321,6 +330,38 @@ func (s *Store) SavePartner(ctx context.Context, p dsu.Partner, linkCustomer boo
 		return dsu.Partner{}, err
 	}
 	return p, nil
+}
+
+// SavePartnerWithAccount writes p over the billing record it was read from
+// (at p.Version) and applies mutate to the partner's account in the same
+// transaction, with the audit events of the record's change: either both
+// are written or neither, so no crash leaves one without the other. A lost
+// race on the account retries from a fresh read of it (mutate runs again);
+// KindConflict when the record changed meanwhile. When mutate reports
+// dsu.ErrNoChange the account is not written but checked under its
+// version: the decision is taken on the account as it stands when the
+// record is saved.
+func (s *Store) SavePartnerWithAccount(ctx context.Context, p dsu.Partner, mutate dsu.AccountMutation, audits ...dsu.AuditEvent) (dsu.Partner, dsu.Account, dsu.PlanChange, error) {
+	from := p.Version
+	p.Version++
+	record := []txItem{s.put(s.profileItem(p), "version = :v", item{":v": avN(from)}, errPartnerChanged)}
+	for _, ev := range audits {
+		ti, err := s.putAudit(ev)
+		if err != nil {
+			return dsu.Partner{}, dsu.Account{}, dsu.PlanChange{}, err
+		}
+		record = append(record, ti)
+	}
+	res, err := s.change(ctx, balanceChange{
+		partnerID:      p.ID,
+		mutate:         mutate,
+		extra:          func(dsu.Account, *dsu.Entry) []txItem { return record },
+		checkUnchanged: true,
+	})
+	if err != nil {
+		return dsu.Partner{}, dsu.Account{}, dsu.PlanChange{}, err
+	}
+	return p, res.Account, res.Plan, nil
 }
 
 // PartnerByCustomer finds the partner of a Stripe customer.
