@@ -107,7 +107,9 @@ var functionSpecs = map[string]fnSpec{
 	// the SDK's retries while staying under the HTTP API's 30 s
 	// integration timeout, so a hung call ends as our 5xx, not a gateway 503.
 	routes.Billing: {Description: "Billing contact, card and auto-refill settings", TimeoutSec: 15, MemoryMB: 256,
-		Table: TableAccess{Actions: []string{ddbGetItem, ddbQuery, ddbPutItem}},
+		// ConditionCheckItem: saving a card with no plan to resume checks
+		// the account's version instead of writing it.
+		Table: TableAccess{Actions: []string{ddbGetItem, ddbQuery, ddbPutItem, ddbConditionCheckItem}},
 		// The customer and its default card; SetupIntents to save a card;
 		// reading a card's details and detaching a replaced card.
 		Stripe: map[string]StripeAccess{stripeCustomers: StripeWrite, stripeSetupIntents: StripeWrite, stripePaymentMethods: StripeWrite}},
@@ -120,7 +122,8 @@ var functionSpecs = map[string]fnSpec{
 	// Stripe waits about 10-20 s for a webhook answer and retries on a
 	// timeout; processing one event is a few round trips, so 15 s.
 	routes.StripeWebhook: {Description: "Verified Stripe webhook events", TimeoutSec: 15, MemoryMB: 256, WebhookSecret: true,
-		Table: TableAccess{Actions: []string{ddbGetItem, ddbPutItem}},
+		// ConditionCheckItem: as billing's, when setup_intent.succeeded saves a card.
+		Table: TableAccess{Actions: []string{ddbGetItem, ddbPutItem, ddbConditionCheckItem}},
 		// Card events (default card, replaced card, card details, a
 		// SetupIntent's creation time), the refunds of a charge, and the
 		// full refund of a double charge.

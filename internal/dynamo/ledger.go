@@ -71,10 +71,12 @@ type balanceChange struct {
 	// and after it (and the entry, if any); it is written in the same
 	// transaction, and only when something is written.
 	audit func(before, after dsu.Account, e *dsu.Entry) *dsu.AuditEvent
-	// checkUnchanged: when mutate reports dsu.ErrNoChange and there is no
-	// entry, the account is only checked under its version, not written,
-	// so the extras are still decided on the account as it stands.
-	checkUnchanged bool
+	// checkUnchanged, when set, is the item that stands for the account
+	// when mutate reports dsu.ErrNoChange and there is no entry: a check
+	// under its version instead of a write, so the extras are still
+	// decided on the account as it stands. (A value, not a flag: only the
+	// callers that set it need IAM's ConditionCheckItem.)
+	checkUnchanged func(dsu.Account) txItem
 }
 
 // changeResult is what a balance change did.
@@ -172,9 +174,9 @@ func (s *Store) tryChange(ctx context.Context, c balanceChange) (res changeResul
 		}
 		items = append(items, s.putNew(entryItem(*entry), errStale))
 	}
-	if unchanged && entry == nil && c.checkUnchanged {
+	if unchanged && entry == nil && c.checkUnchanged != nil {
 		next = acc
-		items = append(items, s.checkAccount(acc))
+		items = append(items, c.checkUnchanged(acc))
 	} else {
 		items = append(items, s.putAccount(next, acc.Version))
 	}

@@ -356,7 +356,7 @@ func (s *Store) SavePartnerWithAccount(ctx context.Context, p dsu.Partner, mutat
 		partnerID:      p.ID,
 		mutate:         mutate,
 		extra:          func(dsu.Account, *dsu.Entry) []txItem { return record },
-		checkUnchanged: true,
+		checkUnchanged: s.checkAccount,
 	})
 	if err != nil {
 		return dsu.Partner{}, dsu.Account{}, dsu.PlanChange{}, err
