@@ -32,7 +32,7 @@ func TestEveryCreditMismatchLogNamesThePartner(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		reason string
+		reason   string
 		mismatch func(w *world, p dsu.Partner)
 	}{
 		{"amount", func(w *world, p dsu.Partner) {
