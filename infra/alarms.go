@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/jsii-runtime-go"
@@ -24,6 +25,21 @@ const (
 	refillFailureMinAttempts = 3
 	refillFailureRateHours   = 1
 )
+
+// The purchases route's 429s, counted from the API's access log: those of
+// the route's shared bucket (routeThrottles), which the function never
+// sees, and those of the per-partner limit (10 manual purchases a minute).
+// A partner clicking twice gets one or two; purchasesThrottledThreshold in
+// five minutes is a client retrying in a loop or one partner flooding.
+const (
+	purchasesRouteKey           = "POST /v1/purchases"
+	purchasesThrottledMetric    = "PurchaseRequestsThrottled"
+	purchasesThrottledThreshold = 20
+)
+
+// runbook is where an alarm's description sends the on-call engineer: a
+// section of docs/DEPLOYMENT.md, "Runbook", by its heading.
+func runbook(heading string) string { return `runbook: docs/DEPLOYMENT.md, "` + heading + `"` }
 
 func (s *BillingStack) addAlarms(cfg Config) {
 	stack := s.Stack
@@ -60,33 +76,48 @@ func (s *BillingStack) addAlarms(cfg Config) {
 		f := s.Functions[fn]
 		id := constructID(fn)
 		alarm(id+"Errors", f.MetricErrors(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: sum}), 1, atLeast,
-			fn+": the function failed (crash, timeout or unhandled error)")
+			fn+": the function failed (crash, timeout or unhandled error); "+runbook("Function errors and throttles"))
 		alarm(id+"Throttles", f.MetricThrottles(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: sum}), 1, atLeast,
-			fn+": invocations were throttled")
+			fn+": invocations were throttled; "+runbook("Function errors and throttles"))
 	}
 
 	alarm("AutoRefillFailureQueueAlarm", s.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 		Period: fiveMinutes, Statistic: jsii.String("Maximum"),
 	}), 0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-		"autorefill gave up on stream records; see the failure queue and docs/DEPLOYMENT.md")
+		"autorefill gave up on stream records; see the failure queue; "+runbook("AutoRefillFailureQueueAlarm"))
 	alarm("SweepDeadLetterAlarm", s.SweepDLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 		Period: fiveMinutes, Statistic: jsii.String("Maximum"),
 	}), 0, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-		"the sweep schedule could not invoke autorefill; see the sweep dead-letter queue and docs/DEPLOYMENT.md")
+		"the sweep schedule could not invoke autorefill; see the sweep dead-letter queue; "+runbook("SweepDeadLetterAlarm"))
 
 	// Money that went wrong: any single occurrence pages (the metrics'
 	// totals, without dimensions, whichever function records them).
 	alarm("CreditMismatchAlarm", businessMetric(metrics.CreditMismatches, fiveMinutes), 1, atLeast,
-		"money was taken that credits nothing: a payment that did not match its purchase, named no known purchase, or a double charge Stripe refused to refund; see docs/DEPLOYMENT.md")
+		"money was taken that credits nothing: a payment that did not match its purchase, named no known purchase, or a double charge Stripe refused to refund; "+runbook("CreditMismatchAlarm"))
 	alarm("DoubleChargeAlarm", businessMetric(metrics.DoubleChargesRefunded, fiveMinutes), 1, atLeast,
-		"a purchase was charged twice; the second charge was refunded; see docs/DEPLOYMENT.md")
+		"a purchase was charged twice; the second charge was refunded; "+runbook("DoubleChargeAlarm"))
 
 	hour := awscdk.Duration_Hours(jsii.Number(refillFailureRateHours))
 	alarm("RefillFailureRateAlarm", refillFailureRate(hour), refillFailureRatePercent, atLeast,
-		"at least half of the automatic refills of the last hour failed (and at least 3 ended): something systemic, such as the Stripe key")
+		"at least half of the automatic refills of the last hour failed (and at least 3 ended): something systemic, such as the Stripe key; "+runbook("RefillFailureRateAlarm"))
 
 	alarm("Api5xxAlarm", s.API.MetricServerError(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: sum}), 1, atLeast,
-		"the HTTP API answered 5xx")
+		"the HTTP API answered 5xx; "+runbook("Api5xxAlarm"))
+
+	throttled := awslogs.NewMetricFilter(stack, jsii.String("PurchasesThrottledFilter"), &awslogs.MetricFilterProps{
+		LogGroup: s.AccessLogs,
+		FilterPattern: awslogs.FilterPattern_All(
+			awslogs.FilterPattern_StringValue(jsii.String("$.routeKey"), jsii.String("="), jsii.String(purchasesRouteKey)),
+			awslogs.FilterPattern_StringValue(jsii.String("$.status"), jsii.String("="), jsii.String("429")),
+		),
+		MetricNamespace: jsii.String(metrics.Namespace),
+		MetricName:      jsii.String(purchasesThrottledMetric),
+		MetricValue:     jsii.String("1"),
+	})
+	alarm("PurchasesThrottledAlarm", throttled.Metric(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: sum}),
+		purchasesThrottledThreshold, atLeast,
+		"POST /v1/purchases answered 429 at least "+strconv.Itoa(purchasesThrottledThreshold)+" times in 5 minutes: a client retrying in a loop, or one partner flooding; "+
+			runbook("PurchasesThrottledAlarm"))
 }
 
 // businessMetric is the service-wide total of one of internal/metrics'

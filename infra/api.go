@@ -168,13 +168,13 @@ func (s *BillingStack) addAPI(cfg Config, removal awscdk.RemovalPolicy, retentio
 
 	// Access logs and throttling through the L1 stage (the L2 default stage
 	// takes neither).
-	accessLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+	s.AccessLogs = awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
 		Retention:     retention,
 		RemovalPolicy: removal,
 	})
 	cfnStage := stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
 	cfnStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
-		DestinationArn: accessLogs.LogGroupArn(),
+		DestinationArn: s.AccessLogs.LogGroupArn(),
 		Format:         jsii.String(accessLogFormat),
 	})
 	cfnStage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{

@@ -3,6 +3,7 @@ package main
 import (
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -136,6 +137,50 @@ func TestDeploymentFillsEveryStripeKey(t *testing.T) {
 	for _, fn := range want {
 		if !strings.Contains(string(b), "`"+fn+"StripeKeyArn`") {
 			t.Errorf("docs/DEPLOYMENT.md's outputs lack %sStripeKeyArn", fn)
+		}
+	}
+}
+
+// Every alarm sends the on-call engineer to its runbook: its description
+// names a section under "## Runbook" of docs/DEPLOYMENT.md, which exists,
+// and every section there serves an alarm.
+func TestAlarmsPointToTheirRunbook(t *testing.T) {
+	b, err := os.ReadFile("../docs/DEPLOYMENT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Runbook\n")
+	if !ok {
+		t.Fatal("docs/DEPLOYMENT.md has no Runbook")
+	}
+	sections := map[string]bool{}
+	for line := range strings.SplitSeq(section, "\n") {
+		if strings.HasPrefix(line, "## ") {
+			break // the next chapter
+		}
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			sections[strings.TrimSpace(h)] = false
+		}
+	}
+	cited := regexp.MustCompile(`runbook: docs/DEPLOYMENT\.md, "([^"]+)"`)
+	variants(t, func(t *testing.T, s *synthed) {
+		for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
+			desc, _ := s.props(id)["AlarmDescription"].(string)
+			m := cited.FindStringSubmatch(desc)
+			if m == nil {
+				t.Errorf("alarm %s does not point to its runbook: %q", id, desc)
+				continue
+			}
+			if _, ok := sections[m[1]]; !ok {
+				t.Errorf("alarm %s points to %q, no section of the Runbook %v", id, m[1], slices.Sorted(maps.Keys(sections)))
+				continue
+			}
+			sections[m[1]] = true
+		}
+	})
+	for h, used := range sections {
+		if !used {
+			t.Errorf("the Runbook's %q serves no alarm", h)
 		}
 	}
 }

@@ -44,7 +44,10 @@ type BillingStack struct {
 	Functions map[string]awslambda.Function
 	LogGroups map[string]awslogs.LogGroup
 	API       awsapigatewayv2.HttpApi
-	EventBus  awsevents.EventBus
+	// AccessLogs holds the API's access log, one JSON line per request
+	// (accessLogFormat).
+	AccessLogs awslogs.LogGroup
+	EventBus   awsevents.EventBus
 	// StripeKeys are the functions' own Stripe keys, one secret per
 	// function that calls Stripe.
 	StripeKeys    map[string]awssecretsmanager.Secret

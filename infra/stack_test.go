@@ -1096,8 +1096,28 @@ func TestAlarms(t *testing.T) {
 				t.Errorf("%s alarm %v", m, a)
 			}
 		}
-		// No log metric filter: every business alarm reads the EMF metrics.
-		assert(t, "no metric filter", func() { s.template.ResourceCountIs(jsii.String("AWS::Logs::MetricFilter"), jsii.Number(0)) })
+		// One log metric filter: the purchases route's 429s in the access
+		// log (every business alarm reads the EMF metrics).
+		filters := s.ofType("AWS::Logs::MetricFilter")
+		if len(filters) != 1 {
+			t.Fatalf("metric filters %v, want the purchases route's 429s only", filters)
+		}
+		f := s.props(filters[0])
+		pattern, _ := f["FilterPattern"].(string)
+		transform := asList(f["MetricTransformations"])
+		if !jsonEq(f["LogGroupName"], ref(s.id(s.stack.AccessLogs))) || len(transform) != 1 ||
+			!strings.Contains(pattern, `$.routeKey = "POST /v1/purchases"`) || !strings.Contains(pattern, `$.status = "429"`) || !strings.Contains(pattern, "&&") {
+			t.Errorf("the 429 filter %v", f)
+		}
+		if !slices.ContainsFunc(s.cfg.RouteTable(), func(r routes.Route) bool { return r.Key() == purchasesRouteKey }) {
+			t.Errorf("the 429 filter names %q, no route of the table", purchasesRouteKey)
+		}
+		mt := transform[0].(map[string]interface{})
+		flood := alarms[key{mt["MetricNamespace"].(string), mt["MetricName"].(string), ""}]
+		if mt["MetricValue"] != "1" || flood == nil || flood["Threshold"] != 20.0 || flood["ComparisonOperator"] != "GreaterThanOrEqualToThreshold" ||
+			flood["Statistic"] != "Sum" || flood["Period"] != 300.0 {
+			t.Errorf("the purchases 429 alarm %v (filter %v)", flood, mt)
+		}
 		// The refill failure rate: failed / (failed + succeeded), over an
 		// hour, once enough refills ended.
 		var rate map[string]interface{}

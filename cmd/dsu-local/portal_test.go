@@ -105,6 +105,7 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.typeInto("f-email", "support@demo.example")
 	b.typeInto("f-phone", "+1 312 555 0100")
 	b.typeInto("f-line1", "1 Main St")
+	b.typeInto("f-line2", "Suite 200")
 	b.typeInto("f-city", "Springfield")
 	b.typeInto("f-state", "IL")
 	b.typeInto("f-postal", "62701")
@@ -238,6 +239,8 @@ func TestPortalInARealBrowser(t *testing.T) {
 	b.waitIdle("the overview")
 	b.wantText("ov-balance", dsuText(balance)) // the overview reads the balance again
 	b.wantText("ov-plan-status", "Active")
+	// The whole postal address: both street lines, the state.
+	b.wantText("ov-contact", "1 Main St, Suite 200, Springfield, IL 62701, US")
 	b.screenshot("overview-after")
 
 	// A partner id the identity provider could not issue changes nothing.

@@ -42,6 +42,7 @@ commands:
                                          same command again never adjusts twice)
   release-dispute-hold PARTNER           lift a dispute hold (the plan stays paused until the partner re-enables it)
   verify PARTNER...                      check each partner's money; exit status 1 when any problem is found
+                                         or a partner cannot be checked (the others are checked all the same)
 
 -api defaults to ` + DefaultAPI + ` (the local stack). An execute-api URL is signed with
 SigV4 using the default AWS credential chain (environment, shared config and SSO, ...).
@@ -305,17 +306,34 @@ func (c *CLI) verify(ctx context.Context, api *apiClient, args []string, asJSON 
 		return ExitUsage, usageError("verify needs at least one partner id")
 	}
 	status := ExitOK
+	// One partner that cannot be verified (unknown, or the call failed)
+	// does not hide the others: its error is printed, the exit status is
+	// 1, and the next partner is verified.
+	failed := func(partner string, err error) {
+		status = ExitProblems
+		fmt.Fprintf(c.Stderr, "dsu-admin: %s: %v\n", partner, err)
+		if asJSON {
+			line, _ := json.Marshal(map[string]string{"partnerId": partner, "error": err.Error()})
+			fmt.Fprintf(c.Stdout, "%s\n", line)
+		}
+	}
 	for _, partner := range args {
 		raw, err := api.call(ctx, "GET", "/v1/admin/partners/"+url.PathEscape(partner)+"/verify", "", nil, http.StatusOK)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return ExitUsage, err // the same for every partner
+		}
 		if err != nil {
-			return ExitProblems, fmt.Errorf("%s: %w", partner, err)
+			failed(partner, err)
+			continue
 		}
 		var v struct {
 			OK       bool
 			Problems []struct{ Kind, Detail, PurchaseID string }
 		}
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return ExitProblems, fmt.Errorf("%s: unexpected answer: %w", partner, err)
+			failed(partner, fmt.Errorf("unexpected answer: %w", err))
+			continue
 		}
 		if !v.OK {
 			status = ExitProblems
@@ -397,13 +415,28 @@ func (a *apiClient) call(ctx context.Context, method, path, key string, body []b
 		return nil, err
 	}
 	if resp.StatusCode != want {
-		var p struct{ Title, Detail, Code, Message string }
-		if json.Unmarshal(raw, &p) == nil && (p.Detail != "" || p.Message != "") {
-			return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(p.Code+" "+p.Detail+p.Message))
-		}
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return nil, refused(method, path, resp.StatusCode, raw)
 	}
 	return raw, nil
+}
+
+// refused is the error of an answer other than the wanted one: the
+// problem's code and detail, then one "field: message" line per field the
+// API refused (API.md, "Errors"), so an operator sees what to correct.
+func refused(method, path string, status int, raw []byte) error {
+	var p struct {
+		Title, Detail, Code, Message string
+		Errors                       []struct{ Field, Message string }
+	}
+	if json.Unmarshal(raw, &p) != nil || (p.Detail == "" && p.Message == "" && len(p.Errors) == 0) {
+		return fmt.Errorf("%s %s: %d %s", method, path, status, strings.TrimSpace(string(raw)))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %d %s", method, path, status, strings.TrimSpace(p.Code+" "+cmpString(p.Detail+p.Message, p.Title)))
+	for _, e := range p.Errors {
+		fmt.Fprintf(&b, "\n  %s: %s", e.Field, e.Message)
+	}
+	return errors.New(b.String())
 }
 
 // sign signs req with SigV4 for API Gateway (service execute-api) with the
@@ -467,6 +500,13 @@ func parenthesized(s *string) string {
 		return ""
 	}
 	return " (" + *s + ")"
+}
+
+func cmpString(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func cmp(a, b error) error {

@@ -82,6 +82,31 @@ func TestVerifyExitStatus(t *testing.T) {
 	}
 }
 
+// A partner verify cannot check (an unknown id, a failed call) is reported
+// and exits 1, but the partners after it are still verified.
+func TestVerifyGoesOnPastAPartnerItCannotCheck(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.URL.Path, "/nobody/") {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"type":"urn:dsu-billing:problem:not_found","title":"Not found","status":404,"detail":"unknown partner","code":"not_found"}`)
+			return
+		}
+		io.WriteString(w, `{"ok":true,"problems":[]}`)
+	}))
+	defer srv.Close()
+	status, out := run(t, http.DefaultTransport, nil, "-api", srv.URL, "verify", "good", "nobody", "after")
+	if status != ExitProblems || !strings.Contains(out, "good: ok") || !strings.Contains(out, "nobody: GET /v1/admin/partners/nobody/verify: 404 not_found unknown partner") ||
+		!strings.Contains(out, "after: ok") {
+		t.Errorf("%d\n%s", status, out)
+	}
+	status, out = run(t, http.DefaultTransport, nil, "-api", srv.URL, "-json", "verify", "nobody", "after")
+	if status != ExitProblems || !strings.Contains(out, `{"error":"GET /v1/admin/partners/nobody/verify: 404 not_found unknown partner","partnerId":"nobody"}`) ||
+		!strings.Contains(out, `{"partnerId":"after","verification":{"ok":true,"problems":[]}}`) {
+		t.Errorf("-json: %d\n%s", status, out)
+	}
+}
+
 // The default Idempotency-Key is derived from the adjustment, so running
 // the same command twice can never adjust twice; -key overrides it.
 func TestAdjustKeys(t *testing.T) {
@@ -113,5 +138,21 @@ func TestProblemsAreShown(t *testing.T) {
 	status, out := run(t, rec, nil, "show", "nobody")
 	if status != ExitProblems || !strings.Contains(out, "404 not_found unknown partner") {
 		t.Errorf("%d %s", status, out)
+	}
+}
+
+// An operator who mistypes an adjustment sees which field the API refused
+// and why (the problem's errors), not only its title.
+func TestValidationErrorsNameTheField(t *testing.T) {
+	rec := &recorder{status: 400, body: `{"type":"urn:dsu-billing:problem:validation_failed","title":"Invalid request","status":400,` +
+		`"detail":"the request is not valid","code":"validation_failed","errors":[` +
+		`{"field":"units","message":"must be a whole number of DSUs, not 0, from -10,000,000 to 10,000,000"},` +
+		`{"field":"reason","message":"must be 3 to 500 characters"}]}`}
+	status, out := run(t, rec, nil, "-api", "http://127.0.0.1:1", "adjust", "acme", "-units", "-99999999", "-reason", "ty")
+	want := "400 validation_failed the request is not valid\n" +
+		"  units: must be a whole number of DSUs, not 0, from -10,000,000 to 10,000,000\n" +
+		"  reason: must be 3 to 500 characters\n"
+	if status != ExitProblems || !strings.Contains(out, want) {
+		t.Errorf("%d\n%s", status, out)
 	}
 }

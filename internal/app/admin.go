@@ -33,8 +33,9 @@ type Admin struct {
 	Store    adminStore
 	Payments adminPayments
 	Clock    dsu.Clock
-	// ReconcileWindow is how long a payment may stay in flight before
-	// verification calls it stuck (the sweep reconciles after it).
+	// ReconcileWindow is how long past the time the sweep is due to have
+	// finished (or looked at) a payment in flight verification waits
+	// before calling it stuck (stuckAt).
 	ReconcileWindow time.Duration
 	Log             *slog.Logger
 	// Metrics takes the business metrics of what is committed; nil records none.
@@ -163,7 +164,7 @@ const (
 	ProblemCreditMissing       = "credit_missing"        // a paid purchase without its ledger credit
 	ProblemCreditDuplicated    = "credit_duplicated"     // more than one credit for one purchase
 	ProblemCreditWrongUnits    = "credit_wrong_units"    // a credit of other units than the purchase's
-	ProblemStuckInFlight       = "stuck_in_flight"       // still pending past the reconcile window
+	ProblemStuckInFlight       = "stuck_in_flight"       // still in flight past when the sweep should have finished it
 	ProblemPaymentIntentAbsent = "payment_intent_absent" // Stripe does not know the stored PaymentIntent
 )
 
@@ -186,7 +187,8 @@ const verifyWindow = 90 * 24 * time.Hour
 // Verify checks a partner: balance = Σ ledger (every entry read, page by
 // page); every purchase of the last 90 days against its PaymentIntent at
 // Stripe (status, amount, currency) and credited exactly once when paid;
-// nothing still in flight past the reconcile window.
+// nothing still in flight past when the sweep should have finished it
+// (stuckAt).
 func (a *Admin) Verify(ctx context.Context, partnerID string) (Verification, error) {
 	if _, err := a.partner(ctx, partnerID); err != nil {
 		return Verification{}, err
@@ -259,7 +261,7 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 	}
 	inFlight := p.Status == dsu.StatusPending || p.Status == dsu.StatusRequiresAction
 	if p.PaymentIntentID == "" {
-		if inFlight && now.Sub(p.CreatedAt) > window {
+		if at, due := stuckAt(p, "", window); inFlight && due && now.After(at) {
 			add(ProblemStuckInFlight, p.ID, "the purchase has been %s without a PaymentIntent since %s", p.Status, p.CreatedAt.Format(time.RFC3339))
 		}
 		return nil
@@ -283,12 +285,45 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 		add(ProblemPaidNotCredited, p.ID, "PaymentIntent %s succeeded but the purchase is %s", pi.ID, p.Status)
 	case pi.Status != PISucceeded && p.Status.Paid():
 		add(ProblemCreditedNotPaid, p.ID, "the purchase is %s but PaymentIntent %s is %s", p.Status, pi.ID, pi.Status)
-	case inFlight && now.Sub(p.CreatedAt) > window:
-		add(ProblemStuckInFlight, p.ID, "the purchase has been %s since %s (PaymentIntent %s is %s)", p.Status, p.CreatedAt.Format(time.RFC3339), pi.ID, pi.Status)
+	case inFlight:
+		if at, due := stuckAt(p, pi.Status, window); due && now.After(at) {
+			add(ProblemStuckInFlight, p.ID, "the purchase has been %s since %s (PaymentIntent %s is %s)", p.Status, p.CreatedAt.Format(time.RFC3339), pi.ID, pi.Status)
+		}
 	case p.Kind == dsu.KindManual && p.Status == dsu.StatusFailed && cancelable(pi.Status) && now.Sub(p.CreatedAt) > dsu.AbandonAfter+window:
 		// A declined manual purchase stays payable with another card until
 		// the sweep cancels its PaymentIntent at 24 hours.
 		add(ProblemStuckInFlight, p.ID, "the purchase failed but its PaymentIntent %s is still %s since %s; the sweep should have canceled it", pi.ID, pi.Status, p.CreatedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// stuckAt is when a purchase still pending or requiring action counts as
+// stuck: window past the time what finishes it should have; false when
+// nothing is due to finish it.
+//
+//   - A manual purchase is the sweep's (RULES.md, "Reconciliation and the
+//     sweep"): an unpaid one waits, by design, until dsu.AbandonAfter, and
+//     the sweep looks at it on a schedule it keeps in the purchase. It is
+//     stuck when the sweep is window late for its next look, or window past
+//     dsu.AbandonAfter (the sweep cancels an unpaid one then; still in
+//     flight, its payment is processing for a day, or the sweep fails on
+//     it). An abandoned checkout of the last day is no problem.
+//   - An automatic purchase requiring action whose PaymentIntent waits for
+//     the partner (to authenticate, or pay with another card) is the
+//     partner's to confirm; the plan is paused meanwhile (RULES.md,
+//     "Outcomes, retries and backoff").
+//   - Any other automatic purchase is the refill's, which the sweep
+//     reconciles after the refill policy's StuckAfter.
+func stuckAt(p dsu.Purchase, piStatus string, window time.Duration) (time.Time, bool) {
+	if p.Kind == dsu.KindManual {
+		at := p.CreatedAt.Add(dsu.AbandonAfter)
+		if next, ok := p.SweepAt(); ok && next.Before(at) {
+			at = next
+		}
+		return at.Add(window), true
+	}
+	if p.Status == dsu.StatusRequiresAction && cancelable(piStatus) {
+		return time.Time{}, false
+	}
+	return p.CreatedAt.Add(dsu.DefaultRefillPolicy.StuckAfter + window), true
 }

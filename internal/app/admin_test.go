@@ -142,8 +142,9 @@ func TestVerifyFindsWhatIsWrong(t *testing.T) {
 			t.Errorf("no %s for %q in %+v", kind, purchase, v.Problems)
 		}
 	}
-	// Two hours later the new-card purchase nobody paid is stuck too.
-	w.clock.Advance(2 * time.Hour)
+	// A day and two hours later, with no sweep to abandon it, the
+	// new-card purchase nobody paid is stuck too.
+	w.clock.Advance(dsu.AbandonAfter + 2*time.Hour)
 	v, _ = adm.Verify(ctx, "p1")
 	if !slices.ContainsFunc(v.Problems, func(pr app.Problem) bool {
 		return pr.Kind == app.ProblemStuckInFlight && pr.PurchaseID == odd.Purchase.ID
@@ -189,6 +190,97 @@ func TestVerifyReportsAFailedPurchaseWhosePaymentIntentOutlivedItsDay(t *testing
 	w.pay.SetIntentStatus(pi.ID, app.PICanceled, nil)
 	if stuck() {
 		t.Fatal("a declined purchase whose PaymentIntent was canceled is reported stuck")
+	}
+}
+
+// A partner who opened checkout with a new card and closed the tab has
+// done nothing wrong: the sweep leaves that purchase pending, looking at
+// it now and then, until dsu.AbandonAfter, then cancels it. verify does
+// not call it a problem meanwhile, or every abandoned checkout of the last
+// day drowns the real findings (and dsu-admin exits 1).
+func TestVerifyIgnoresAnOrdinaryAbandonedCheckout(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.partner("p1", "")
+	pur, _ := r.pendingPurchase(p, "k1") // its PaymentIntent requires_payment_method
+	for _, at := range []time.Duration{2 * time.Hour, 5 * time.Hour, 12 * time.Hour, dsu.AbandonAfter - time.Minute} {
+		r.clock.Set(pur.CreatedAt.Add(at))
+		r.sweep()
+		if v, err := r.admin().Verify(ctx, "p1"); err != nil || !v.OK {
+			t.Fatalf("an unpaid checkout %v old: %+v %v", at, v.Problems, err)
+		}
+	}
+	r.clock.Set(pur.CreatedAt.Add(dsu.AbandonAfter))
+	r.sweep()
+	if got := r.purchase("p1", pur.ID); got.Status != dsu.StatusCanceled {
+		t.Fatalf("the sweep did not abandon it: %s", got.Status)
+	}
+	if v, err := r.admin().Verify(ctx, "p1"); err != nil || !v.OK {
+		t.Fatalf("after the sweep abandoned it: %+v %v", v.Problems, err)
+	}
+}
+
+// What the sweep should have finished and did not is stuck: a manual
+// purchase the sweep has not looked at an hour after it was due, and one
+// still in flight an hour past dsu.AbandonAfter (its payment processing
+// for a day). An automatic purchase waiting for the partner to
+// authenticate is not; one nothing will finish is.
+func TestVerifyFindsWhatTheSweepShouldHaveFinished(t *testing.T) {
+	ctx := context.Background()
+	stuck := func(w *world, purchaseID string) bool {
+		w.t.Helper()
+		v, err := w.admin().Verify(ctx, "p1")
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		return slices.ContainsFunc(v.Problems, func(pr app.Problem) bool {
+			return pr.Kind == app.ProblemStuckInFlight && pr.PurchaseID == purchaseID
+		})
+	}
+
+	// No sweep ran: due at 1 h, stuck after 2 h.
+	w := newWorld(t)
+	pur, _ := w.pendingPurchase(w.partner("p1", ""), "k1", 1)
+	if w.clock.Set(pur.CreatedAt.Add(dsu.ReconcileAfter + time.Hour)); stuck(w, pur.ID) {
+		t.Error("stuck as soon as the sweep is due")
+	}
+	if w.clock.Set(pur.CreatedAt.Add(dsu.ReconcileAfter + time.Hour + time.Minute)); !stuck(w, pur.ID) {
+		t.Error("the sweep never looked at it, and verify does not say")
+	}
+
+	// The sweep looks, but the payment has been processing for a day.
+	r := newRefillWorld(t)
+	pur, pi := r.pendingPurchase(r.partner("p1", ""), "k1")
+	r.pay.SetIntentStatus(pi.ID, app.PIProcessing, nil)
+	for _, at := range []time.Duration{time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 16 * time.Hour, dsu.AbandonAfter, dsu.AbandonAfter + time.Hour, dsu.AbandonAfter + 2*time.Hour} {
+		r.clock.Set(pur.CreatedAt.Add(at))
+		r.sweep()
+		if got := stuck(r.world, pur.ID); got != (at > dsu.AbandonAfter+time.Hour) {
+			t.Errorf("processing for %v: stuck %v", at, got)
+		}
+	}
+
+	// An automatic purchase waiting for the partner to authenticate is
+	// not stuck, however old; once its PaymentIntent no longer waits for
+	// the partner (canceled, the webhook lost), it is.
+	r = newRefillWorld(t)
+	r.planPartner("p1", "pm_3ds", 5)
+	r.pay.outcome["pm_3ds"] = "requires_action"
+	r.use("p1", "t", 2000)
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction {
+		t.Fatalf("the refill: %+v", autos)
+	}
+	auto := autos[0]
+	if r.clock.Set(auto.CreatedAt.Add(30 * 24 * time.Hour)); stuck(r.world, auto.ID) {
+		t.Error("an automatic purchase waiting for the partner to authenticate is stuck")
+	}
+	r.pay.SetIntentStatus(auto.PaymentIntentID, app.PICanceled, nil)
+	if !stuck(r.world, auto.ID) {
+		t.Error("an automatic purchase whose PaymentIntent was canceled is not stuck")
 	}
 }
 

@@ -41,7 +41,8 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 	return onFreshPurchase(ctx, s.Store, p, func(p dsu.Purchase) (dsu.Purchase, error) {
 		if !matches(p, pi) {
 			s.Log.ErrorContext(ctx, "payment does not match its purchase: nothing recorded",
-				"purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
+				"partner", p.PartnerID, "purchase", p.ID, "paymentIntent", pi.ID, "storedPaymentIntent", p.PaymentIntentID,
+				"paymentIntentPartner", pi.Metadata["partner_id"],
 				"amount", pi.Amount.Amount, "currency", string(pi.Amount.Currency),
 				"storedAmount", p.Amount.Amount, "storedCurrency", string(p.Amount.Currency))
 			recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchReason(p, pi)))
@@ -54,7 +55,7 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 		if next.Status != p.Status && !dsu.CanTransition(p.Status, next.Status) {
 			if next.Status == dsu.StatusSucceeded && !p.Status.Paid() {
 				s.Log.ErrorContext(ctx, "payment succeeded for a purchase that can no longer be paid: an operator must credit or refund it",
-					"purchase", p.ID, "status", string(p.Status), "paymentIntent", pi.ID)
+					"partner", p.PartnerID, "purchase", p.ID, "status", string(p.Status), "paymentIntent", pi.ID)
 				recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchUnpayable))
 			}
 			return p, nil // late or duplicate: never back
@@ -85,7 +86,8 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 	case errors.Is(err, dsu.ErrEventProcessed):
 		return s.Store.GetPurchase(ctx, p.PartnerID, p.ID)
 	case errors.Is(err, dsu.ErrPaymentIntentTaken):
-		s.Log.ErrorContext(ctx, "payment intent already pays another purchase: nothing recorded", "purchase", p.ID, "paymentIntent", pi.ID)
+		s.Log.ErrorContext(ctx, "payment intent already pays another purchase: nothing recorded",
+			"partner", p.PartnerID, "purchase", p.ID, "paymentIntent", pi.ID)
 		recorderOr(s.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchPaymentIntent))
 		return p, errMismatch
 	case err != nil:

@@ -219,7 +219,8 @@ func (w *Webhooks) paymentIntent(ctx context.Context, log *slog.Logger, ev Webho
 	pi := *ev.PaymentIntent
 	p, err := w.purchaseOf(ctx, pi)
 	if dsu.IsKind(err, dsu.KindNotFound) {
-		log.ErrorContext(ctx, "payment event for no known purchase: nothing recorded", "paymentIntent", pi.ID)
+		log.ErrorContext(ctx, "payment event for no known purchase: nothing recorded", "paymentIntent", pi.ID,
+			"partner", pi.Metadata["partner_id"], "purchase", pi.Metadata["purchase_id"], "customer", pi.CustomerID)
 		if pi.Status == PISucceeded {
 			// Money taken that credits nobody: as alarming as a mismatch.
 			recorderOr(w.Metrics).Add(metrics.CreditMismatches, 1, metrics.Reason(mismatchUnknownPurchase))

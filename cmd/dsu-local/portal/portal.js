@@ -429,11 +429,19 @@
 
     if (info.contact) {
       const a = info.address;
-      setText('ov-contact', el('strong', {}, info.contact.name), ` · ${info.contact.email}`, a ? el('br') : null, a ? `${a.line1}, ${a.city} ${a.postalCode}, ${a.country}` : null);
+      setText('ov-contact', el('strong', {}, info.contact.name), ` · ${info.contact.email}`, a ? el('br') : null, a ? addressLine(a) : null);
     } else {
       setText('ov-contact', 'No billing contact yet. A contact and address are needed before a card can be saved.');
     }
     setText('ov-card', info.card ? cardLine(info.card) : 'No card saved: purchases use a new card each time, and the automated plan cannot run.');
+  }
+
+  // The whole postal address on one line, as an envelope reads it: the
+  // street lines, the city with the state (when the country has one) and
+  // the postal code, the country.
+  function addressLine(a) {
+    const place = [a.city + (a.state ? `, ${a.state}` : ''), a.postalCode].filter(Boolean).join(' ');
+    return [a.line1, a.line2, place, a.country].filter(Boolean).join(', ');
   }
 
   function cardLine(c) {
