@@ -261,7 +261,7 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 	}
 	inFlight := p.Status == dsu.StatusPending || p.Status == dsu.StatusRequiresAction
 	if p.PaymentIntentID == "" {
-		if at, due := stuckAt(p, "", window); inFlight && due && now.After(at) {
+		if inFlight && now.After(stuckAt(p, window)) {
 			add(ProblemStuckInFlight, p.ID, "the purchase has been %s without a PaymentIntent since %s", p.Status, p.CreatedAt.Format(time.RFC3339))
 		}
 		return nil
@@ -286,7 +286,7 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 	case pi.Status != PISucceeded && p.Status.Paid():
 		add(ProblemCreditedNotPaid, p.ID, "the purchase is %s but PaymentIntent %s is %s", p.Status, pi.ID, pi.Status)
 	case inFlight:
-		if at, due := stuckAt(p, pi.Status, window); due && now.After(at) {
+		if now.After(stuckAt(p, window)) {
 			add(ProblemStuckInFlight, p.ID, "the purchase has been %s since %s (PaymentIntent %s is %s)", p.Status, p.CreatedAt.Format(time.RFC3339), pi.ID, pi.Status)
 		}
 	case p.Kind == dsu.KindManual && p.Status == dsu.StatusFailed && cancelable(pi.Status) && now.Sub(p.CreatedAt) > dsu.AbandonAfter+window:
@@ -298,8 +298,7 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 }
 
 // stuckAt is when a purchase still pending or requiring action counts as
-// stuck: window past the time what finishes it should have; false when
-// nothing is due to finish it.
+// stuck: window past the time what finishes it should have.
 //
 //   - A manual purchase is the sweep's (RULES.md, "Reconciliation and the
 //     sweep"): an unpaid one waits, by design, until dsu.AbandonAfter, and
@@ -308,22 +307,18 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 //     dsu.AbandonAfter (the sweep cancels an unpaid one then; still in
 //     flight, its payment is processing for a day, or the sweep fails on
 //     it). An abandoned checkout of the last day is no problem.
-//   - An automatic purchase requiring action whose PaymentIntent waits for
-//     the partner (to authenticate, or pay with another card) is the
-//     partner's to confirm; the plan is paused meanwhile (RULES.md,
-//     "Outcomes, retries and backoff").
+//   - An automatic purchase requiring action waits for the partner to
+//     authenticate it (the plan is paused meanwhile); the sweep looks at it
+//     the same way, and gives it up after dsu.AuthenticationWindow.
 //   - Any other automatic purchase is the refill's, which the sweep
 //     reconciles after the refill policy's StuckAfter.
-func stuckAt(p dsu.Purchase, piStatus string, window time.Duration) (time.Time, bool) {
-	if p.Kind == dsu.KindManual {
-		at := p.CreatedAt.Add(dsu.AbandonAfter)
+func stuckAt(p dsu.Purchase, window time.Duration) time.Time {
+	if p.Kind == dsu.KindManual || p.Status == dsu.StatusRequiresAction && p.PaymentIntentID != "" {
+		at := p.AbandonAt()
 		if next, ok := p.SweepAt(); ok && next.Before(at) {
 			at = next
 		}
-		return at.Add(window), true
+		return at.Add(window)
 	}
-	if p.Status == dsu.StatusRequiresAction && cancelable(piStatus) {
-		return time.Time{}, false
-	}
-	return p.CreatedAt.Add(dsu.DefaultRefillPolicy.StuckAfter + window), true
+	return p.CreatedAt.Add(dsu.DefaultRefillPolicy.StuckAfter + window)
 }

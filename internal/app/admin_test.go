@@ -224,7 +224,7 @@ func TestVerifyIgnoresAnOrdinaryAbandonedCheckout(t *testing.T) {
 // purchase the sweep has not looked at an hour after it was due, and one
 // still in flight an hour past dsu.AbandonAfter (its payment processing
 // for a day). An automatic purchase waiting for the partner to
-// authenticate is not; one nothing will finish is.
+// authenticate is the sweep's the same way.
 func TestVerifyFindsWhatTheSweepShouldHaveFinished(t *testing.T) {
 	ctx := context.Background()
 	stuck := func(w *world, purchaseID string) bool {
@@ -260,9 +260,10 @@ func TestVerifyFindsWhatTheSweepShouldHaveFinished(t *testing.T) {
 		}
 	}
 
-	// An automatic purchase waiting for the partner to authenticate is
-	// not stuck, however old; once its PaymentIntent no longer waits for
-	// the partner (canceled, the webhook lost), it is.
+	// An automatic purchase waiting for the partner to authenticate is the
+	// sweep's too: stuck when no sweep looked an hour past its due look;
+	// not while the sweep looks on schedule, up to dsu.AuthenticationWindow,
+	// when the sweep gives it up (canceled: no longer in flight).
 	r = newRefillWorld(t)
 	r.planPartner("p1", "pm_3ds", 5)
 	r.pay.outcome["pm_3ds"] = "requires_action"
@@ -275,12 +276,18 @@ func TestVerifyFindsWhatTheSweepShouldHaveFinished(t *testing.T) {
 		t.Fatalf("the refill: %+v", autos)
 	}
 	auto := autos[0]
-	if r.clock.Set(auto.CreatedAt.Add(30 * 24 * time.Hour)); stuck(r.world, auto.ID) {
-		t.Error("an automatic purchase waiting for the partner to authenticate is stuck")
+	if r.clock.Set(auto.CreatedAt.Add(dsu.ReconcileAfter + time.Hour + time.Minute)); !stuck(r.world, auto.ID) {
+		t.Error("no sweep looked at a refill waiting for authentication, and verify does not say")
 	}
-	r.pay.SetIntentStatus(auto.PaymentIntentID, app.PICanceled, nil)
-	if !stuck(r.world, auto.ID) {
-		t.Error("an automatic purchase whose PaymentIntent was canceled is not stuck")
+	for at := 2 * time.Hour; at <= dsu.AuthenticationWindow; at += time.Hour {
+		r.clock.Set(auto.CreatedAt.Add(at))
+		r.sweep()
+		if stuck(r.world, auto.ID) {
+			t.Fatalf("a refill waiting for authentication, swept on schedule, is stuck at %v", at)
+		}
+	}
+	if got := r.purchase("p1", auto.ID); got.Status != dsu.StatusCanceled {
+		t.Errorf("the refill after %v: %s", dsu.AuthenticationWindow, got.Status)
 	}
 }
 

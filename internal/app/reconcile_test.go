@@ -479,3 +479,110 @@ func TestSweepCreditsAFailedPurchasePaidJustBeforeItsCancellation(t *testing.T) 
 		t.Fatalf("purchase %s, balance %d", got.Status, r.balance("p1"))
 	}
 }
+
+// An automatic purchase the bank wants authenticated waits for the partner
+// (the plan is paused authentication_required). The partner confirms it in
+// the portal and pays, and that webhook is lost: the purchase sweep credits
+// it, once, like a manual purchase's; the plan stays paused (RULES.md,
+// "Outcomes, retries and backoff").
+func TestSweepCreditsAnAuthenticatedRefillWhoseWebhookWasLost(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p := r.planPartner("p1", "pm_3ds", 5)
+	r.pay.outcome["pm_3ds"] = "requires_action"
+	r.use("p1", "t", 2000)
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	autos := r.autoPurchases("p1")
+	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction {
+		t.Fatalf("purchases %+v", autos)
+	}
+	refill := autos[0]
+	if _, err := r.purchases.Confirm(ctx, p, refill.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.pay.SetIntentStatus(refill.PaymentIntentID, app.PISucceeded, nil) // authenticated; webhook lost
+	before := r.balance("p1")
+	r.clock.Advance(dsu.ReconcileAfter)
+	if res := r.sweep(); res.Purchases != 1 {
+		t.Fatalf("sweep %+v", res)
+	}
+	if got := r.purchase("p1", refill.ID); got.Status != dsu.StatusSucceeded {
+		t.Fatalf("refill %+v", got)
+	}
+	if got := r.balance("p1"); got != before+1000 {
+		t.Fatalf("balance %d, want %d", got, before+1000)
+	}
+	if acc := r.account("p1"); acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedAuthenticationRequired {
+		t.Fatalf("plan %+v", acc.AutoRefill)
+	}
+	// The webhook arrives after all: credited once.
+	pi, _ := r.pay.IntentFor(refill.ID)
+	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentSucceeded, pi)); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(48 * time.Hour)
+	if res := r.sweep(); res.Purchases != 0 {
+		t.Fatalf("a settled refill is still swept: %+v", res)
+	}
+	if got := r.balance("p1"); got != before+1000 {
+		t.Fatalf("balance %d after the late webhook, want %d", got, before+1000)
+	}
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 1 {
+		t.Fatalf("%d charges; a refill waiting for authentication is never charged again", n)
+	}
+}
+
+// Nobody authenticates it: the sweep looks at it on the usual schedule
+// (1 h, 2 h, 4 h, …) and, after dsu.AuthenticationWindow, cancels its
+// PaymentIntent at Stripe (abandoned), so it can no longer be paid. The
+// plan stays paused; nothing is credited.
+func TestSweepGivesUpARefillNobodyAuthenticates(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	r.planPartner("p1", "pm_3ds", 5)
+	r.pay.outcome["pm_3ds"] = "requires_action"
+	r.use("p1", "t", 2000)
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	refill := r.autoPurchases("p1")[0]
+	before := r.balance("p1")
+	start := r.clock.Now()
+	looks := 0
+	for {
+		r.clock.Advance(time.Hour)
+		if !r.clock.Now().Before(start.Add(dsu.AuthenticationWindow)) {
+			break
+		}
+		looks += r.sweep().Purchases
+	}
+	if n := r.pay.Calls("CancelPaymentIntent"); n != 0 || looks != 8 {
+		t.Fatalf("before %s: %d cancellations, %d looks (want 0 and 8: 1, 2, 4, …, 128 h)", dsu.AuthenticationWindow, n, looks)
+	}
+	if got := r.purchase("p1", refill.ID); got.Status != dsu.StatusRequiresAction {
+		t.Fatalf("refill %+v before the window's end", got)
+	}
+	r.clock.Set(start.Add(dsu.AuthenticationWindow))
+	if res := r.sweep(); res.Purchases != 1 {
+		t.Fatalf("sweep %+v", res)
+	}
+	got := r.purchase("p1", refill.ID)
+	if got.Status != dsu.StatusCanceled || got.Failure == nil || got.Failure.Code != "abandoned" {
+		t.Fatalf("refill %+v failure %+v", got, got.Failure)
+	}
+	if pi, _ := r.pay.IntentFor(refill.ID); pi.Status != app.PICanceled || pi.CancellationReason != app.CancelAbandoned {
+		t.Fatalf("at Stripe: %s %q", pi.Status, pi.CancellationReason)
+	}
+	if r.balance("p1") != before {
+		t.Fatal("an abandoned refill moved the balance")
+	}
+	if acc := r.account("p1"); acc.AutoRefill.Status != dsu.AutoRefillPaused || acc.AutoRefill.PausedReason != dsu.PausedAuthenticationRequired {
+		t.Fatalf("plan %+v", acc.AutoRefill)
+	}
+	r.clock.Advance(48 * time.Hour)
+	if res := r.sweep(); res.Purchases != 0 {
+		t.Fatalf("a canceled refill is still swept: %+v", res)
+	}
+}

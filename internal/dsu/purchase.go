@@ -217,13 +217,21 @@ const (
 	// action, or failed with a PaymentIntent) is given up: its PaymentIntent
 	// is canceled at Stripe.
 	AbandonAfter = 24 * time.Hour
+	// AuthenticationWindow is how long an automatic purchase waits for the
+	// partner to authenticate it on-session (the plan is paused
+	// authentication_required meanwhile) before it is given up the same
+	// way: longer than a manual purchase's day, since the partner learns of
+	// it from a notification, perhaps on a weekend.
+	AuthenticationWindow = 7 * 24 * time.Hour
 )
 
 // SweepAt is when the sweep must look at the purchase, and whether it must
 // at all: a manual purchase still pending or requiring action, or one that
 // failed with a PaymentIntent (a declined card: the portal may still pay
 // that PaymentIntent with another card, and its webhook may be lost; once
-// abandoned it is canceled at Stripe). Storage indexes exactly the
+// abandoned it is canceled at Stripe), and an automatic purchase waiting
+// for the partner to authenticate (the partner confirms it in the portal,
+// and that webhook may be lost too). Storage indexes exactly the
 // purchases for which ok is true, so the sweep never reads the others;
 // every other status leaves the index.
 func (p Purchase) SweepAt() (at time.Time, ok bool) {
@@ -241,7 +249,7 @@ func (p Purchase) SweepAt() (at time.Time, ok bool) {
 // or failed with a PaymentIntent that is still payable until canceled.
 func (p Purchase) awaitsSweep() bool {
 	if p.Kind != KindManual {
-		return false
+		return p.Kind == KindAutoRefill && p.Status == StatusRequiresAction && p.PaymentIntentID != ""
 	}
 	switch p.Status {
 	case StatusPending, StatusRequiresAction:
@@ -252,9 +260,18 @@ func (p Purchase) awaitsSweep() bool {
 	return false
 }
 
-// Abandoned reports whether the purchase is AbandonAfter old.
+// AbandonAt is when the purchase, still unpaid, is given up: AbandonAfter
+// after its creation, AuthenticationWindow for an automatic purchase.
+func (p Purchase) AbandonAt() time.Time {
+	if p.Kind == KindAutoRefill {
+		return p.CreatedAt.Add(AuthenticationWindow)
+	}
+	return p.CreatedAt.Add(AbandonAfter)
+}
+
+// Abandoned reports whether the purchase is past AbandonAt.
 func (p Purchase) Abandoned(now time.Time) bool {
-	return !now.Before(p.CreatedAt.Add(AbandonAfter))
+	return !now.Before(p.AbandonAt())
 }
 
 // NextReconcile is when the sweep looks again at a purchase it found
@@ -263,7 +280,7 @@ func (p Purchase) Abandoned(now time.Time) bool {
 // past that (a payment still processing cannot be canceled).
 func (p Purchase) NextReconcile(now time.Time) time.Time {
 	now = now.UTC()
-	abandon := p.CreatedAt.Add(AbandonAfter)
+	abandon := p.AbandonAt()
 	if !now.Before(abandon) {
 		return now.Add(ReconcileAfter)
 	}
