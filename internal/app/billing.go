@@ -630,6 +630,10 @@ func (b *Billing) UpdateAutoRefill(ctx context.Context, p dsu.Partner, in dsu.Pl
 		if p.Card == nil {
 			return BillingInfo{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "the automated plan needs a saved card")
 		}
+		if p.Card.Expired(b.now()) {
+			// Enabled, it would only pause card_expired before its first charge.
+			return BillingInfo{}, dsu.Errorf(dsu.KindPaymentMethodRequired, "the saved card has expired; save a new card to enable the automated plan")
+		}
 	}
 	acc, _, err := b.Store.ChangeAccountAudited(ctx, p.ID, func(a *dsu.Account) (dsu.PlanChange, error) {
 		return a.ConfigurePlan(in, cat)

@@ -361,6 +361,46 @@ func TestCardExpiryAnnouncementsAndRenewal(t *testing.T) {
 	}
 }
 
+// An expired saved card is no card to pay with: enabling the automated plan
+// and a saved-card purchase are refused 409 payment_method_required, and
+// nothing is sent to Stripe (it would only decline the card, expired_card).
+// A new card takes both.
+func TestAnExpiredSavedCardIsRefusedBeforeStripe(t *testing.T) {
+	r := newRefillWorld(t)
+	p := r.partner("p1", "pm_card")
+	r.expiringCard("p1", 10, 2026) // worldStart is in November 2026
+	p = r.savedPartner("p1")
+	before := r.balance("p1")
+	if _, err := r.buy(p, "k1", app.PayWithSavedCard, 1); dsu.ErrorKind(err) != dsu.KindPaymentMethodRequired {
+		t.Fatalf("saved-card purchase with an expired card: %v", err)
+	}
+	_, err := r.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr(int64(500)), MonthlyLimit: ptr(5)})
+	if dsu.ErrorKind(err) != dsu.KindPaymentMethodRequired {
+		t.Fatalf("enabling the plan with an expired card: %v", err)
+	}
+	if n := r.pay.Calls("CreatePaymentIntent"); n != 0 {
+		t.Fatalf("%d PaymentIntents for an expired card", n)
+	}
+	if ar := r.account("p1").AutoRefill; ar.Enabled {
+		t.Fatalf("plan %+v", ar)
+	}
+	if list, _, err := r.store.ListPurchases(context.Background(), "p1", dsu.Page{Limit: 10}); err != nil || len(list) != 0 || r.balance("p1") != before {
+		t.Fatalf("a refused purchase left something behind: %+v %v", list, err)
+	}
+
+	si := r.confirmCard(p, "visa", "1881")
+	if err := r.setupSucceeded(si); err != nil {
+		t.Fatal(err)
+	}
+	p = r.savedPartner("p1")
+	if res, err := r.buy(p, "k1", app.PayWithSavedCard, 1); err != nil || res.Purchase.Status != dsu.StatusSucceeded {
+		t.Fatalf("the same key with a new card: %+v %v", res.Purchase, err)
+	}
+	if _, err := r.billing.UpdateAutoRefill(context.Background(), p, dsu.PlanSettings{Enabled: true, PackageID: ptr("dsu-1000"), Threshold: ptr(int64(500)), MonthlyLimit: ptr(5)}); err != nil {
+		t.Fatalf("enabling with a new card: %v", err)
+	}
+}
+
 // GET /v1/billing (and every BillingInfo) says when the saved card expires
 // within 30 days or has expired, and shows the card_expired pause.
 func TestBillingInfoSaysWhenTheCardExpiresSoon(t *testing.T) {

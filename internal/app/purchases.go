@@ -116,8 +116,14 @@ func (s *Purchases) Create(ctx context.Context, p dsu.Partner, in CreatePurchase
 		return PurchaseResult{}, err
 	}
 	items, units, amount, err := dsu.PriceLines(cat, p.Currency, in.Lines)
-	if err == nil && in.PaymentMethod == PayWithSavedCard && p.Card == nil {
-		err = dsu.Errorf(dsu.KindPaymentMethodRequired, "there is no saved card; pay with a new card or save one first")
+	if err == nil && in.PaymentMethod == PayWithSavedCard {
+		switch {
+		case p.Card == nil:
+			err = dsu.Errorf(dsu.KindPaymentMethodRequired, "there is no saved card; pay with a new card or save one first")
+		case p.Card.Expired(s.Clock.Now()):
+			// Stripe would only decline it (expired_card).
+			err = dsu.Errorf(dsu.KindPaymentMethodRequired, "the saved card has expired; pay with a new card or save one first")
+		}
 	}
 	claim := dsu.IdempotencyClaim{PartnerID: p.ID, Key: in.IdempotencyKey, Fingerprint: in.Fingerprint}
 	if err != nil {
