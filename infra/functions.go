@@ -114,7 +114,7 @@ var functionSpecs = map[string]fnSpec{
 		// reading a card's details and detaching a replaced card.
 		Stripe: map[string]StripeAccess{stripeCustomers: StripeWrite, stripeSetupIntents: StripeWrite, stripePaymentMethods: StripeWrite}},
 	routes.Purchases: {Description: "Catalog, manual purchases, purchase history, balance and ledger", TimeoutSec: 15, MemoryMB: 256,
-		// BatchGetItem: a statement's purchases.
+		// BatchGetItem: a statement's purchases, one tenant's usage report.
 		Table: TableAccess{Actions: []string{ddbGetItem, ddbBatchGetItem, ddbQuery, ddbPutItem, ddbUpdateItem}},
 		// Create a PaymentIntent; read it back (confirm, resume a key) and
 		// its charge's receipt.

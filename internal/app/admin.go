@@ -289,12 +289,19 @@ func (a *Admin) verifyPurchase(ctx context.Context, p dsu.Purchase, credits []ds
 		if now.After(stuckAt(p, window)) {
 			add(ProblemStuckInFlight, p.ID, "the purchase has been %s since %s (PaymentIntent %s is %s)", p.Status, p.CreatedAt.Format(time.RFC3339), pi.ID, pi.Status)
 		}
-	case p.Kind == dsu.KindManual && p.Status == dsu.StatusFailed && cancelable(pi.Status) && now.Sub(p.CreatedAt) > dsu.AbandonAfter+window:
+	case p.Status == dsu.StatusFailed && swept(p) && cancelable(pi.Status) && now.After(p.AbandonAt().Add(window)):
 		// A declined manual purchase stays payable with another card until
-		// the sweep cancels its PaymentIntent at 24 hours.
+		// the sweep cancels its PaymentIntent at 24 hours; a refill the
+		// partner was asked to authenticate, until 7 days at the latest.
 		add(ProblemStuckInFlight, p.ID, "the purchase failed but its PaymentIntent %s is still %s since %s; the sweep should have canceled it", pi.ID, pi.Status, p.CreatedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// swept reports whether the sweep's index lists the purchase.
+func swept(p dsu.Purchase) bool {
+	_, ok := p.SweepAt()
+	return ok
 }
 
 // stuckAt is when a purchase still pending or requiring action counts as

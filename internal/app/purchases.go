@@ -335,6 +335,9 @@ func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Pur
 		if pi.CancellationReason == CancelAbandoned {
 			// Nobody paid in time (RULES.md, "Reconciliation and the sweep").
 			f := abandonedFailure
+			if p.Kind == dsu.KindAutoRefill {
+				f = unauthenticatedFailure
+			}
 			p.Failure = &f
 		}
 	case PIRequiresPaymentMethod:
@@ -351,6 +354,9 @@ func applyPaymentIntent(p dsu.Purchase, pi PaymentIntent, now time.Time) dsu.Pur
 	}
 	// requires_confirmation, processing and a fresh requires_payment_method
 	// stay pending: the portal confirms, or a webhook finishes.
+	if p.Kind == dsu.KindAutoRefill && p.Status == dsu.StatusRequiresAction {
+		p.AskedToAuthenticate = true
+	}
 	return p
 }
 
@@ -437,6 +443,18 @@ func (s *Purchases) Confirm(ctx context.Context, p dsu.Partner, id string) (Purc
 			purchase.Failure != nil && purchase.Failure.Code == string(dsu.KindAuthenticationRequired))
 	if !confirmable || purchase.PaymentIntentID == "" {
 		return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "a %s purchase cannot be confirmed", purchase.Status)
+	}
+	if purchase.Kind == dsu.KindAutoRefill {
+		// Only while the plan waits for it: once a new card or the partner
+		// moved the plan on, paying it would charge twice for one balance
+		// drop (the sweep cancels it).
+		acc, err := s.Store.GetAccount(ctx, p.ID)
+		if err != nil {
+			return PurchaseResult{}, err
+		}
+		if !acc.AwaitsAuthentication() {
+			return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "the automated plan no longer waits for this payment; it buys again when the balance needs it")
+		}
 	}
 	pi, err := s.Payments.GetPaymentIntent(ctx, purchase.PaymentIntentID)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 type reconcileStore interface {
 	settleStore
 	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
+	GetAccount(ctx context.Context, partnerID string) (dsu.Account, error)
 }
 
 // reconcilePayments is what finishing a manual purchase asks of Stripe.
@@ -31,6 +32,11 @@ const CancelAbandoned = "abandoned"
 // abandonedFailure is the failure of a manual purchase nobody paid within
 // dsu.AbandonAfter.
 var abandonedFailure = dsu.Failure{Code: "abandoned", Message: "The payment was not completed within 24 hours and was canceled."}
+
+// unauthenticatedFailure is the failure of an automatic purchase the
+// partner did not authenticate while the plan waited for it (within 7
+// days, and before the plan moved on).
+var unauthenticatedFailure = dsu.Failure{Code: "abandoned", Message: "The payment was not authenticated while the automated plan waited for it, and was canceled."}
 
 // PurchaseReconciler finishes the manual purchases the sweep finds
 // unfinished (RULES.md, "Reconciliation and the sweep"): a purchase still
@@ -78,7 +84,13 @@ func (r *PurchaseReconciler) Reconcile(ctx context.Context, key dsu.PurchaseKey)
 			"partner", p.PartnerID, "purchase", p.ID, "paymentIntent", pi.ID)
 		return r.later(ctx, p, now)
 	}
-	if p.Abandoned(now) && cancelable(pi.Status) {
+	giveUp := p.Abandoned(now)
+	if !giveUp && p.Kind == dsu.KindAutoRefill && cancelable(pi.Status) {
+		if giveUp, err = r.superseded(ctx, p); err != nil {
+			return err
+		}
+	}
+	if giveUp && cancelable(pi.Status) {
 		canceled, err := r.Payments.CancelPaymentIntent(ctx, pi.ID, CancelAbandoned)
 		switch {
 		case err == nil:
@@ -109,6 +121,18 @@ func (r *PurchaseReconciler) Reconcile(ctx context.Context, key dsu.PurchaseKey)
 		return r.later(ctx, stored, now)
 	}
 	return nil
+}
+
+// superseded reports whether an automatic purchase waiting to be paid
+// on-session is one the plan no longer waits for (dsu.Account.
+// AwaitsAuthentication): paying it would be a second charge for one
+// balance drop, so it is canceled now rather than at its abandon time.
+func (r *PurchaseReconciler) superseded(ctx context.Context, p dsu.Purchase) (bool, error) {
+	acc, err := r.Store.GetAccount(ctx, p.PartnerID)
+	if err != nil {
+		return false, err
+	}
+	return !acc.AwaitsAuthentication(), nil
 }
 
 // paymentIntentOf reads the purchase's PaymentIntent, or looks for it among

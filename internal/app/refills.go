@@ -76,14 +76,16 @@ func (r *RefillOutcomes) changed(ctx context.Context, p dsu.Purchase) {
 		if p.Failure != nil {
 			reason = p.Failure.Code
 		}
+		// Every refill RefillsFailed counts has this line: the runbook of
+		// the refill-failure alarm finds the partners by it.
+		r.Log.WarnContext(ctx, "refill failed", "event", "refill_failed", "partner", p.PartnerID, "purchase", p.ID, "code", reason)
 		if reason == string(dsu.KindAuthenticationRequired) {
 			r.publish(ctx, DomainEvent{Type: EventAuthenticationRequired, PartnerID: p.PartnerID, PurchaseID: p.ID})
 			return
 		}
-		// The metric filter of the refill-failure alarm matches this line.
-		r.Log.WarnContext(ctx, "refill failed", "event", "refill_failed", "partner", p.PartnerID, "purchase", p.ID, "code", reason)
 		r.publish(ctx, DomainEvent{Type: EventRefillFailed, PartnerID: p.PartnerID, PurchaseID: p.ID, Reason: reason})
 	case dsu.StatusRequiresAction:
+		r.Log.WarnContext(ctx, "refill failed", "event", "refill_failed", "partner", p.PartnerID, "purchase", p.ID, "code", string(dsu.KindAuthenticationRequired))
 		r.publish(ctx, DomainEvent{Type: EventAuthenticationRequired, PartnerID: p.PartnerID, PurchaseID: p.ID})
 	}
 }

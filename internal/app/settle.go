@@ -100,7 +100,7 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 	countPurchase(s.Metrics, p, next)
 	countEntry(s.Metrics, u.Ledger, res.Applied)
 	if next.Status != p.Status {
-		s.Log.InfoContext(ctx, "purchase settled", "purchase", p.ID, "kind", string(p.Kind), "status", string(next.Status), "paymentIntent", pi.ID)
+		s.Log.InfoContext(ctx, "purchase settled", "partner", p.PartnerID, "purchase", p.ID, "kind", string(p.Kind), "status", string(next.Status), "paymentIntent", pi.ID)
 		if next.Status == dsu.StatusSucceeded {
 			s.Refills.succeeded(ctx, next)
 		} else {

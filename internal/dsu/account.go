@@ -84,6 +84,16 @@ type RefillState struct {
 	MonthCount    int    // automatic purchases started in Month
 }
 
+// AwaitsAuthentication reports whether the plan waits for the partner to
+// authenticate an automatic purchase on-session (paused
+// authentication_required). Once it no longer does (a new card resumed
+// it, the partner enabled it again or turned it off, another refill
+// paused it), that purchase is superseded: paying it would be a second
+// charge for one balance drop, so it is confirmed no more and canceled.
+func (a Account) AwaitsAuthentication() bool {
+	return a.AutoRefill.Status == AutoRefillPaused && a.AutoRefill.PausedReason == PausedAuthenticationRequired
+}
+
 // NeedsRefill reports whether the balance is used up for an active plan with
 // nothing in flight: the moment to start an automatic purchase.
 func (a Account) NeedsRefill() bool {

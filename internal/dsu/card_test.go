@@ -274,9 +274,20 @@ func TestManualPurchaseReconcileSchedule(t *testing.T) {
 			t.Errorf("%s with a PaymentIntent indexed %v, want %v", st, ok, want)
 		}
 	}
-	for _, st := range []PurchaseStatus{StatusPending, StatusFailed} {
-		if _, ok := (Purchase{Kind: KindAutoRefill, Status: st, PaymentIntentID: "pi_1", CreatedAt: created}).SweepAt(); ok {
-			t.Errorf("an automatic purchase %s is reconciled through its account, not indexed itself", st)
+	// An automatic purchase is reconciled through its account while in
+	// flight; once the partner may pay it on-session (waiting for
+	// authentication, or failed after being asked to) it is indexed itself.
+	for _, st := range PurchaseStatuses {
+		_, ok := (Purchase{Kind: KindAutoRefill, Status: st, PaymentIntentID: "pi_1", CreatedAt: created}).SweepAt()
+		if want := st == StatusRequiresAction; ok != want {
+			t.Errorf("an automatic purchase %s with a PaymentIntent indexed %v, want %v", st, ok, want)
+		}
+		_, ok = (Purchase{Kind: KindAutoRefill, Status: st, PaymentIntentID: "pi_1", AskedToAuthenticate: true, CreatedAt: created}).SweepAt()
+		if want := st == StatusRequiresAction || st == StatusFailed; ok != want {
+			t.Errorf("an automatic purchase %s the partner was asked to authenticate indexed %v, want %v", st, ok, want)
+		}
+		if _, ok := (Purchase{Kind: KindAutoRefill, Status: st, CreatedAt: created}).SweepAt(); ok {
+			t.Errorf("an automatic purchase %s without a PaymentIntent is indexed", st)
 		}
 	}
 	// Looks after 1 h, 2 h, 4 h, 8 h, 16 h, then at 24 h, then hourly.

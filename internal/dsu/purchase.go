@@ -119,6 +119,11 @@ type Purchase struct {
 	// ReconcileAt is when the sweep next looks at an unfinished manual
 	// purchase; zero means ReconcileAfter its creation (Purchase.SweepAt).
 	ReconcileAt time.Time
+	// AskedToAuthenticate is set, for good, once an automatic purchase
+	// waits for the partner to authenticate it: from then on its
+	// PaymentIntent is payable on-session (the portal holds its client
+	// secret), also after a failed attempt.
+	AskedToAuthenticate bool
 	// Refunds are the purchase's refunds as this system applied them, in
 	// the order it learned of them (RULES.md, "Refunds").
 	Refunds []RefundRecord
@@ -230,8 +235,10 @@ const (
 // failed with a PaymentIntent (a declined card: the portal may still pay
 // that PaymentIntent with another card, and its webhook may be lost; once
 // abandoned it is canceled at Stripe), and an automatic purchase waiting
-// for the partner to authenticate (the partner confirms it in the portal,
-// and that webhook may be lost too). Storage indexes exactly the
+// for the partner to authenticate, or failed after the partner was asked
+// to (the partner confirms it in the portal, perhaps again after a failed
+// attempt, and that webhook may be lost too; see
+// Account.AwaitsAuthentication). Storage indexes exactly the
 // purchases for which ok is true, so the sweep never reads the others;
 // every other status leaves the index.
 func (p Purchase) SweepAt() (at time.Time, ok bool) {
@@ -249,7 +256,12 @@ func (p Purchase) SweepAt() (at time.Time, ok bool) {
 // or failed with a PaymentIntent that is still payable until canceled.
 func (p Purchase) awaitsSweep() bool {
 	if p.Kind != KindManual {
-		return p.Kind == KindAutoRefill && p.Status == StatusRequiresAction && p.PaymentIntentID != ""
+		// An automatic purchase's PaymentIntent is payable on-session once
+		// the partner was asked to authenticate it, also after a failed
+		// attempt; the sweep cancels it once superseded or abandoned. One
+		// declined off-session was never handed to the portal.
+		return p.Kind == KindAutoRefill && p.PaymentIntentID != "" &&
+			(p.Status == StatusRequiresAction || p.Status == StatusFailed && p.AskedToAuthenticate)
 	}
 	switch p.Status {
 	case StatusPending, StatusRequiresAction:

@@ -174,7 +174,9 @@ func ReverseRefund(p Purchase, refundID string, amount int64) (RefundReversal, b
 // a disputed purchase stays disputed.
 func statusAfterRefunds(p Purchase) PurchaseStatus {
 	switch {
-	case p.Status == StatusDisputed:
+	case p.Status == StatusDisputed, p.disputeClaim() > 0:
+		// A lost dispute of a purchase refunded in full left it refunded;
+		// without that refund, the dispute is what took its money.
 		return StatusDisputed
 	case p.RefundedAmount <= 0:
 		return StatusSucceeded
@@ -186,10 +188,11 @@ func statusAfterRefunds(p Purchase) PurchaseStatus {
 
 // reversals are the only moves back of the state machine: a refund that
 // Stripe reports failed or canceled takes the purchase back to what the
-// refunds still in force make it. Nothing else moves a purchase back.
+// refunds still in force make it, or to disputed when a lost dispute
+// claims it. Nothing else moves a purchase back.
 var reversals = map[PurchaseStatus][]PurchaseStatus{
-	StatusRefunded:          {StatusPartiallyRefunded, StatusSucceeded},
-	StatusPartiallyRefunded: {StatusSucceeded},
+	StatusRefunded:          {StatusPartiallyRefunded, StatusSucceeded, StatusDisputed},
+	StatusPartiallyRefunded: {StatusSucceeded, StatusDisputed},
 }
 
 // CanReverse reports whether a failed or canceled refund may move a

@@ -87,6 +87,22 @@ func TestAFailedRefundNeverDebitedCreditsNothing(t *testing.T) {
 	}
 }
 
+// A purchase refunded in full stays refunded when its dispute is lost; if
+// that refund then fails, the dispute took its money and units: it reads
+// disputed, not succeeded.
+func TestFullRefundFailingAfterALostDisputeReadsDisputed(t *testing.T) {
+	p := paidPurchase()
+	p, _, _ = ApplyRefund(p, "re_1", p.Amount.Amount)
+	if p.Status != StatusRefunded {
+		t.Fatalf("%+v", p)
+	}
+	p, _ = LoseDispute(p, p.Amount.Amount)
+	rev, ok := ReverseRefund(p, "re_1", p.Amount.Amount)
+	if !ok || rev.Units != 0 || rev.Purchase.Status != StatusDisputed || rev.Purchase.CreditedUnits() != 0 {
+		t.Fatalf("%+v: status %s, %d DSUs credited", rev, rev.Purchase.Status, rev.Purchase.CreditedUnits())
+	}
+}
+
 func TestReversalOfADisputedPurchaseKeepsItDisputed(t *testing.T) {
 	p := paidPurchase()
 	p.Status = StatusDisputed
@@ -104,6 +120,9 @@ func TestReversals(t *testing.T) {
 		{StatusRefunded, StatusPartiallyRefunded}:  true,
 		{StatusRefunded, StatusSucceeded}:          true,
 		{StatusPartiallyRefunded, StatusSucceeded}: true,
+		// A lost dispute claims what the failed refund no longer does.
+		{StatusRefunded, StatusDisputed}:          true,
+		{StatusPartiallyRefunded, StatusDisputed}: true,
 	}
 	for _, from := range PurchaseStatuses {
 		for _, to := range PurchaseStatuses {

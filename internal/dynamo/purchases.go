@@ -57,6 +57,9 @@ func (s *Store) purchaseItem(p dsu.Purchase) item {
 		it["refunds"] = &types.AttributeValueMemberL{Value: refunds}
 	}
 	setTime(it, "reconcileAt", p.ReconcileAt)
+	if p.AskedToAuthenticate {
+		it["askedToAuthenticate"] = avBool(true)
+	}
 	// The sparse sweep index: present exactly while a manual purchase is
 	// unfinished, keyed by when the sweep looks next. Every write of a
 	// purchase is a whole Put of this item, so a purchase that moves on
@@ -86,6 +89,7 @@ func decodePurchase(it item) (dsu.Purchase, error) {
 		DisputeDebitedUnits: r.num("disputeDebitedUnits"),
 		DisputeClaimedUnits: r.num("disputeClaimedUnits"),
 		ReconcileAt:         r.time("reconcileAt"),
+		AskedToAuthenticate: r.boolean("askedToAuthenticate"),
 		ReceiptURL:          r.str("receiptUrl"),
 		Version:             r.num("version"),
 	}

@@ -161,7 +161,7 @@ func (f *Function) serve(ctx context.Context, ev *events.APIGatewayV2HTTPRequest
 	resp, err := f.endpoints[route.Key()](ctx, r)
 	if dsu.IsKind(err, dsu.KindTooManyRequests) {
 		// Who is flooding: what an operator needs to disable the user.
-		f.cfg.Log.WarnContext(ctx, "partner over its rate limit", "route", ev.RouteKey, "partner", r.Partner.ID, "sub", r.Claims["sub"])
+		f.cfg.Log.WarnContext(ctx, "partner over its rate limit", "route", ev.RouteKey, "apiRequestId", ev.RequestContext.RequestID, "partner", r.Partner.ID, "sub", r.Claims["sub"])
 	}
 	return resp, err
 }
