@@ -265,17 +265,7 @@ func TestVerifyFindsWhatTheSweepShouldHaveFinished(t *testing.T) {
 	// not while the sweep looks on schedule, up to dsu.AuthenticationWindow,
 	// when the sweep gives it up (canceled: no longer in flight).
 	r = newRefillWorld(t)
-	r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	autos := r.autoPurchases("p1")
-	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction {
-		t.Fatalf("the refill: %+v", autos)
-	}
-	auto := autos[0]
+	_, auto := r.refillAwaitingAuthentication("p1")
 	if r.clock.Set(auto.CreatedAt.Add(dsu.ReconcileAfter + time.Hour + time.Minute)); !stuck(r.world, auto.ID) {
 		t.Error("no sweep looked at a refill waiting for authentication, and verify does not say")
 	}

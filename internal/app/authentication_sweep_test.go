@@ -17,29 +17,7 @@ import (
 // which keeps a refill the partner was asked to authenticate, credits it.
 func TestSweepCreditsARefillPaidOnASecondAttemptWhoseWebhookWasLost(t *testing.T) {
 	r := newRefillWorld(t)
-	ctx := context.Background()
-	p := r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	refill := r.autoPurchases("p1")[0]
-	if refill.Status != dsu.StatusRequiresAction {
-		t.Fatalf("refill %+v", refill)
-	}
-	if _, err := r.purchases.Confirm(ctx, p, refill.ID); err != nil {
-		t.Fatal(err)
-	}
-	// First on-session attempt: authentication fails; that webhook arrives.
-	failed := r.pay.SetIntentStatus(refill.PaymentIntentID, app.PIRequiresPaymentMethod,
-		&app.PaymentError{Code: "payment_intent_authentication_failure", Message: "We are unable to authenticate your payment method."})
-	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentFailed, failed)); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.purchase("p1", refill.ID); got.Status != dsu.StatusFailed {
-		t.Fatalf("after the failed authentication: %+v", got)
-	}
+	refill := r.failedAuthentication("p1")
 	// The portal confirms again with the same client secret: paid, webhook lost.
 	r.pay.SetIntentStatus(refill.PaymentIntentID, app.PISucceeded, nil)
 	before := r.balance("p1")
@@ -57,22 +35,7 @@ func TestSweepCreditsARefillPaidOnASecondAttemptWhoseWebhookWasLost(t *testing.T
 // Stripe, is canceled by the sweep within the authentication window.
 func TestSweepCancelsAFailedRefillThePartnerWasAskedToAuthenticate(t *testing.T) {
 	r := newRefillWorld(t)
-	ctx := context.Background()
-	p := r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	refill := r.autoPurchases("p1")[0]
-	if _, err := r.purchases.Confirm(ctx, p, refill.ID); err != nil {
-		t.Fatal(err)
-	}
-	failed := r.pay.SetIntentStatus(refill.PaymentIntentID, app.PIRequiresPaymentMethod,
-		&app.PaymentError{Code: "payment_intent_authentication_failure", Message: "We are unable to authenticate your payment method."})
-	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentFailed, failed)); err != nil {
-		t.Fatal(err)
-	}
+	refill := r.failedAuthentication("p1")
 	for range 10 * 24 {
 		r.clock.Advance(time.Hour)
 		r.sweep()
@@ -90,13 +53,7 @@ func TestSweepCancelsAFailedRefillThePartnerWasAskedToAuthenticate(t *testing.T)
 func TestARefillSupersededByANewCardCannotBePaidToo(t *testing.T) {
 	r := newRefillWorld(t)
 	ctx := context.Background()
-	p := r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	first := r.autoPurchases("p1")[0]
+	p, first := r.refillAwaitingAuthentication("p1")
 	si := r.confirmCard(r.savedPartner("p1"), "visa", "4242")
 	if _, err := r.billing.SaveCard(ctx, r.savedPartner("p1"), si.ID); err != nil {
 		t.Fatal(err)
@@ -162,4 +119,26 @@ func TestFailedPurchasePaidAtItsDayRacingSweepAndWebhooks(t *testing.T) {
 			t.Fatalf("purchase %s, balance %d", got.Status, r.balance("p1"))
 		}
 	}
+}
+
+// failedAuthentication is partner id's refill waiting for authentication
+// after the partner's first on-session attempt failed (3-D Secure failed
+// or closed: Stripe puts the PaymentIntent back to requires_payment_method,
+// payment_intent_authentication_failure), as its webhook reported: failed.
+func (r *refillWorld) failedAuthentication(id string) dsu.Purchase {
+	r.t.Helper()
+	ctx := context.Background()
+	p, refill := r.refillAwaitingAuthentication(id)
+	if _, err := r.purchases.Confirm(ctx, p, refill.ID); err != nil {
+		r.t.Fatal(err)
+	}
+	failed := r.pay.SetIntentStatus(refill.PaymentIntentID, app.PIRequiresPaymentMethod,
+		&app.PaymentError{Code: "payment_intent_authentication_failure", Message: "We are unable to authenticate your payment method."})
+	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentFailed, failed)); err != nil {
+		r.t.Fatal(err)
+	}
+	if got := r.purchase(id, refill.ID); got.Status != dsu.StatusFailed || !got.AskedToAuthenticate {
+		r.t.Fatalf("after the failed authentication: %+v", got)
+	}
+	return refill
 }

@@ -367,9 +367,9 @@ func TestCardExpiryAnnouncementsAndRenewal(t *testing.T) {
 // A new card takes both.
 func TestAnExpiredSavedCardIsRefusedBeforeStripe(t *testing.T) {
 	r := newRefillWorld(t)
-	p := r.partner("p1", "pm_card")
+	r.partner("p1", "pm_card")
 	r.expiringCard("p1", 10, 2026) // worldStart is in November 2026
-	p = r.savedPartner("p1")
+	p := r.savedPartner("p1")
 	before := r.balance("p1")
 	if _, err := r.buy(p, "k1", app.PayWithSavedCard, 1); dsu.ErrorKind(err) != dsu.KindPaymentMethodRequired {
 		t.Fatalf("saved-card purchase with an expired card: %v", err)

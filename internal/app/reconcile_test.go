@@ -488,17 +488,7 @@ func TestSweepCreditsAFailedPurchasePaidJustBeforeItsCancellation(t *testing.T) 
 func TestSweepCreditsAnAuthenticatedRefillWhoseWebhookWasLost(t *testing.T) {
 	r := newRefillWorld(t)
 	ctx := context.Background()
-	p := r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	autos := r.autoPurchases("p1")
-	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction {
-		t.Fatalf("purchases %+v", autos)
-	}
-	refill := autos[0]
+	p, refill := r.refillAwaitingAuthentication("p1")
 	if _, err := r.purchases.Confirm(ctx, p, refill.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -540,14 +530,7 @@ func TestSweepCreditsAnAuthenticatedRefillWhoseWebhookWasLost(t *testing.T) {
 // plan stays paused; nothing is credited.
 func TestSweepGivesUpARefillNobodyAuthenticates(t *testing.T) {
 	r := newRefillWorld(t)
-	ctx := context.Background()
-	r.planPartner("p1", "pm_3ds", 5)
-	r.pay.outcome["pm_3ds"] = "requires_action"
-	r.use("p1", "t", 2000)
-	if err := r.refiller.Refill(ctx, "p1"); err != nil {
-		t.Fatal(err)
-	}
-	refill := r.autoPurchases("p1")[0]
+	_, refill := r.refillAwaitingAuthentication("p1")
 	before := r.balance("p1")
 	start := r.clock.Now()
 	looks := 0

@@ -80,6 +80,24 @@ func (r *refillWorld) streamRecord(partnerID string, seq int) events.DynamoDBEve
 	}}
 }
 
+// refillAwaitingAuthentication is partner id with an active plan whose
+// bank wants every charge authenticated, after its first refill: the plan
+// paused authentication_required and that refill requires_action.
+func (r *refillWorld) refillAwaitingAuthentication(id string) (dsu.Partner, dsu.Purchase) {
+	r.t.Helper()
+	p := r.planPartner(id, "pm_3ds", 5)
+	r.pay.outcome["pm_3ds"] = "requires_action"
+	r.use(id, "t", 2000)
+	if err := r.refiller.Refill(context.Background(), id); err != nil {
+		r.t.Fatal(err)
+	}
+	autos := r.autoPurchases(id)
+	if len(autos) != 1 || autos[0].Status != dsu.StatusRequiresAction {
+		r.t.Fatalf("the refill: %+v", autos)
+	}
+	return p, autos[0]
+}
+
 func (r *refillWorld) autoPurchases(partnerID string) []dsu.Purchase {
 	list, _, err := r.store.ListPurchases(context.Background(), partnerID, dsu.Page{Limit: 100})
 	if err != nil {
