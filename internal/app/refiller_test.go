@@ -609,3 +609,62 @@ func TestReconcileChargesTheNewCardWhenTheFirstAttemptNeverReachedStripe(t *test
 		t.Fatalf("balance %d, want %d", b, before-1000)
 	}
 }
+
+// A refill is in flight on the old card when the partner saves a new one;
+// then the old card's charge is declined for good (stolen_card). The
+// decline says nothing of the new card: the plan stays active, neither the
+// failure streak nor the month's count (a limit of 1) holds it back, and
+// the next refill charges the new card.
+func TestADeclineOfAReplacedCardDoesNotPauseThePlan(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	r.planPartner("p1", "pm_old", 1)
+	r.use("p1", "t", 2000)
+	r.pay.loseResponse = true // in flight: Stripe's answer is lost
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	r.pay.loseResponse = false
+	first := r.autoPurchases("p1")[0]
+	si := r.confirmCard(r.savedPartner("p1"), "visa", "4242")
+	if err := r.setupSucceeded(si); err != nil {
+		t.Fatal(err)
+	}
+	newCard := r.savedPartner("p1").Card.PaymentMethodID
+	if newCard == "pm_old" {
+		t.Fatal("the new card was not saved")
+	}
+
+	pi, _ := r.pay.IntentFor(first.ID)
+	if pi.PaymentMethodID != "pm_old" {
+		t.Fatalf("the first refill was charged to %q", pi.PaymentMethodID)
+	}
+	declined := r.pay.SetIntentStatus(pi.ID, app.PIRequiresPaymentMethod,
+		&app.PaymentError{Code: "card_declined", DeclineCode: "stolen_card", Message: "Your card was declined."})
+	if err := r.webhooks.Handle(ctx, piEvent(app.EvPaymentFailed, declined)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.purchase("p1", first.ID); got.Status != dsu.StatusFailed {
+		t.Fatalf("the old card's refill %+v", got)
+	}
+	acc := r.account("p1")
+	if acc.AutoRefill.Status != dsu.AutoRefillActive || acc.Refill.Phase != dsu.RefillIdle || acc.Refill.Failures != 0 || acc.Refill.MonthCount != 0 {
+		t.Fatalf("after the old card's decline: plan %+v, refill %+v", acc.AutoRefill, acc.Refill)
+	}
+	before := r.balance("p1")
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	var second dsu.Purchase
+	for _, a := range r.autoPurchases("p1") {
+		if a.ID != first.ID {
+			second = a
+		}
+	}
+	if pi, _ := r.pay.IntentFor(second.ID); second.Status != dsu.StatusSucceeded || pi.PaymentMethodID != newCard {
+		t.Fatalf("the next refill %+v, charged to %q, want the new card %q", second, pi.PaymentMethodID, newCard)
+	}
+	if got := r.balance("p1"); got != before+1000 {
+		t.Fatalf("balance %d, want %d", got, before+1000)
+	}
+}

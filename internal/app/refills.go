@@ -31,9 +31,14 @@ func (r *RefillOutcomes) onSucceeded(p dsu.Purchase) dsu.AccountMutation {
 	return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillSucceeded(p.ID) }
 }
 
-func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure) dsu.AccountMutation {
+// onFailed is the account change of a failed refill; replacedCard says the
+// card it was charged to is no longer the partner's saved card.
+func (r *RefillOutcomes) onFailed(p dsu.Purchase, f *dsu.Failure, replacedCard bool) dsu.AccountMutation {
 	if r == nil || p.Kind != dsu.KindAutoRefill {
 		return nil
+	}
+	if replacedCard {
+		return func(a *dsu.Account) (dsu.PlanChange, error) { return a.RefillDeclinedOnReplacedCard(p.ID) }
 	}
 	if f != nil && f.Code == string(dsu.KindAuthenticationRequired) {
 		return r.onNeedsAuthentication(p)

@@ -13,6 +13,7 @@ import (
 type settleStore interface {
 	GetPurchase(ctx context.Context, partnerID, purchaseID string) (dsu.Purchase, error)
 	UpdatePurchase(ctx context.Context, u dsu.PurchaseUpdate) (dsu.UpdateResult, error)
+	GetPartner(ctx context.Context, partnerID string) (dsu.Partner, error)
 }
 
 // Settler records what Stripe reports about a purchase's PaymentIntent.
@@ -64,6 +65,21 @@ func (s *Settler) Settle(ctx context.Context, p dsu.Purchase, pi PaymentIntent, 
 	})
 }
 
+// cardReplaced reports whether a refill's PaymentIntent was charged to a
+// card the partner has replaced since (a new card saved while the charge
+// was in flight): its decline must not pause the plan the new card would
+// run. One read, on a refill's failure only.
+func (s *Settler) cardReplaced(ctx context.Context, p dsu.Purchase, pi PaymentIntent) (bool, error) {
+	if p.Kind != dsu.KindAutoRefill || pi.PaymentMethodID == "" {
+		return false, nil
+	}
+	partner, err := s.Store.GetPartner(ctx, p.PartnerID)
+	if err != nil {
+		return false, err
+	}
+	return partner.Card != nil && partner.Card.PaymentMethodID != pi.PaymentMethodID, nil
+}
+
 // update writes one settlement; dsu.ErrPurchaseMoved asks for a re-read.
 func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIntent, eventID string) (dsu.Purchase, error) {
 	from := dsu.TransitionSources(next.Status)
@@ -75,7 +91,11 @@ func (s *Settler) update(ctx context.Context, p, next dsu.Purchase, pi PaymentIn
 	case dsu.StatusSucceeded:
 		u.Ledger, u.Account = creditOf(next), s.Refills.onSucceeded(p)
 	case dsu.StatusFailed:
-		u.Account = s.Refills.onFailed(p, next.Failure)
+		replaced, err := s.cardReplaced(ctx, p, pi)
+		if err != nil {
+			return p, err
+		}
+		u.Account = s.Refills.onFailed(p, next.Failure, replaced)
 	case dsu.StatusRequiresAction:
 		u.Account = s.Refills.onNeedsAuthentication(p)
 	case dsu.StatusCanceled:

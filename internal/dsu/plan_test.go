@@ -299,5 +299,11 @@ func TestRefillRules(t *testing.T) {
 			wantPlan: activePlan(), wantRefill: RefillState{StartedAt: planNow, Month: "2026-11", MonthCount: 1}},
 		{name: "not charged, claim gone, plan paused: nothing", acc: Account{AutoRefill: pausedPlan(PausedDispute)},
 			apply: func(a *Account) (PlanChange, error) { return a.RefillNotCharged("pur_1", PausedCardMissing) }, wantErr: ErrNoChange},
+		{name: "decline of a replaced card releases, gives the month's count back, clears the streak",
+			acc:      Account{AutoRefill: activePlan(), Refill: func() RefillState { r := inFlight; r.Failures = 2; return r }()},
+			apply:    func(a *Account) (PlanChange, error) { return a.RefillDeclinedOnReplacedCard("pur_1") },
+			wantPlan: activePlan(), wantRefill: RefillState{StartedAt: planNow, Month: "2026-11", MonthCount: 0}},
+		{name: "decline of a replaced card, claim gone: nothing", acc: Account{AutoRefill: activePlan()},
+			apply: func(a *Account) (PlanChange, error) { return a.RefillDeclinedOnReplacedCard("pur_1") }, wantErr: ErrNoChange},
 	})
 }

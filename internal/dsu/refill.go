@@ -109,6 +109,24 @@ func (a *Account) RefillFailed(purchaseID string, retryable bool, now time.Time,
 	return PlanChange{}, nil
 }
 
+// RefillDeclinedOnReplacedCard records an automatic purchase declined on a
+// card the partner has replaced since it was charged: the decline says
+// nothing of the card saved now, so the plan neither pauses nor backs off.
+// The claim is released, the month's count given back and the failure
+// streak cleared: the next refill charges the new card (RULES.md,
+// "Outcomes, retries and backoff").
+func (a *Account) RefillDeclinedOnReplacedCard(purchaseID string) (PlanChange, error) {
+	if !a.inFlightFor(purchaseID) {
+		return PlanChange{}, ErrNoChange
+	}
+	a.Refill.Phase, a.Refill.PurchaseID = RefillIdle, ""
+	a.Refill.Failures, a.Refill.NextAttemptAt = 0, time.Time{}
+	if a.Refill.MonthCount > 0 {
+		a.Refill.MonthCount--
+	}
+	return PlanChange{}, nil
+}
+
 // RefillNeedsAuthentication pauses the plan: the bank wants the partner to
 // confirm on-session, and retrying blindly would only fail again (RULES.md, "Error kinds and decline classes").
 func (a *Account) RefillNeedsAuthentication(purchaseID string) (PlanChange, error) {
