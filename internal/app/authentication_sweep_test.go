@@ -142,3 +142,63 @@ func (r *refillWorld) failedAuthentication(id string) dsu.Purchase {
 	}
 	return refill
 }
+
+// A refill waits for authentication; the partner enables the plan again
+// (same card), and the next refill for the same balance drop needs
+// authentication too. The plan waits for the newer refill only: the first
+// cannot be confirmed and the sweep cancels it at its next look, while the
+// newer one is confirmed, paid and credited (its webhook lost): one
+// balance drop, one charge.
+func TestARefillSupersededByANewerRefillAwaitingAuthenticationCannotBePaidToo(t *testing.T) {
+	r := newRefillWorld(t)
+	ctx := context.Background()
+	p, first := r.refillAwaitingAuthentication("p1")
+	before := r.balance("p1")
+	if _, err := r.billing.UpdateAutoRefill(ctx, r.savedPartner("p1"), dsu.PlanSettings{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.refiller.Refill(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	var second dsu.Purchase
+	for _, a := range r.autoPurchases("p1") {
+		if a.ID != first.ID {
+			second = a
+		}
+	}
+	if acc := r.account("p1"); second.Status != dsu.StatusRequiresAction || !acc.AwaitsAuthentication(second.ID) || acc.AwaitsAuthentication(first.ID) {
+		t.Fatalf("second refill %+v, plan %+v", second, acc.AutoRefill)
+	}
+	if _, err := r.purchases.Confirm(ctx, p, first.ID); dsu.ErrorKind(err) != dsu.KindConflict {
+		t.Fatalf("Confirm of the superseded refill: %v", err)
+	}
+	if _, err := r.purchases.Confirm(ctx, p, second.ID); err != nil {
+		t.Fatalf("Confirm of the refill the plan waits for: %v", err)
+	}
+	r.clock.Advance(dsu.ReconcileAfter)
+	r.sweep()
+	if pi, _ := r.pay.IntentFor(first.ID); pi.Status != app.PICanceled || r.purchase("p1", first.ID).Status != dsu.StatusCanceled {
+		t.Fatalf("the superseded refill after the sweep: %s, at Stripe %s", r.purchase("p1", first.ID).Status, pi.Status)
+	}
+	r.pay.SetIntentStatus(second.PaymentIntentID, app.PISucceeded, nil) // authenticated; webhook lost
+	r.clock.Advance(dsu.ReconcileAfter)
+	r.sweep()
+	if got := r.balance("p1"); got != before+1000 || r.purchase("p1", second.ID).Status != dsu.StatusSucceeded {
+		t.Fatalf("balance %d, want %d; second refill %s", got, before+1000, r.purchase("p1", second.ID).Status)
+	}
+}
+
+// A refill whose first on-session attempt failed (3-D Secure failed or
+// closed) can be confirmed again while the plan waits for it: a partner
+// who reloads the portal retries.
+func TestARefillWhoseAuthenticationFailedCanBeConfirmedAgain(t *testing.T) {
+	r := newRefillWorld(t)
+	refill := r.failedAuthentication("p1")
+	if !r.account("p1").AwaitsAuthentication(refill.ID) {
+		t.Fatalf("plan %+v", r.account("p1").AutoRefill)
+	}
+	res, err := r.purchases.Confirm(context.Background(), r.savedPartner("p1"), refill.ID)
+	if err != nil || res.ClientSecret == "" {
+		t.Fatalf("the plan waits for this refill, but Confirm: %+v %v", res, err)
+	}
+}

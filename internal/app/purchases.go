@@ -438,9 +438,11 @@ func (s *Purchases) Confirm(ctx context.Context, p dsu.Partner, id string) (Purc
 	if err != nil {
 		return PurchaseResult{}, err
 	}
+	// A refill the partner was asked to authenticate stays confirmable
+	// after a failed attempt (3-D Secure failed or closed), while the plan
+	// waits for it.
 	confirmable := purchase.Status == dsu.StatusRequiresAction ||
-		(purchase.Status == dsu.StatusFailed && purchase.Kind == dsu.KindAutoRefill &&
-			purchase.Failure != nil && purchase.Failure.Code == string(dsu.KindAuthenticationRequired))
+		(purchase.Status == dsu.StatusFailed && purchase.Kind == dsu.KindAutoRefill && purchase.AskedToAuthenticate)
 	if !confirmable || purchase.PaymentIntentID == "" {
 		return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "a %s purchase cannot be confirmed", purchase.Status)
 	}
@@ -452,7 +454,7 @@ func (s *Purchases) Confirm(ctx context.Context, p dsu.Partner, id string) (Purc
 		if err != nil {
 			return PurchaseResult{}, err
 		}
-		if !acc.AwaitsAuthentication() {
+		if !acc.AwaitsAuthentication(purchase.ID) {
 			return PurchaseResult{}, dsu.Errorf(dsu.KindConflict, "the automated plan no longer waits for this payment; it buys again when the balance needs it")
 		}
 	}

@@ -132,7 +132,7 @@ func (r *PurchaseReconciler) superseded(ctx context.Context, p dsu.Purchase) (bo
 	if err != nil {
 		return false, err
 	}
-	return !acc.AwaitsAuthentication(), nil
+	return !acc.AwaitsAuthentication(p.ID), nil
 }
 
 // paymentIntentOf reads the purchase's PaymentIntent, or looks for it among

@@ -60,6 +60,10 @@ type AutoRefill struct {
 	// partner cannot re-arm off-session charging, not even by turning the
 	// plan off and on.
 	DisputeHold bool
+	// AwaitingPurchaseID is the automatic purchase a pause
+	// authentication_required waits for the partner to authenticate; any
+	// other is superseded (AwaitsAuthentication).
+	AwaitingPurchaseID string
 }
 
 // RefillPhase is where the current automatic purchase is.
@@ -85,13 +89,17 @@ type RefillState struct {
 }
 
 // AwaitsAuthentication reports whether the plan waits for the partner to
-// authenticate an automatic purchase on-session (paused
-// authentication_required). Once it no longer does (a new card resumed
-// it, the partner enabled it again or turned it off, another refill
-// paused it), that purchase is superseded: paying it would be a second
-// charge for one balance drop, so it is confirmed no more and canceled.
-func (a Account) AwaitsAuthentication() bool {
-	return a.AutoRefill.Status == AutoRefillPaused && a.AutoRefill.PausedReason == PausedAuthenticationRequired
+// authenticate automatic purchase purchaseID on-session (paused
+// authentication_required for that very purchase). Once it no longer does
+// (a new card resumed it, the partner enabled it again or turned it off,
+// a newer refill paused it), that purchase is superseded: paying it would
+// be a second charge for one balance drop, so it is confirmed no more and
+// canceled. A pause stored before the awaited purchase was recorded waits
+// for whichever asks.
+func (a Account) AwaitsAuthentication(purchaseID string) bool {
+	ar := a.AutoRefill
+	return ar.Status == AutoRefillPaused && ar.PausedReason == PausedAuthenticationRequired &&
+		(ar.AwaitingPurchaseID == "" || ar.AwaitingPurchaseID == purchaseID)
 }
 
 // NeedsRefill reports whether the balance is used up for an active plan with

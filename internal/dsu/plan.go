@@ -35,7 +35,7 @@ func (a *Account) Pause(reason PauseReason) (PlanChange, error) {
 // Resume reactivates the plan and clears the failure streak, so the next
 // trigger may charge at once.
 func (a *Account) Resume() {
-	a.AutoRefill.Status, a.AutoRefill.PausedReason = AutoRefillActive, ""
+	a.AutoRefill.Status, a.AutoRefill.PausedReason, a.AutoRefill.AwaitingPurchaseID = AutoRefillActive, "", ""
 	if a.Refill.Phase == RefillFailed {
 		a.Refill.Phase = RefillIdle
 	}
@@ -159,7 +159,7 @@ func (a *Account) ConfigurePlan(s PlanSettings, cat Catalog) (PlanChange, error)
 		ar.MonthlyLimit = *s.MonthlyLimit
 	}
 	if !s.Enabled {
-		ar.Enabled, ar.Status, ar.PausedReason = false, AutoRefillOff, ""
+		ar.Enabled, ar.Status, ar.PausedReason, ar.AwaitingPurchaseID = false, AutoRefillOff, "", ""
 		return PlanChange{}, nil
 	}
 	if ar.DisputeHold {

@@ -286,10 +286,13 @@ func TestRefillRules(t *testing.T) {
 			wantRefill: RefillState{PurchaseID: "pur_1", StartedAt: planNow, Failures: 1, Month: "2026-11", MonthCount: 1}},
 		{name: "decline of a plan paused meanwhile keeps its pause", acc: Account{AutoRefill: pausedPlan(PausedDispute), Refill: inFlight}, apply: failed(false),
 			wantPlan: pausedPlan(PausedDispute), wantRefill: RefillState{PurchaseID: "pur_1", StartedAt: planNow, Failures: 1, Month: "2026-11", MonthCount: 1}},
-		{name: "authentication needed pauses", acc: Account{AutoRefill: activePlan(), Refill: inFlight},
+		{name: "authentication needed pauses, waiting for that purchase", acc: Account{AutoRefill: activePlan(), Refill: inFlight},
 			apply:      func(a *Account) (PlanChange, error) { return a.RefillNeedsAuthentication("pur_1") },
-			wantChange: PlanChange{Paused: PausedAuthenticationRequired}, wantPlan: pausedPlan(PausedAuthenticationRequired),
+			wantChange: PlanChange{Paused: PausedAuthenticationRequired}, wantPlan: awaiting("pur_1"),
 			wantRefill: RefillState{StartedAt: planNow, Month: "2026-11", MonthCount: 1}},
+		{name: "authentication needed of a plan paused meanwhile waits for nothing", acc: Account{AutoRefill: pausedPlan(PausedDispute), Refill: inFlight},
+			apply:    func(a *Account) (PlanChange, error) { return a.RefillNeedsAuthentication("pur_1") },
+			wantPlan: pausedPlan(PausedDispute), wantRefill: RefillState{StartedAt: planNow, Month: "2026-11", MonthCount: 1}},
 		{name: "not charged releases and pauses", acc: Account{AutoRefill: activePlan(), Refill: inFlight},
 			apply:      func(a *Account) (PlanChange, error) { return a.RefillNotCharged("pur_1", PausedCardMissing) },
 			wantChange: PlanChange{Paused: PausedCardMissing}, wantPlan: pausedPlan(PausedCardMissing),
@@ -306,4 +309,47 @@ func TestRefillRules(t *testing.T) {
 		{name: "decline of a replaced card, claim gone: nothing", acc: Account{AutoRefill: activePlan()},
 			apply: func(a *Account) (PlanChange, error) { return a.RefillDeclinedOnReplacedCard("pur_1") }, wantErr: ErrNoChange},
 	})
+}
+
+// awaiting is an active plan paused authentication_required for purchase id.
+func awaiting(id string) AutoRefill {
+	ar := pausedPlan(PausedAuthenticationRequired)
+	ar.AwaitingPurchaseID = id
+	return ar
+}
+
+// The plan waits for the one refill it paused for: resuming it (a new card,
+// enabling again) or turning it off supersedes that refill, and so does a
+// newer refill's own pause for authentication.
+func TestAwaitsAuthenticationOfOneRefill(t *testing.T) {
+	a := Account{AutoRefill: activePlan(), Refill: RefillState{Phase: RefillInFlight, PurchaseID: "pur_a"}}
+	if _, err := a.RefillNeedsAuthentication("pur_a"); err != nil {
+		t.Fatal(err)
+	}
+	if !a.AwaitsAuthentication("pur_a") || a.AwaitsAuthentication("pur_b") {
+		t.Fatalf("after A's pause: %+v", a.AutoRefill)
+	}
+	if _, err := a.ResumeForNewCard(); err != nil {
+		t.Fatal(err)
+	}
+	if a.AwaitsAuthentication("pur_a") {
+		t.Fatal("a new card resumed the plan, and it still waits for A")
+	}
+	a.Refill = RefillState{Phase: RefillInFlight, PurchaseID: "pur_b"}
+	if _, err := a.RefillNeedsAuthentication("pur_b"); err != nil {
+		t.Fatal(err)
+	}
+	if a.AwaitsAuthentication("pur_a") || !a.AwaitsAuthentication("pur_b") {
+		t.Fatalf("after B's pause the plan waits for A: %+v", a.AutoRefill)
+	}
+	if _, err := a.ConfigurePlan(PlanSettings{Enabled: false}, Catalog{}); err != nil {
+		t.Fatal(err)
+	}
+	if a.AwaitsAuthentication("pur_b") || a.AutoRefill.AwaitingPurchaseID != "" {
+		t.Fatalf("turned off, the plan still waits: %+v", a.AutoRefill)
+	}
+	legacy := Account{AutoRefill: pausedPlan(PausedAuthenticationRequired)}
+	if !legacy.AwaitsAuthentication("pur_a") {
+		t.Fatal("a pause stored without its purchase waits for none")
+	}
 }

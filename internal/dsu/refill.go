@@ -134,7 +134,11 @@ func (a *Account) RefillNeedsAuthentication(purchaseID string) (PlanChange, erro
 		return PlanChange{}, ErrNoChange
 	}
 	a.Refill.Phase, a.Refill.PurchaseID = RefillIdle, ""
-	return a.pauseIfActive(PausedAuthenticationRequired), nil
+	change := a.pauseIfActive(PausedAuthenticationRequired)
+	if change.Paused == PausedAuthenticationRequired {
+		a.AutoRefill.AwaitingPurchaseID = purchaseID
+	}
+	return change, nil
 }
 
 // RefillReleased frees the claim of a refill that ended without a payment

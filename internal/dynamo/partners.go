@@ -130,6 +130,7 @@ func (s *Store) balanceItem(a dsu.Account) item {
 	it["arEnabled"] = avBool(ar.Enabled)
 	it["arStatus"] = avS(string(ar.Status))
 	setS(it, "arPausedReason", string(ar.PausedReason))
+	setS(it, "arAwaitingPurchaseId", ar.AwaitingPurchaseID)
 	setS(it, "arPackageId", ar.PackageID)
 	setN(it, "arThreshold", ar.Threshold)
 	setN(it, "arMonthlyLimit", int64(ar.MonthlyLimit))
@@ -169,13 +170,14 @@ func decodeBalance(it item) (dsu.Account, error) {
 		LedgerMonth: r.str("ledgerMonth"),
 		UpdatedAt:   r.time("updatedAt"),
 		AutoRefill: dsu.AutoRefill{
-			Enabled:      r.boolean("arEnabled"),
-			Status:       dsu.AutoRefillStatus(r.str("arStatus")),
-			PausedReason: dsu.PauseReason(r.str("arPausedReason")),
-			PackageID:    r.str("arPackageId"),
-			Threshold:    r.num("arThreshold"),
-			MonthlyLimit: int(r.num("arMonthlyLimit")),
-			DisputeHold:  r.boolean("arDisputeHold"),
+			Enabled:            r.boolean("arEnabled"),
+			Status:             dsu.AutoRefillStatus(r.str("arStatus")),
+			PausedReason:       dsu.PauseReason(r.str("arPausedReason")),
+			AwaitingPurchaseID: r.str("arAwaitingPurchaseId"),
+			PackageID:          r.str("arPackageId"),
+			Threshold:          r.num("arThreshold"),
+			MonthlyLimit:       int(r.num("arMonthlyLimit")),
+			DisputeHold:        r.boolean("arDisputeHold"),
 		},
 		Refill: dsu.RefillState{
 			Phase:         dsu.RefillPhase(r.str("refillPhase")),
