@@ -160,13 +160,12 @@ func TestWhereIsTableNamesExistingFiles(t *testing.T) {
 	}
 }
 
-// Nothing in the repository points to the contract outside it.
+// Nothing in the repository points to a contract outside it: the docs/
+// documents are the contract. The pattern spells the outside names with
+// character classes so that this file, too, is checked like every other.
 func TestNoReferenceOutsideTheRepository(t *testing.T) {
-	outside := regexp.MustCompile(`shared/SPEC|SPEC\.md|§`)
+	outside := regexp.MustCompile(`[s]hared/[S]PEC|[S]PEC\.md|\x{00A7}`)
 	for path, src := range repoFiles(t, ".go", ".md", ".yaml", "Makefile", ".json", "run") {
-		if path == "internal/docscheck/docs_test.go" {
-			continue
-		}
 		for i, line := range strings.Split(src, "\n") {
 			if outside.MatchString(line) {
 				t.Errorf("%s:%d points outside the repository: %s", path, i+1, strings.TrimSpace(line))
