@@ -78,12 +78,6 @@ func (d deadlineAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	return d.api.UpdateItem(ctx, in, opts...)
 }
 
-func (d deadlineAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	ctx, cancel := d.bound(ctx)
-	defer cancel()
-	return d.api.DeleteItem(ctx, in, opts...)
-}
-
 func (d deadlineAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	ctx, cancel := d.bound(ctx)
 	defer cancel()

@@ -44,7 +44,7 @@ func New(t testing.TB) *Emulator {
 // Counts are DynamoDB round trips by class.
 type Counts struct {
 	Reads        int64 // GetItem, BatchGetItem, Query
-	Writes       int64 // PutItem, UpdateItem, DeleteItem
+	Writes       int64 // PutItem, UpdateItem
 	Transactions int64 // TransactWriteItems
 	// ItemsRead is the items the reads returned: what a read touched, not
 	// only how often it went to the table.
@@ -127,11 +127,6 @@ func (c *CountingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, op
 func (c *CountingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	c.writes.Add(1)
 	return c.API.UpdateItem(ctx, in, opts...)
-}
-
-func (c *CountingAPI) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c.writes.Add(1)
-	return c.API.DeleteItem(ctx, in, opts...)
 }
 
 func (c *CountingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
