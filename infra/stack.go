@@ -131,24 +131,14 @@ func NewBillingStack(scope constructs.Construct, id string, cfg Config) (*Billin
 	nagSuppress(s.CursorKey, nag("AwsSolutions-SMG4",
 		"Rotating the cursor key only invalidates the cursors clients hold (docs/DEPLOYMENT.md, \"The cursor key\"); it protects the integrity of page positions, not data, so it is rotated by hand when needed rather than by a rotation Lambda."))
 
-	s.FailureQueue = awssqs.NewQueue(stack, jsii.String("AutoRefillFailures"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
-		RemovalPolicy:   removal,
-	})
+	s.FailureQueue = deadLetterQueue(stack, "AutoRefillFailures", removal)
 	nagSuppress(s.FailureQueue, nag("AwsSolutions-SQS3",
 		"This queue is itself the dead-letter destination of the autorefill stream trigger. Nothing consumes it: an operator reads and purges it (docs/DEPLOYMENT.md, \"Alarms and the failure queue\"), so no message is received repeatedly and a dead-letter queue behind it would never be used. Its alarm fires on the first message."))
 	// The schedule's target gets a dead-letter queue too: an event that
 	// EventBridge could not deliver to autorefill (invocation refused or
 	// throttled, permissions, after its retries) is kept and alarmed on
 	// rather than dropped.
-	s.SweepDLQ = awssqs.NewQueue(stack, jsii.String("SweepScheduleDeadLetters"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
-		RemovalPolicy:   removal,
-	})
+	s.SweepDLQ = deadLetterQueue(stack, "SweepScheduleDeadLetters", removal)
 	nagSuppress(s.SweepDLQ, nag("AwsSolutions-SQS3",
 		"This queue is itself the dead-letter queue of the sweep schedule's target. Nothing consumes it: its alarm fires on the first message and an operator reads and purges it."))
 
@@ -387,4 +377,15 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// deadLetterQueue is a queue where what could not be delivered waits for an
+// operator: encrypted, TLS only, kept failureRetentionDays.
+func deadLetterQueue(stack awscdk.Stack, id string, removal awscdk.RemovalPolicy) awssqs.Queue {
+	return awssqs.NewQueue(stack, jsii.String(id), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(failureRetentionDays)),
+		RemovalPolicy:   removal,
+	})
 }
